@@ -1,0 +1,48 @@
+# `make demo` and `make test` set everything up themselves on a fresh Debian machine.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+ENV    ?= drills/environments/local.yaml
+PYTEST ?= -q
+
+.PHONY: setup system-packages demo test unit integration bench clean
+
+setup: system-packages $(STAMP)
+
+# HAProxy and Prometheus are Debian packages; installed only when missing.
+system-packages:
+	@if ! command -v haproxy >/dev/null || ! command -v prometheus >/dev/null; then \
+	  echo "installing haproxy and prometheus (Debian packages)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get install -y -q haproxy prometheus >/dev/null || \
+	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q haproxy prometheus >/dev/null; }; \
+	fi
+
+# torch==2.13.0 first: it is a CPU build already on disk; a bare `torch` requirement
+# would download a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+demo: setup
+	@$(BIN)/drillkit up --env $(ENV) && { $(BIN)/drillkit smoke --env $(ENV); rc=$$?; $(BIN)/drillkit down --env $(ENV); exit $$rc; }
+
+test: setup
+	$(PY) -m pytest $(PYTEST)
+
+unit: setup
+	$(PY) -m pytest $(PYTEST) tests/unit
+
+integration: setup
+	$(PY) -m pytest $(PYTEST) tests/integration
+
+bench: setup
+	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_stack
+
+clean:
+	rm -rf $(VENV) .drillkit .pytest_cache

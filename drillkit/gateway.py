@@ -1,0 +1,238 @@
+"""The gateway: HAProxy configuration rendering and its runtime API.
+
+HAProxy plays the global load balancer in front of both regions. The configuration is a
+pure function of a ``GatewayPlan`` so it can be unit-tested line by line:
+
+>>> plan = GatewayPlan(bind_port=8000, stats_port=8404, socket=Path("/tmp/h.sock"),
+...     region_map=Path("/tmp/regions.map"), spec=GatewaySpec(),
+...     backends=(Backend("primary-0", "primary", 9001, backup=False),))
+>>> "server primary-0 127.0.0.1:9001 check" in render_config(plan)
+True
+
+Design choices, each for a drill's sake:
+- health checks hit each node's per-model ready endpoints (both models) *through* the fault
+  proxy, so a partition is seen by the checks as by users;
+- ``retries`` + ``option redispatch`` + ``retry-on``: inference is read-only, so replaying a
+  request on another server is safe, and a dying node should not become a client error
+  where a retry can save it;
+- ``on-marked-down shutdown-sessions``: when a server is marked down its keep-alive
+  connections are cut, so a hung node does not hold requests until the server timeout;
+- ``X-Drillkit-Node`` / ``X-Drillkit-Region`` response headers: the load generator records
+  who served each request, which is how failover and failback are measured.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import socket
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from drillkit.errors import ComponentError
+from drillkit.spec import GatewayMode, GatewaySpec
+
+BACKEND = "triton"
+MODELS = ("recommend", "search")
+NODE_HEADER = "X-Drillkit-Node"
+REGION_HEADER = "X-Drillkit-Region"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One inference node as the gateway sees it: the fault proxy's port in front of it."""
+
+    name: str
+    region: str
+    port: int
+    backup: bool
+
+
+@dataclass(frozen=True)
+class GatewayPlan:
+    """Everything the HAProxy configuration depends on."""
+
+    bind_port: int
+    stats_port: int
+    socket: Path
+    region_map: Path
+    spec: GatewaySpec
+    backends: tuple[Backend, ...]
+
+
+def render_config(plan: GatewayPlan) -> str:
+    """The complete haproxy.cfg for ``plan``."""
+    return "\n".join(
+        [_global(plan), _defaults(plan.spec), _frontend(plan), _stats(plan), _backend(plan), ""]
+    )
+
+
+def render_region_map(backends: tuple[Backend, ...]) -> str:
+    """HAProxy map file: server name -> region (read by the region response header)."""
+    return "".join(f"{b.name} {b.region}\n" for b in backends)
+
+
+def _global(plan: GatewayPlan) -> str:
+    return f"""global
+    log stderr format short local0 notice
+    stats socket {plan.socket} mode 600 level admin
+    stats timeout 10s
+    maxconn 8192
+    # one thread: on a 2-core box the inference nodes need the other core
+    nbthread 1
+"""
+
+
+def _defaults(spec: GatewaySpec) -> str:
+    return f"""defaults
+    mode http
+    log global
+    option dontlognull
+    timeout connect {spec.connect_timeout_ms}ms
+    timeout server {spec.server_timeout_ms}ms
+    timeout client 60s
+    timeout http-request 10s
+    timeout http-keep-alive 60s
+    timeout check {max(spec.check_interval_ms, 200)}ms
+    retries {spec.retries}
+    option redispatch 1
+    retry-on {" ".join(spec.retry_on)}
+    http-reuse safe
+"""
+
+
+def _frontend(plan: GatewayPlan) -> str:
+    return f"""frontend gateway
+    bind 127.0.0.1:{plan.bind_port}
+    option http-keep-alive
+    default_backend {BACKEND}
+    http-response set-header {NODE_HEADER} %[srv_name]
+    http-response set-header {REGION_HEADER} %[srv_name,map({plan.region_map},unknown)]
+"""
+
+
+def _stats(plan: GatewayPlan) -> str:
+    return f"""frontend stats
+    bind 127.0.0.1:{plan.stats_port}
+    http-request use-service prometheus-exporter if {{ path /metrics }}
+    stats enable
+    stats uri /stats
+    stats refresh 1s
+"""
+
+
+def _backend(plan: GatewayPlan) -> str:
+    spec = plan.spec
+    checks = "".join(
+        f"    http-check connect\n"
+        f"    http-check send meth GET uri /v2/models/{model}/ready\n"
+        f"    http-check expect status 200\n"
+        for model in MODELS
+    )
+    interval = spec.check_interval_ms
+    lines = [
+        f"backend {BACKEND}",
+        "    balance leastconn",
+        "    option httpchk",
+        checks.rstrip("\n"),
+        f"    default-server inter {interval}ms fastinter {interval}ms downinter {interval}ms "
+        f"fall {spec.fall} rise {spec.rise} on-marked-down shutdown-sessions",
+    ]
+    if spec.mode is GatewayMode.ACTIVE_PASSIVE:
+        lines.append("    option allbackups  # when the primary region is down, every standby node serves")
+    for b in plan.backends:
+        backup = " backup" if b.backup and spec.mode is GatewayMode.ACTIVE_PASSIVE else ""
+        lines.append(f"    server {b.name} 127.0.0.1:{b.port} check{backup}")
+    return "\n".join(lines) + "\n"
+
+
+class ServerStatus(StrEnum):
+    """A server's state as HAProxy reports it (the runtime API's ``status`` column)."""
+
+    UP = "UP"
+    DOWN = "DOWN"
+    MAINT = "MAINT"
+    DRAIN = "DRAIN"
+    NOLB = "NOLB"
+    GOING_DOWN = "GOING_DOWN"  # "UP 1/2": up but failing checks
+    COMING_UP = "COMING_UP"  # "DOWN 1/2": down but passing checks
+    UNKNOWN = "UNKNOWN"
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """One backend server as the gateway sees it right now."""
+
+    name: str
+    status: ServerStatus
+    backup: bool
+    check: str  # last check status, e.g. L7OK, L4CON, L7STS
+    active_sessions: int
+    total_sessions: int
+
+
+class RuntimeApi:
+    """HAProxy's runtime API over its admin socket.
+
+    >>> RuntimeApi(Path(".drillkit/local/haproxy.sock")).servers()   # doctest: +SKIP
+    [ServerState(name='primary-0', status=<ServerStatus.UP: 'UP'>, ...), ...]
+    """
+
+    def __init__(self, socket_path: Path, *, timeout_s: float = 2.0) -> None:
+        self.socket_path = socket_path
+        self.timeout_s = timeout_s
+
+    def command(self, line: str) -> str:
+        """Send one command and return HAProxy's whole answer."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(self.timeout_s)
+                sock.connect(str(self.socket_path))
+                sock.sendall(line.encode() + b"\n")
+                return _read_all(sock)
+        except OSError as exc:
+            raise ComponentError(f"gateway runtime API {self.socket_path}: {line!r} failed: {exc}") from exc
+
+    def servers(self) -> list[ServerState]:
+        """The backend's servers with their current status (``show stat``)."""
+        return parse_stat(self.command("show stat"))
+
+    def set_state(self, server: str, state: str) -> None:
+        """Set a server to ``ready``, ``drain`` or ``maint`` (operator action, also for drills)."""
+        answer = self.command(f"set server {BACKEND}/{server} state {state}").strip()
+        if answer:
+            raise ComponentError(f"gateway refused 'set server {server} state {state}': {answer}")
+
+
+def parse_stat(text: str) -> list[ServerState]:
+    """Parse ``show stat`` CSV into the servers of the inference backend."""
+    rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
+    return [_server(row) for row in rows if row.get("pxname") == BACKEND and row["svname"] not in ("FRONTEND", "BACKEND")]
+
+
+def _server(row: dict[str, str]) -> ServerState:
+    return ServerState(
+        name=row["svname"],
+        status=_status(row["status"]),
+        backup=row.get("bck") == "1",
+        check=row.get("check_status", ""),
+        active_sessions=int(row.get("scur") or 0),
+        total_sessions=int(row.get("stot") or 0),
+    )
+
+
+def _status(raw: str) -> ServerStatus:
+    if raw.startswith("UP ") and "/" in raw:
+        return ServerStatus.GOING_DOWN
+    if raw.startswith("DOWN ") and "/" in raw:
+        return ServerStatus.COMING_UP
+    head = raw.split(" ")[0]
+    return ServerStatus(head) if head in ServerStatus.__members__ else ServerStatus.UNKNOWN
+
+
+def _read_all(sock: socket.socket) -> str:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")

@@ -1,0 +1,83 @@
+"""Metrics: the embedded Prometheus (its scrape configuration and command line).
+
+Prometheus scrapes every Triton node (labelled ``region`` and ``node``), the gateway's
+built-in exporter and, through a file-discovery slot, the load generator, which writes its
+own address into ``loadgen_targets.json`` when it starts. The configuration is a pure
+function of a ``ScrapePlan``:
+
+>>> plan = ScrapePlan(interval_s=1.0, nodes=(NodeTarget("primary-0", "primary", 9102),),
+...     gateway_stats_port=8404, loadgen_file=Path("/tmp/loadgen_targets.json"))
+>>> "region: primary" in render_config(plan)
+True
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+
+@dataclass(frozen=True)
+class NodeTarget:
+    """A Triton node's metrics endpoint."""
+
+    node: str
+    region: str
+    metrics_port: int
+
+
+@dataclass(frozen=True)
+class ScrapePlan:
+    """Everything the Prometheus configuration depends on."""
+
+    interval_s: float
+    nodes: tuple[NodeTarget, ...]
+    gateway_stats_port: int
+    loadgen_file: Path
+
+
+def render_config(plan: ScrapePlan) -> str:
+    """prometheus.yml for ``plan``."""
+    interval = f"{plan.interval_s:g}s"
+    config = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
+        "scrape_configs": [
+            {"job_name": "triton", "static_configs": [_node(n) for n in plan.nodes]},
+            {"job_name": "gateway", "static_configs": [{"targets": [f"127.0.0.1:{plan.gateway_stats_port}"]}]},
+            {
+                "job_name": "loadgen",
+                "file_sd_configs": [{"files": [str(plan.loadgen_file)], "refresh_interval": interval}],
+            },
+        ],
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def _node(target: NodeTarget) -> dict[str, object]:
+    return {
+        "targets": [f"127.0.0.1:{target.metrics_port}"],
+        "labels": {"region": target.region, "node": target.node},
+    }
+
+
+def write_loadgen_targets(path: Path, targets: list[str]) -> None:
+    """Fill the load-generator slot (an empty list leaves it unscraped)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps([{"targets": targets, "labels": {"job": "loadgen"}}] if targets else []))
+    tmp.replace(path)
+
+
+def prometheus_command(binary: str, *, config: Path, data_dir: Path, port: int, retention: str) -> list[str]:
+    """Command line of the embedded Prometheus (TSDB in the environment's state folder)."""
+    return [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data_dir}",
+        f"--storage.tsdb.retention.time={retention}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--web.enable-lifecycle",
+        "--log.level=warn",
+    ]

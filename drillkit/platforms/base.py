@@ -1,0 +1,102 @@
+"""The ``Platform`` protocol: what drills need from an environment, whatever runs it.
+
+The local platform (embedded processes) implements it now; the Kubernetes platform (two
+clusters, one per region) implements the same protocol, so one experiment file runs on both.
+Faults are expressed as platform primitives (kill, pause, restart a node), never as
+``os.kill`` calls in the chaos layer.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ComponentKind(StrEnum):
+    NODE = "node"
+    GATEWAY = "gateway"
+    NETFAULT = "netfault"
+    PROMETHEUS = "prometheus"
+
+
+class Health(StrEnum):
+    READY = "ready"  # running and answering its readiness check
+    STARTING = "starting"  # running, not (yet) ready
+    PAUSED = "paused"  # stopped with SIGSTOP (a hung node)
+    DEAD = "dead"  # not running
+
+
+class ComponentStatus(BaseModel):
+    """One row of ``drillkit status``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    kind: ComponentKind
+    region: str | None = None
+    health: Health
+    pid: int | None = None
+    endpoint: str | None = None
+    gateway_state: str | None = None  # for nodes: what HAProxy thinks of them (UP, DOWN, ...)
+
+
+class EnvironmentStatus(BaseModel):
+    """What ``drillkit status`` shows and ``--json`` prints."""
+
+    model_config = ConfigDict(frozen=True)
+
+    environment: str
+    platform: str
+    up: bool
+    started_at: float | None = None
+    gateway_url: str | None = None
+    prometheus_url: str | None = None
+    netfault_url: str | None = None
+    model_version: str | None = None
+    components: tuple[ComponentStatus, ...] = ()
+
+    def nodes(self, region: str | None = None) -> list[ComponentStatus]:
+        """Node rows, optionally of one region."""
+        return [c for c in self.components if c.kind is ComponentKind.NODE and region in (None, c.region)]
+
+
+@runtime_checkable
+class Platform(Protocol):
+    """An environment drills can run against.
+
+    >>> platform = LocalPlatform(load_environment("drills/environments/local.yaml"))  # doctest: +SKIP
+    >>> platform.up().gateway_url                                                  # doctest: +SKIP
+    'http://127.0.0.1:41235'
+    """
+
+    name: str
+
+    def up(self) -> EnvironmentStatus:
+        """Start everything and return once every node is ready and the gateway answers."""
+        ...
+
+    def down(self) -> list[str]:
+        """End exactly what ``up`` started (also after a crash); return what was stopped."""
+        ...
+
+    def status(self) -> EnvironmentStatus:
+        """The live state of every component."""
+        ...
+
+    def kill_node(self, node: str) -> None:
+        """Crash a node at once (SIGKILL locally; delete the pod on Kubernetes)."""
+        ...
+
+    def pause_node(self, node: str) -> None:
+        """Hang a node: it keeps its connections but answers nothing."""
+        ...
+
+    def resume_node(self, node: str) -> None:
+        """Undo ``pause_node``."""
+        ...
+
+    def restart_node(self, node: str) -> None:
+        """Start the node again (after a crash) and wait until it is ready."""
+        ...

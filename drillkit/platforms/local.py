@@ -1,0 +1,150 @@
+"""The embedded one-machine platform: every component a supervised child process.
+
+Start order (each recorded in the state file the moment it is spawned):
+Triton nodes (in parallel) -> fault proxy (routes to every node) -> HAProxy (servers are the
+proxy's ports) -> Prometheus. ``up`` returns once every node is ready, the gateway reports
+every server UP, Prometheus is ready, and golden probes through the gateway return the
+model's recorded answers.
+
+>>> platform = LocalPlatform(load_environment("drills/environments/local.yaml"))  # doctest: +SKIP
+>>> status = platform.up()                                                     # doctest: +SKIP
+>>> platform.down()                                                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from drillkit import supervise
+from drillkit.errors import AlreadyUpError, MissingDependencyError, NotUpError
+from drillkit.platforms import local_start
+from drillkit.platforms.base import EnvironmentStatus
+from drillkit.platforms.local_state import LocalState, Phase, exclusive, load_state, save_state
+from drillkit.platforms.local_status import environment_status
+from drillkit.spec import EnvironmentSpec, state_root
+
+Which = Callable[[str], str | None]
+
+
+class LocalPlatform:
+    """Two regions of real Triton nodes, HAProxy, the fault proxy and Prometheus on 127.0.0.1.
+
+    Attributes:
+        name: the environment's name (``spec.name``).
+        spec: the validated environment spec.
+        root: the environment's state folder (state file, logs, region model repositories).
+        python: the interpreter that runs nodes and the fault proxy.
+        which: looks up a program on PATH (injected so tests can simulate a missing binary).
+        start_timeout_s: how long ``up`` waits for everything to become ready.
+    """
+
+    def __init__(
+        self,
+        spec: EnvironmentSpec,
+        *,
+        spec_file: str | None = None,
+        python: str = sys.executable,
+        which: Which = shutil.which,
+        start_timeout_s: float = 120.0,
+    ) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self.spec_file = spec_file
+        self.root = state_root(spec)
+        self.python = python
+        self.which = which
+        self.start_timeout_s = start_timeout_s
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / "state.json"
+
+    def up(self) -> EnvironmentStatus:
+        """Start the environment; on any failure end what was started and raise."""
+        binaries = self._binaries()
+        with exclusive(self.root / "lock", self.name):
+            self._refuse_second_up()
+            state: LocalState | None = None
+            try:
+                state = local_start.start_all(self, binaries)
+                state.phase = Phase.UP
+                save_state(self.state_path, state)
+            except BaseException:
+                self._stop(load_state(self.state_path))
+                raise
+        return self.status()
+
+    def down(self) -> list[str]:
+        """End every recorded process (process groups, by PID); return their names."""
+        with exclusive(self.root / "lock", self.name):
+            return self._stop(load_state(self.state_path))
+
+    def status(self) -> EnvironmentStatus:
+        return environment_status(self.spec, load_state(self.state_path))
+
+    def kill_node(self, node: str) -> None:
+        record = self._state().node(node)
+        supervise.kill(record.process)
+        local_start.clean_node_leftovers(record)
+
+    def pause_node(self, node: str) -> None:
+        supervise.send(self._state().node(node).process, signal.SIGSTOP)
+
+    def resume_node(self, node: str) -> None:
+        supervise.send(self._state().node(node).process, signal.SIGCONT)
+
+    def restart_node(self, node: str) -> None:
+        with exclusive(self.root / "lock", self.name):
+            state = self._state()
+            local_start.restart_node(self, state, node)
+            save_state(self.state_path, state)
+
+    def _state(self) -> LocalState:
+        state = load_state(self.state_path)
+        if state is None:
+            raise NotUpError(f"environment {self.name!r} is not up: run `drillkit up` first")
+        return state
+
+    def _binaries(self) -> dict[str, str]:
+        wanted = ["haproxy"] + ([] if self.spec.prometheus.url else ["prometheus"])
+        found = {name: self.which(name) for name in wanted}
+        missing = [name for name, path in found.items() if path is None]
+        if missing:
+            raise MissingDependencyError(
+                f"{' and '.join(missing)} not found on PATH: run `make setup` "
+                "(it installs the Debian packages haproxy and prometheus)"
+            )
+        return {name: str(path) for name, path in found.items()}
+
+    def _refuse_second_up(self) -> None:
+        state = load_state(self.state_path)
+        if state is None:
+            return
+        running = [p.name for p in state.processes() if supervise.alive(p)]
+        if running:
+            raise AlreadyUpError(
+                f"environment {self.name!r} is already up ({len(running)} processes, gateway "
+                f"{state.gateway_url}); nothing was started. Run `drillkit down` first."
+            )
+        self._stop(state)  # a stale record of a crashed run: clear what may linger
+
+    def _stop(self, state: LocalState | None) -> list[str]:
+        if state is None:
+            return []
+        stopped = local_start.stop_all(state)
+        self.state_path.unlink(missing_ok=True)
+        return stopped
+
+
+def require_up(platform: LocalPlatform) -> EnvironmentStatus:
+    """The status of a running environment, or NotUpError naming the fix."""
+    status = platform.status()
+    if not status.up:
+        raise NotUpError(f"environment {platform.name!r} is not up: run `drillkit up` first")
+    return status
+

@@ -1,0 +1,218 @@
+"""Starting and stopping the local platform's processes (the steps behind ``LocalPlatform``).
+
+Every spawn is followed by a save of the state file, so a ``drillkit up`` killed at any
+point leaves a record that ``drillkit down`` can act on.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from drillkit import gateway, netfault, observe, supervise
+from drillkit.errors import StartupError
+from drillkit.model import node as triton_node
+from drillkit.model import repository
+from drillkit.netutil import free_port, http_status, port_is_free
+from drillkit.platforms import provision
+from drillkit.platforms.local_state import LocalState, NodeRecord, new_state, save_state
+from drillkit.smoke import verify_gateway
+
+if TYPE_CHECKING:
+    from drillkit.platforms.local import LocalPlatform
+
+
+def start_all(p: LocalPlatform, binaries: dict[str, str]) -> LocalState:
+    """Start every component in order and wait until the whole environment serves."""
+    _fresh_root(p.root)
+    version_dir = provision.ensure_built(p.spec.model, p.spec.state_dir / "models")
+    manifest = repository.verify(version_dir)
+    state = new_state(p.name, p.spec_file, manifest.version)
+    for region in p.spec.regions:
+        repo = provision.publish(version_dir, _region_repo(p, region.name))
+        for name in region.node_names():
+            state.nodes.append(_spawn_node(p, name, region.name, repo, _node_ports()))
+            save_state(p.state_path, state)
+    _start_netfault(p, state)
+    _start_haproxy(p, state, binaries["haproxy"])
+    if "prometheus" in binaries:
+        _start_prometheus(p, state, binaries["prometheus"])
+    _wait_ready(p, state, time.monotonic() + p.start_timeout_s)
+    verify_gateway(state.gateway_url or "", manifest)
+    return state
+
+
+def stop_all(state: LocalState) -> list[str]:
+    """End every recorded process group (last started first); clean what nodes leave behind."""
+    procs = state.processes()[::-1]
+    supervise.terminate(procs)
+    for record in state.nodes:
+        clean_node_leftovers(record)
+    return [p.name for p in procs]
+
+
+def restart_node(p: LocalPlatform, state: LocalState, name: str) -> None:
+    """Replace a node's process with a fresh one on the same ports; wait until it serves."""
+    old = state.node(name)
+    supervise.terminate([old.process])
+    clean_node_leftovers(old)
+    new = _spawn_node(p, name, old.region, old.repository, (old.http_port, old.grpc_port, old.metrics_port))
+    new.proxy_port = old.proxy_port
+    state.nodes[state.nodes.index(old)] = new
+    save_state(p.state_path, state)
+    _wait(lambda: _node_ready(new), [new.process], time.monotonic() + p.start_timeout_s, f"node {name}")
+
+
+def clean_node_leftovers(record: NodeRecord) -> None:
+    """Remove the shared-memory files and workspace a killed Triton node cannot remove itself."""
+    for path in triton_node.shm_leftovers(record.process.pid):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(record.workspace, ignore_errors=True)
+
+
+def _fresh_root(root: Path) -> None:
+    # Logs of the previous run are kept one generation, for the post-mortem of a failed up.
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in ("workspace", "prometheus", "regions"):
+        shutil.rmtree(root / stale, ignore_errors=True)
+    if (root / "logs").exists():
+        shutil.rmtree(root / "logs.previous", ignore_errors=True)
+        (root / "logs").rename(root / "logs.previous")
+
+
+def _region_repo(p: LocalPlatform, region: str) -> Path:
+    return p.root / "regions" / region / "models"
+
+
+def _node_ports() -> tuple[int, int, int]:
+    return free_port(), free_port(), free_port()
+
+
+def _spawn_node(p: LocalPlatform, name: str, region: str, repo: Path, ports: tuple[int, int, int]) -> NodeRecord:
+    http, grpc, metrics = ports
+    model = p.spec.model
+    workspace = p.root / "workspace" / name
+    command = triton_node.node_command(
+        p.python,
+        repository=repo,
+        version=model.version,
+        region=region,
+        node=name,
+        http_port=http,
+        grpc_port=grpc,
+        metrics_port=metrics,
+        device=model.device,
+        max_batch_size=model.max_batch_size,
+        max_queue_delay_us=model.max_queue_delay_us,
+        workspace=workspace,
+    )
+    env = triton_node.node_environment(os.environ)
+    process = supervise.spawn(f"node {name}", command, log_path=p.root / "logs" / f"{name}.log", env=env)
+    return NodeRecord(
+        name=name, region=region, http_port=http, grpc_port=grpc, metrics_port=metrics, repository=repo,
+        workspace=workspace, process=process,
+    )
+
+
+def _start_netfault(p: LocalPlatform, state: LocalState) -> None:
+    routes = [
+        netfault.RouteConfig(name=n.name, listen_port=0, upstream_host="127.0.0.1", upstream_port=n.http_port)
+        for n in state.nodes
+    ]
+    config, ready_file = p.root / "netfault.json", p.root / "netfault.ready.json"
+    netfault.write_config(config, routes)
+    ready_file.unlink(missing_ok=True)
+    command = [p.python, "-m", "drillkit.netfault", "--config", str(config), "--control-port", "0",
+               "--ready-file", str(ready_file)]  # fmt: skip
+    state.netfault = supervise.spawn("netfault", command, log_path=p.root / "logs" / "netfault.log")
+    save_state(p.state_path, state)
+    _wait(ready_file.exists, [state.netfault], time.monotonic() + 15, "fault proxy")
+    ready = netfault.read_ready_file(ready_file)
+    state.netfault_port = ready.control_port
+    for record in state.nodes:
+        record.proxy_port = ready.routes[record.name]
+    save_state(p.state_path, state)
+
+
+def _start_haproxy(p: LocalPlatform, state: LocalState, binary: str) -> None:
+    spec = p.spec.gateway
+    port = spec.port if spec.port is not None and port_is_free(spec.port) else free_port()
+    standby = {r.name for r in p.spec.standbys}
+    backends = tuple(
+        gateway.Backend(n.name, n.region, n.proxy_port or 0, backup=n.region in standby) for n in state.nodes
+    )
+    plan = gateway.GatewayPlan(
+        bind_port=port,
+        stats_port=free_port(),
+        socket=p.root / "haproxy.sock",
+        region_map=p.root / "regions.map",
+        spec=spec,
+        backends=backends,
+    )
+    plan.region_map.write_text(gateway.render_region_map(backends))
+    (p.root / "haproxy.cfg").write_text(gateway.render_config(plan))
+    command = [binary, "-db", "-f", str(p.root / "haproxy.cfg")]
+    state.haproxy = supervise.spawn("gateway", command, log_path=p.root / "logs" / "haproxy.log")
+    state.gateway_port, state.stats_port, state.haproxy_socket = port, plan.stats_port, plan.socket
+    save_state(p.state_path, state)
+
+
+def _start_prometheus(p: LocalPlatform, state: LocalState, binary: str) -> None:
+    loadgen = p.root / "loadgen_targets.json"
+    observe.write_loadgen_targets(loadgen, [])
+    plan = observe.ScrapePlan(
+        interval_s=p.spec.prometheus.scrape_interval_s,
+        nodes=tuple(observe.NodeTarget(n.name, n.region, n.metrics_port) for n in state.nodes),
+        gateway_stats_port=state.stats_port or 0,
+        loadgen_file=loadgen,
+    )
+    (p.root / "prometheus.yml").write_text(observe.render_config(plan))
+    port = free_port()
+    command = observe.prometheus_command(
+        binary, config=p.root / "prometheus.yml", data_dir=p.root / "prometheus", port=port,
+        retention=p.spec.prometheus.retention,
+    )  # fmt: skip
+    state.prometheus = supervise.spawn("prometheus", command, log_path=p.root / "logs" / "prometheus.log")
+    state.prometheus_port = port
+    save_state(p.state_path, state)
+
+
+def _wait_ready(p: LocalPlatform, state: LocalState, deadline: float) -> None:
+    procs = state.processes()
+    for record in state.nodes:
+        _wait(lambda r=record: _node_ready(r), procs, deadline, f"node {record.name}")
+    api = gateway.RuntimeApi(state.haproxy_socket or Path())
+    _wait(lambda: _all_servers_up(api, len(state.nodes)), procs, deadline, "gateway (all servers UP)")
+    if state.prometheus_port:
+        url = f"http://127.0.0.1:{state.prometheus_port}/-/ready"
+        _wait(lambda: http_status(url) == 200, procs, deadline, "prometheus")
+
+
+def _node_ready(record: NodeRecord) -> bool:
+    base = f"http://127.0.0.1:{record.http_port}/v2/models"
+    return all(http_status(f"{base}/{m}/ready") == 200 for m in gateway.MODELS)
+
+
+def _all_servers_up(api: gateway.RuntimeApi, expected: int) -> bool:
+    if not api.socket_path.exists():
+        return False
+    servers = api.servers()
+    return len(servers) == expected and all(s.status is gateway.ServerStatus.UP for s in servers)
+
+
+def _wait(ready: Callable[[], bool], procs: list[supervise.Process], deadline: float, what: str) -> None:
+    """Poll ``ready()`` until true; fail at once with its log when a watched process dies."""
+    while True:
+        for proc in procs:
+            if not supervise.alive(proc):
+                tail = supervise.log_tail(proc.log)
+                raise StartupError(f"{proc.name} exited during start-up; last lines of {proc.log}:\n{tail}")
+        if ready():
+            return
+        if time.monotonic() > deadline:
+            raise StartupError(f"{what} not ready in time; see the logs under {procs[0].log.parent}")
+        time.sleep(0.1)

@@ -1,0 +1,93 @@
+"""HAProxy configuration rendering (pure) and `show stat` parsing."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from drillkit.gateway import Backend, GatewayPlan, ServerStatus, parse_stat, render_config, render_region_map
+from drillkit.spec import GatewayMode, GatewaySpec
+
+BACKENDS = (
+    Backend("primary-0", "primary", 9001, backup=False),
+    Backend("primary-1", "primary", 9002, backup=False),
+    Backend("standby-0", "standby", 9003, backup=True),
+)
+
+
+def plan(tmp_path: Path, **gateway: object) -> GatewayPlan:
+    return GatewayPlan(
+        bind_port=8000,
+        stats_port=8404,
+        socket=tmp_path / "haproxy.sock",
+        region_map=tmp_path / "regions.map",
+        spec=GatewaySpec(**gateway),  # type: ignore[arg-type]
+        backends=BACKENDS,
+    )
+
+
+def test_active_passive_marks_standby_servers_as_backup(tmp_path: Path) -> None:
+    cfg = render_config(plan(tmp_path))
+    assert "    server primary-0 127.0.0.1:9001 check\n" in cfg
+    assert "    server standby-0 127.0.0.1:9003 check backup\n" in cfg
+    assert "option allbackups" in cfg
+
+
+def test_active_active_has_no_backups(tmp_path: Path) -> None:
+    cfg = render_config(plan(tmp_path, mode=GatewayMode.ACTIVE_ACTIVE))
+    assert " backup" not in cfg.replace("allbackups", "")
+    assert "option allbackups" not in cfg
+
+
+def test_health_checks_probe_both_models_with_the_spec_interval(tmp_path: Path) -> None:
+    cfg = render_config(plan(tmp_path, check_interval_ms=250, fall=3, rise=4))
+    assert "http-check send meth GET uri /v2/models/recommend/ready" in cfg
+    assert "http-check send meth GET uri /v2/models/search/ready" in cfg
+    assert cfg.count("http-check expect status 200") == 2
+    assert "inter 250ms fastinter 250ms downinter 250ms fall 3 rise 4" in cfg
+    assert "on-marked-down shutdown-sessions" in cfg
+
+
+def test_retries_redispatch_headers_exporter_and_socket(tmp_path: Path) -> None:
+    cfg = render_config(plan(tmp_path, retries=5, retry_on=("conn-failure", "503")))
+    assert "    retries 5\n" in cfg and "option redispatch 1" in cfg
+    assert "retry-on conn-failure 503\n" in cfg
+    assert "http-response set-header X-Drillkit-Node %[srv_name]" in cfg
+    assert f"%[srv_name,map({tmp_path / 'regions.map'},unknown)]" in cfg
+    assert "use-service prometheus-exporter if { path /metrics }" in cfg
+    assert f"stats socket {tmp_path / 'haproxy.sock'} mode 600 level admin" in cfg
+    assert "bind 127.0.0.1:8000" in cfg and "bind 127.0.0.1:8404" in cfg
+
+
+def test_region_map_lists_every_server() -> None:
+    assert render_region_map(BACKENDS) == "primary-0 primary\nprimary-1 primary\nstandby-0 standby\n"
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is installed by `make setup`")
+def test_rendered_config_is_accepted_by_haproxy(tmp_path: Path) -> None:
+    p = plan(tmp_path)
+    p.region_map.write_text(render_region_map(BACKENDS))
+    (tmp_path / "haproxy.cfg").write_text(render_config(p))
+    check = subprocess.run(["haproxy", "-c", "-f", str(tmp_path / "haproxy.cfg")], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+STAT = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,lbtot,tracked,type,rate,rate_lim,rate_max,check_status,
+gateway,FRONTEND,,,0,1,8192,3,,,,,,,,,,OPEN,,,,,,,,,1,2,0,,,,0,0,0,1,,
+triton,primary-0,0,0,2,3,,40,,,,,,0,0,0,0,UP,1,1,0,0,0,5,0,,1,3,1,,40,,2,0,,3,L7OK,
+triton,primary-1,0,0,0,0,,0,,,,,,0,0,0,0,DOWN,1,1,0,1,1,2,2,,1,3,2,,0,,2,0,,0,L4CON,
+triton,standby-0,0,0,0,0,,0,,,,,,0,0,0,0,UP 1/2,1,0,1,0,0,2,0,,1,3,3,,0,,2,0,,0,L7STS,
+triton,standby-1,0,0,0,0,,0,,,,,,0,0,0,0,MAINT,1,0,1,0,0,2,0,,1,3,4,,0,,2,0,,0,,
+triton,BACKEND,0,0,2,3,800,40,,,,,,0,0,0,0,UP,1,1,1,,0,5,0,,1,3,0,,40,,1,0,,3,,
+"""
+
+
+def test_parse_stat_reads_server_states() -> None:
+    servers = {s.name: s for s in parse_stat(STAT)}
+    assert list(servers) == ["primary-0", "primary-1", "standby-0", "standby-1"]
+    assert servers["primary-0"].status is ServerStatus.UP
+    assert servers["primary-0"].active_sessions == 2 and servers["primary-0"].total_sessions == 40
+    assert servers["primary-1"].status is ServerStatus.DOWN and servers["primary-1"].check == "L4CON"
+    assert servers["standby-0"].status is ServerStatus.GOING_DOWN and servers["standby-0"].backup
+    assert servers["standby-1"].status is ServerStatus.MAINT

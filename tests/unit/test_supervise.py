@@ -1,0 +1,74 @@
+"""Process supervision: whole process groups, PID-reuse guard, SIGTERM then SIGKILL."""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from drillkit import supervise
+
+FAMILY = ["bash", "-c", "sleep 60 & sleep 60 & wait"]
+
+
+def test_spawn_detaches_into_its_own_group_and_terminate_ends_all_of_it(tmp_path: Path) -> None:
+    proc = supervise.spawn("family", FAMILY, log_path=tmp_path / "family.log")
+    try:
+        assert supervise.alive(proc)
+        assert _eventually(lambda: len(supervise.group_pids(proc)) == 3)
+        supervise.terminate([proc], grace_s=5)
+        assert supervise.group_pids(proc) == []
+        assert not supervise.alive(proc)
+    finally:
+        supervise.kill(proc)
+
+
+def test_a_child_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
+    stubborn = ["bash", "-c", "trap '' TERM; echo ready; while true; do sleep 0.1; done"]
+    proc = supervise.spawn("stubborn", stubborn, log_path=tmp_path / "stubborn.log")
+    assert _eventually(lambda: "ready" in supervise.log_tail(proc.log))
+    supervise.terminate([proc], grace_s=0.5)
+    assert supervise.group_pids(proc) == []
+
+
+def test_members_left_behind_by_a_dead_leader_are_still_found(tmp_path: Path) -> None:
+    proc = supervise.spawn("family", FAMILY, log_path=tmp_path / "family.log")
+    assert _eventually(lambda: len(supervise.group_pids(proc)) == 3)
+    os.kill(proc.pid, signal.SIGKILL)  # only the leader: its two children are orphaned
+    assert _eventually(lambda: not supervise.alive(proc))
+    assert len(supervise.group_pids(proc)) == 2
+    supervise.terminate([proc], grace_s=2)
+    assert supervise.group_pids(proc) == []
+
+
+def test_a_paused_child_is_reported_and_still_terminated(tmp_path: Path) -> None:
+    proc = supervise.spawn("sleeper", ["sleep", "60"], log_path=tmp_path / "s.log")
+    supervise.send(proc, signal.SIGSTOP)
+    assert _eventually(lambda: supervise.paused(proc))
+    supervise.terminate([proc], grace_s=2)
+    assert not supervise.alive(proc)
+
+
+def test_a_recycled_pid_is_not_mistaken_for_the_child(tmp_path: Path) -> None:
+    proc = supervise.spawn("sleeper", ["sleep", "60"], log_path=tmp_path / "s.log")
+    impostor = proc.model_copy(update={"start_ticks": proc.start_ticks + 1})
+    try:
+        assert supervise.alive(proc)
+        assert not supervise.alive(impostor)
+    finally:
+        supervise.kill(proc)
+
+
+def test_log_tail_returns_the_last_lines(tmp_path: Path) -> None:
+    log = tmp_path / "x.log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)))
+    assert supervise.log_tail(log, 3) == "line 97\nline 98\nline 99"
+    assert supervise.log_tail(tmp_path / "missing.log") == ""
+
+
+def _eventually(check, timeout_s: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.02)
+    return bool(check())
