@@ -1,0 +1,93 @@
+"""The request log: one row per request, the measuring instrument of every drill.
+
+Each load-generator process buffers rows and writes them every second as a small Parquet
+part file (written to a temporary name, then renamed), so a crash loses at most the last
+second and never leaves a half-written file. Readers concatenate the parts.
+
+>>> log = RequestLogWriter(Path("run/request_log"), worker="w0")       # doctest: +SKIP
+>>> log.append(RequestRecord(...)); log.flush()                          # doctest: +SKIP
+>>> read_request_log(Path("run/request_log")).shape                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import pandas as pd
+
+COMPACT_NAME = "requests.parquet"
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """What the user felt for one request (times are UNIX seconds)."""
+
+    row: int  # the trace row replayed
+    kind: str  # search | recommend
+    scheduled_at: float  # when the open-loop schedule said to send it
+    sent_at: float  # when it was actually sent
+    latency_s: float  # send to last byte of the response (or to the error)
+    outcome: str  # ok | error
+    error_class: str  # '' when ok; http_5xx, http_4xx, timeout, connection_reset, connection_refused, ...
+    status: int  # HTTP status, 0 when there was none
+    region: str  # serving region from the gateway header ('' when unknown)
+    node: str  # serving node from the gateway header ('' when unknown)
+    worker: str  # which load-generator process sent it
+
+
+RECORD_COLUMNS = tuple(f.name for f in fields(RequestRecord))
+
+
+class RequestLogWriter:
+    """Buffers records of one process and writes them as numbered Parquet parts."""
+
+    def __init__(self, directory: Path, *, worker: str) -> None:
+        self.directory = directory
+        self.worker = worker
+        self._rows: list[dict[str, object]] = []
+        self._part = 0
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def append(self, record: RequestRecord) -> None:
+        self._rows.append(asdict(record))
+
+    def flush(self) -> Path | None:
+        """Write the buffered rows as the next part (None when there was nothing to write)."""
+        if not self._rows:
+            return None
+        rows, self._rows = self._rows, []
+        final = self.directory / f"part-{self.worker}-{self._part:06d}.parquet"
+        tmp = final.with_suffix(".tmp")
+        pd.DataFrame(rows, columns=list(RECORD_COLUMNS)).to_parquet(tmp, index=False)
+        os.replace(tmp, final)
+        self._part += 1
+        return final
+
+
+def read_request_log(directory: Path) -> pd.DataFrame:
+    """Every record written so far (compacted file and parts), ordered by scheduled time."""
+    files = sorted(directory.glob("part-*.parquet"))
+    if (directory / COMPACT_NAME).exists():
+        files.insert(0, directory / COMPACT_NAME)
+    if not files:
+        return pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in RECORD_COLUMNS})
+    frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    return frame.sort_values("scheduled_at", kind="stable").reset_index(drop=True)
+
+
+def compact(directory: Path) -> Path:
+    """Merge all parts into ``requests.parquet`` (after the load stopped)."""
+    frame = read_request_log(directory)
+    target = directory / COMPACT_NAME
+    tmp = target.with_suffix(".tmp")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, target)
+    for part in directory.glob("part-*.parquet"):
+        part.unlink()
+    return target
+
+
+def _dtype(column: str) -> str:
+    return {"row": "int64", "status": "int64"}.get(column, "float64" if column.endswith(("_at", "_s")) else "object")
