@@ -1,19 +1,18 @@
 """Metrics: the embedded Prometheus (its scrape configuration and command line).
 
 Prometheus scrapes every Triton node (labelled ``region`` and ``node``), the gateway's
-built-in exporter and, through a file-discovery slot, the load generator, which writes its
-own address into ``loadgen_targets.json`` when it starts. The configuration is a pure
-function of a ``ScrapePlan``:
+built-in exporter and, through a file-discovery slot, the load generator: each of its
+processes writes its own ``<loadgen_dir>/<worker>.json`` when it starts and removes it when
+it quits. The configuration is a pure function of a ``ScrapePlan``:
 
 >>> plan = ScrapePlan(interval_s=1.0, nodes=(NodeTarget("primary-0", "primary", 9102),),
-...     gateway_stats_port=8404, loadgen_file=Path("/tmp/loadgen_targets.json"))
+...     gateway_stats_port=8404, loadgen_dir=Path("/tmp/loadgen"))
 >>> "region: primary" in render_config(plan)
 True
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +35,7 @@ class ScrapePlan:
     interval_s: float
     nodes: tuple[NodeTarget, ...]
     gateway_stats_port: int
-    loadgen_file: Path
+    loadgen_dir: Path
 
 
 def render_config(plan: ScrapePlan) -> str:
@@ -49,7 +48,7 @@ def render_config(plan: ScrapePlan) -> str:
             {"job_name": "gateway", "static_configs": [{"targets": [f"127.0.0.1:{plan.gateway_stats_port}"]}]},
             {
                 "job_name": "loadgen",
-                "file_sd_configs": [{"files": [str(plan.loadgen_file)], "refresh_interval": interval}],
+                "file_sd_configs": [{"files": [str(plan.loadgen_dir / "*.json")], "refresh_interval": interval}],
             },
         ],
     }
@@ -61,13 +60,6 @@ def _node(target: NodeTarget) -> dict[str, object]:
         "targets": [f"127.0.0.1:{target.metrics_port}"],
         "labels": {"region": target.region, "node": target.node},
     }
-
-
-def write_loadgen_targets(path: Path, targets: list[str]) -> None:
-    """Fill the load-generator slot (an empty list leaves it unscraped)."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps([{"targets": targets, "labels": {"job": "loadgen"}}] if targets else []))
-    tmp.replace(path)
 
 
 def prometheus_command(binary: str, *, config: Path, data_dir: Path, port: int, retention: str) -> list[str]:

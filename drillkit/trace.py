@@ -122,3 +122,37 @@ def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return out.sort_values("offset_s", kind="stable").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class TraceStats:
+    """What ``drillkit traffic stats`` prints."""
+
+    requests: int
+    duration_s: float
+    mean_rps: float
+    mix: dict[str, float]  # share per kind
+    users: int  # distinct users
+    sessions: int  # distinct non-empty session ids
+    rate_rps: list[tuple[float, float]]  # (bucket start s, requests/s)
+    top_queries: list[tuple[str, int]]
+
+
+def summarize(trace: Trace, *, buckets: int = 12, top: int = 10) -> TraceStats:
+    """Rate over time, mix, distinct users and sessions, and the most frequent queries."""
+    frame = trace.frame
+    duration = max(trace.duration_s, 1e-9)
+    edges = np.linspace(0.0, duration, buckets + 1)
+    counts, _ = np.histogram(frame["offset_s"], bins=edges)
+    width = duration / buckets
+    queries = frame.loc[frame["kind"] == "search", "query"].value_counts().head(top)
+    return TraceStats(
+        requests=len(frame),
+        duration_s=duration,
+        mean_rps=len(frame) / duration,
+        mix={k: v / len(frame) for k, v in trace.kinds().items()},
+        users=int(frame["user_id"].nunique()),
+        sessions=int(frame.loc[frame["session_id"] != "", "session_id"].nunique()),
+        rate_rps=[(float(edges[i]), float(counts[i] / width)) for i in range(buckets)],
+        top_queries=[(str(q), int(c)) for q, c in queries.items()],
+    )

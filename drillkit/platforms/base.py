@@ -55,6 +55,7 @@ class EnvironmentStatus(BaseModel):
     prometheus_url: str | None = None
     netfault_url: str | None = None
     model_version: str | None = None
+    loadgen_targets_dir: str | None = None  # where load generators register for scraping
     components: tuple[ComponentStatus, ...] = ()
 
     def nodes(self, region: str | None = None) -> list[ComponentStatus]:

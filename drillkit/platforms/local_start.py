@@ -77,7 +77,7 @@ def clean_node_leftovers(record: NodeRecord) -> None:
 def _fresh_root(root: Path) -> None:
     # Logs of the previous run are kept one generation, for the post-mortem of a failed up.
     root.mkdir(parents=True, exist_ok=True)
-    for stale in ("workspace", "prometheus", "regions"):
+    for stale in ("workspace", "prometheus", "regions", "loadgen"):
         shutil.rmtree(root / stale, ignore_errors=True)
     if (root / "logs").exists():
         shutil.rmtree(root / "logs.previous", ignore_errors=True)
@@ -162,13 +162,13 @@ def _start_haproxy(p: LocalPlatform, state: LocalState, binary: str) -> None:
 
 
 def _start_prometheus(p: LocalPlatform, state: LocalState, binary: str) -> None:
-    loadgen = p.root / "loadgen_targets.json"
-    observe.write_loadgen_targets(loadgen, [])
+    loadgen = p.root / "loadgen"
+    loadgen.mkdir(exist_ok=True)
     plan = observe.ScrapePlan(
         interval_s=p.spec.prometheus.scrape_interval_s,
         nodes=tuple(observe.NodeTarget(n.name, n.region, n.metrics_port) for n in state.nodes),
         gateway_stats_port=state.stats_port or 0,
-        loadgen_file=loadgen,
+        loadgen_dir=loadgen,
     )
     (p.root / "prometheus.yml").write_text(observe.render_config(plan))
     port = free_port()

@@ -7,7 +7,7 @@ from drillkit.errors import ComponentError
 from drillkit.netutil import http_status
 from drillkit.platforms.base import ComponentKind, ComponentStatus, EnvironmentStatus, Health
 from drillkit.platforms.local_state import LocalState, NodeRecord, Phase
-from drillkit.spec import EnvironmentSpec
+from drillkit.spec import EnvironmentSpec, state_root
 
 
 def environment_status(spec: EnvironmentSpec, state: LocalState | None) -> EnvironmentStatus:
@@ -26,6 +26,7 @@ def environment_status(spec: EnvironmentSpec, state: LocalState | None) -> Envir
         prometheus_url=prometheus_url,
         netfault_url=state.netfault_url,
         model_version=state.model_version,
+        loadgen_targets_dir=str(state_root(spec) / "loadgen") if state.prometheus_port else None,
         components=tuple(rows),
     )
 

@@ -1,11 +1,10 @@
 """Prometheus scrape configuration rendering and the load-generator slot."""
 
-import json
 from pathlib import Path
 
 import yaml
 
-from drillkit.observe import NodeTarget, ScrapePlan, prometheus_command, render_config, write_loadgen_targets
+from drillkit.observe import NodeTarget, ScrapePlan, prometheus_command, render_config
 
 
 def test_every_node_is_scraped_with_region_and_node_labels(tmp_path: Path) -> None:
@@ -13,7 +12,7 @@ def test_every_node_is_scraped_with_region_and_node_labels(tmp_path: Path) -> No
         interval_s=1.0,
         nodes=(NodeTarget("primary-0", "primary", 9102), NodeTarget("standby-0", "standby", 9202)),
         gateway_stats_port=8404,
-        loadgen_file=tmp_path / "loadgen.json",
+        loadgen_dir=tmp_path / "loadgen",
     )
     config = yaml.safe_load(render_config(plan))
     assert config["global"]["scrape_interval"] == "1s"
@@ -23,15 +22,7 @@ def test_every_node_is_scraped_with_region_and_node_labels(tmp_path: Path) -> No
         {"targets": ["127.0.0.1:9202"], "labels": {"region": "standby", "node": "standby-0"}},
     ]
     assert jobs["gateway"]["static_configs"] == [{"targets": ["127.0.0.1:8404"]}]
-    assert jobs["loadgen"]["file_sd_configs"][0]["files"] == [str(tmp_path / "loadgen.json")]
-
-
-def test_loadgen_slot_is_empty_until_a_generator_registers(tmp_path: Path) -> None:
-    path = tmp_path / "loadgen.json"
-    write_loadgen_targets(path, [])
-    assert json.loads(path.read_text()) == []
-    write_loadgen_targets(path, ["127.0.0.1:9646"])
-    assert json.loads(path.read_text()) == [{"targets": ["127.0.0.1:9646"], "labels": {"job": "loadgen"}}]
+    assert jobs["loadgen"]["file_sd_configs"][0]["files"] == [str(tmp_path / "loadgen" / "*.json")]
 
 
 def test_command_keeps_the_tsdb_in_the_state_folder_and_binds_loopback(tmp_path: Path) -> None:

@@ -1,0 +1,158 @@
+"""Start and stop trace replay (Locust in a child process) and follow its request log.
+
+Locust runs in its own process (it gevent-patches the standard library on import), started
+detached like every other component so ``stop`` can end its whole process group.
+
+>>> load = Load(LoadPlan(trace=Path("loadtests/traces/sample.csv"),
+...                      host="http://127.0.0.1:8000", run_dir=Path("reports/x")))  # doctest: +SKIP
+>>> load.start(); load.wait_sending()                                              # doctest: +SKIP
+>>> load.progress().sent                                                           # doctest: +SKIP
+>>> load.stop()                                                                    # doctest: +SKIP
+PosixPath('reports/x/request_log/requests.parquet')
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from drillkit import supervise
+from drillkit.errors import ComponentError, StartupError
+from drillkit.netutil import http_status
+from drillkit.request_log import compact
+from drillkit.trace import Trace, read_trace
+
+LOCUSTFILE = Path(__file__).resolve().parent.parent / "loadtests" / "locustfile.py"
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """What to replay, against which host, and the hard caps that bound every run."""
+
+    trace: Path
+    host: str
+    run_dir: Path
+    speed: float = 1.0
+    processes: int = 1
+    max_requests: int = 1_000_000
+    max_duration_s: float = 3_600.0
+    max_inflight: int = 1_000
+    request_timeout_s: float = 10.0
+    metrics_dir: Path | None = None
+
+    @property
+    def request_log(self) -> Path:
+        return self.run_dir / "request_log"
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    """Counts read from the request log so far."""
+
+    sent: int
+    ok: int
+    errors: int
+    rate_rps: float  # over the last second of scheduled time
+
+
+class Load:
+    """One replay run. Attributes: ``plan``, ``trace`` (validated at construction), ``process``."""
+
+    def __init__(self, plan: LoadPlan, *, python: str = sys.executable, locustfile: Path = LOCUSTFILE) -> None:
+        if plan.speed <= 0 or plan.processes < 1 or plan.max_requests < 1 or plan.max_duration_s <= 0:
+            raise ValueError(f"invalid load plan: {plan}")
+        self.plan = plan
+        self.trace: Trace = read_trace(plan.trace)
+        self.python = python
+        self.locustfile = locustfile
+        self.process: supervise.Process | None = None
+        self._seen: dict[Path, pd.DataFrame] = {}
+
+    @property
+    def scheduled(self) -> int:
+        """Requests the replay will send (the trace within both caps)."""
+        due = self.trace.frame["offset_s"] / self.plan.speed
+        return int(min((due <= self.plan.max_duration_s).sum(), self.plan.max_requests))
+
+    @property
+    def duration_s(self) -> float:
+        return min(self.trace.duration_s / self.plan.speed, self.plan.max_duration_s)
+
+    def start(self) -> None:
+        """Check the host answers, then start Locust; the request log starts empty."""
+        if http_status(f"{self.plan.host}/v2/health/ready", timeout_s=2.0) != 200:
+            raise ComponentError(f"{self.plan.host} does not answer /v2/health/ready: is the environment up (`drillkit up`)?")
+        self.plan.run_dir.mkdir(parents=True, exist_ok=True)
+        self.process = supervise.spawn("locust", self.command(), log_path=self.plan.run_dir / "locust.log")
+
+    def command(self) -> list[str]:
+        """The Locust command line (headless, one dispatcher per process, hard run-time cap)."""
+        p = self.plan
+        users = str(p.processes)
+        run_time = math.ceil(self.duration_s + p.request_timeout_s + 15)
+        command = [
+            self.python, "-m", "locust", "-f", str(self.locustfile), "--headless", "--host", p.host,
+            "-u", users, "-r", users, "--run-time", f"{run_time}s", "--stop-timeout", str(math.ceil(p.request_timeout_s)),
+            "--only-summary", "--loglevel", "WARNING",
+            "--trace", str(p.trace), "--speed", str(p.speed), "--request-log", str(p.request_log),
+            "--max-requests", str(p.max_requests), "--max-duration", str(p.max_duration_s),
+            "--max-inflight", str(p.max_inflight), "--request-timeout", str(p.request_timeout_s),
+        ]  # fmt: skip
+        if p.processes > 1:
+            command += ["--processes", str(p.processes)]
+        if p.metrics_dir is not None:
+            command += ["--metrics-dir", str(p.metrics_dir)]
+        return command
+
+    def running(self) -> bool:
+        return self.process is not None and supervise.alive(self.process)
+
+    def wait_sending(self, timeout_s: float = 30.0) -> None:
+        """Return once the first requests are logged; fail with Locust's log if it died."""
+        deadline = time.monotonic() + timeout_s
+        while self.progress().sent == 0:
+            if not self.running():
+                raise StartupError(f"the load generator exited before sending:\n{self._log_tail()}")
+            if time.monotonic() > deadline:
+                raise StartupError(f"the load generator sent nothing in {timeout_s:.0f} s:\n{self._log_tail()}")
+            time.sleep(0.2)
+
+    def wait(self, timeout_s: float) -> bool:
+        """Wait until Locust exits by itself (the trace is done); False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while self.running():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
+    def progress(self) -> LoadProgress:
+        """Counts from the parts flushed so far (each part is read once)."""
+        for part in sorted(self.plan.request_log.glob("part-*.parquet")):
+            if part not in self._seen:
+                self._seen[part] = pd.read_parquet(part, columns=["scheduled_at", "outcome"])
+        if not self._seen:
+            return LoadProgress(0, 0, 0, 0.0)
+        frame = pd.concat(self._seen.values(), ignore_index=True)
+        ok = int((frame["outcome"] == "ok").sum())
+        newest = float(frame["scheduled_at"].max())
+        rate = float((frame["scheduled_at"] > newest - 1.0).sum())
+        return LoadProgress(len(frame), ok, len(frame) - ok, rate)
+
+    def stop(self, grace_s: float = 15.0) -> Path:
+        """Stop Locust (SIGTERM lets it flush), then compact the request log; return its path."""
+        if self.process is not None and self.running():
+            supervise.send(self.process, signal.SIGTERM)
+            self.wait(grace_s)
+            supervise.terminate([self.process], grace_s=2.0)
+        self.plan.request_log.mkdir(parents=True, exist_ok=True)
+        return compact(self.plan.request_log)
+
+    def _log_tail(self) -> str:
+        return supervise.log_tail(self.plan.run_dir / "locust.log")

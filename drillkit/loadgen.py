@@ -1,0 +1,275 @@
+"""The Locust side of the load generator (imported only inside Locust processes).
+
+``loadtests/locustfile.py`` imports this module after Locust (Locust gevent-patches the
+standard library on import; importing it after urllib3 or requests crashes). One
+``TraceReplayUser`` per Locust process is the open-loop dispatcher for that process' shard
+of the trace; each request runs on its own greenlet so the schedule never waits for a
+response. Listeners write the request log and export client-side metrics for Prometheus.
+
+Distributed runs: the master hands every worker its shard (``index``/``count``) and one
+common start time, and quits when every worker reports that its shard is done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gevent
+from gevent.event import Event
+from gevent.pool import Pool
+from locust import FastHttpUser, events, task
+from locust.env import Environment
+from locust.exception import StopUser
+from locust.runners import MasterRunner, WorkerRunner
+from prometheus_client import CollectorRegistry, Histogram, start_http_server
+
+from drillkit.model.client import decode_answer, encode_recommend, encode_search
+from drillkit.replay import Dispatch, Schedule, run_schedule
+from drillkit.request_log import RequestLogWriter, RequestRecord
+from drillkit.trace import Trace, read_trace
+
+SHARD_MESSAGE = "drillkit_shard"
+DONE_MESSAGE = "drillkit_done"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LAG_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+@events.init_command_line_parser.add_listener
+def _arguments(parser: Any) -> None:
+    group = parser.add_argument_group("drillkit trace replay")
+    group.add_argument("--trace", type=str, default="", help="Trace to replay (CSV or Parquet)")
+    group.add_argument("--speed", type=float, default=1.0, help="Replay speed factor (2 = twice as fast)")
+    group.add_argument("--request-log", type=str, default="request_log", help="Folder for the per-request log")
+    group.add_argument("--max-requests", type=int, default=1_000_000, help="Hard cap on requests sent")
+    group.add_argument("--max-duration", type=float, default=3_600.0, help="Hard cap on the replay, seconds")
+    group.add_argument("--max-inflight", type=int, default=1_000, help="Requests in flight per process")
+    group.add_argument("--request-timeout", type=float, default=10.0, help="Per-request timeout, seconds")
+    group.add_argument("--metrics-dir", type=str, default="", help="Folder for Prometheus file-discovery targets")
+
+
+@dataclass
+class Replay:
+    """Per-process replay state, attached to the Locust environment as ``drillkit_replay``."""
+
+    trace: Trace
+    log: RequestLogWriter
+    registry: CollectorRegistry
+    latency: Histogram
+    lag: Histogram
+    worker: str
+    shard: tuple[int, int] = (0, 1)
+    start_at: float | None = None
+    assigned: Event = field(default_factory=Event)
+    claimed: bool = False
+    metrics_target: Path | None = None
+
+
+@events.init.add_listener
+def _init(environment: Environment, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        _init_master(environment)
+        return
+    options = environment.parsed_options
+    if options is None or not options.trace:
+        raise SystemExit("drillkit: --trace is required (a CSV or Parquet trace; see loadtests/README.md)")
+    replay = _new_replay(options)
+    environment.drillkit_replay = replay  # type: ignore[attr-defined]
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(SHARD_MESSAGE, lambda msg, **_: _assign(replay, msg.data))
+    else:
+        replay.assigned.set()
+    gevent.spawn(_flush_forever, replay.log)
+    if options.metrics_dir:
+        replay.metrics_target = _serve_metrics(replay, Path(options.metrics_dir))
+
+
+@events.quitting.add_listener
+def _quitting(environment: Environment, **_: Any) -> None:
+    replay: Replay | None = getattr(environment, "drillkit_replay", None)
+    if replay is not None:
+        replay.log.flush()
+        if replay.metrics_target is not None:
+            replay.metrics_target.unlink(missing_ok=True)
+
+
+def _new_replay(options: Any) -> Replay:
+    registry = CollectorRegistry()
+    worker = f"{socket.gethostname()}-{os.getpid()}"
+    return Replay(
+        trace=read_trace(options.trace),
+        log=RequestLogWriter(Path(options.request_log), worker=worker),
+        registry=registry,
+        latency=Histogram("drillkit_client_request_seconds", "Request latency seen by the load generator",
+                          ["kind", "region", "outcome"], buckets=LATENCY_BUCKETS, registry=registry),
+        lag=Histogram("drillkit_client_schedule_lag_seconds", "Send time minus scheduled time",
+                      ["kind"], buckets=LAG_BUCKETS, registry=registry),
+        worker=worker,
+    )  # fmt: skip
+
+
+def _assign(replay: Replay, data: dict[str, Any]) -> None:
+    replay.shard = (int(data["index"]), int(data["count"]))
+    replay.start_at = float(data["start_at"])
+    replay.assigned.set()
+
+
+def _init_master(environment: Environment) -> None:
+    runner = environment.runner
+    assert isinstance(runner, MasterRunner)
+    done: set[str] = set()
+
+    def on_done(msg: Any, **_: Any) -> None:
+        done.add(msg.node_id)
+        if len(done) >= runner.worker_count:
+            gevent.spawn_later(0.5, runner.quit)
+
+    runner.register_message(DONE_MESSAGE, on_done)
+
+    def shard(**_: Any) -> None:
+        clients = sorted(runner.clients.keys())
+        start_at = time.time() + 2.0  # every worker starts the same schedule at the same instant
+        for index, client_id in enumerate(clients):
+            data = {"index": index, "count": len(clients), "start_at": start_at}
+            runner.send_message(SHARD_MESSAGE, data, client_id=client_id)
+
+    events.test_start.add_listener(shard)
+
+
+def _flush_forever(log: RequestLogWriter) -> None:
+    while True:
+        gevent.sleep(1.0)  # at most one second of rows is lost in a crash
+        log.flush()
+
+
+def _serve_metrics(replay: Replay, directory: Path) -> Path:
+    server, _ = start_http_server(0, addr="127.0.0.1", registry=replay.registry)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{replay.worker}.json"
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps([{"targets": [f"127.0.0.1:{server.server_port}"], "labels": {"worker": replay.worker}}]))
+    tmp.replace(target)
+    return target
+
+
+def error_class(status: int, error: BaseException | None) -> str:
+    """A short, stable name for what went wrong ('' when nothing did).
+
+    >>> error_class(503, None), error_class(0, ConnectionResetError()), error_class(200, None)
+    ('http_5xx', 'connection_reset', '')
+    """
+    if status >= 500:
+        return "http_5xx"
+    if status >= 400:
+        return "http_4xx"
+    if error is None:
+        return "" if 200 <= status < 300 else "no_response"
+    if status == 200:
+        return "bad_response"  # transport fine, but not a valid inference answer
+    for kind, name in ((ConnectionRefusedError, "connection_refused"), (ConnectionResetError, "connection_reset"),
+                       (BrokenPipeError, "connection_reset"), (TimeoutError, "timeout"), (socket.timeout, "timeout"),
+                       (gevent.Timeout, "timeout")):  # fmt: skip
+        if isinstance(error, kind):
+            return name
+    return type(error).__name__.lower()
+
+
+class TraceReplayUser(FastHttpUser):
+    """Open-loop replay of ``--trace`` through ``--host`` (a gateway or a Triton node).
+
+    One instance per process dispatches; extra instances stop at once, so ``-u`` only needs
+    to be at least the number of processes.
+    """
+
+    def __init__(self, environment: Environment) -> None:
+        options = environment.parsed_options
+        self.network_timeout = self.connection_timeout = options.request_timeout
+        # As many pooled connections as requests in flight: a request waiting for a free
+        # client connection would add the generator's own queueing to what users felt.
+        self.concurrency = options.max_inflight
+        super().__init__(environment)
+
+    @task
+    def replay(self) -> None:
+        replay: Replay = self.environment.drillkit_replay  # type: ignore[attr-defined]
+        if replay.claimed:
+            raise StopUser()
+        replay.claimed = True
+        options = self.environment.parsed_options
+        if not replay.assigned.wait(timeout=30):
+            raise StopUser()
+        schedule = Schedule.build(
+            replay.trace.frame["offset_s"].to_numpy(),
+            speed=options.speed,
+            shard=replay.shard,
+            max_requests=options.max_requests,
+            max_duration_s=options.max_duration,
+        )
+        pool = Pool(options.max_inflight)
+        run_schedule(
+            schedule,
+            start_at=replay.start_at or time.time(),
+            now=time.time,
+            sleep=gevent.sleep,
+            send=lambda d: pool.spawn(self._send, replay, d),
+        )
+        pool.join(timeout=options.request_timeout + 5)
+        replay.log.flush()
+        self._finish()
+
+    def _finish(self) -> None:
+        runner = self.environment.runner
+        if isinstance(runner, WorkerRunner):
+            runner.send_message(DONE_MESSAGE, {"worker": self.environment.drillkit_replay.worker})  # type: ignore[attr-defined]
+            raise StopUser()
+        gevent.spawn_later(0.5, runner.quit)  # type: ignore[union-attr]
+        raise StopUser()
+
+    def _send(self, replay: Replay, dispatch: Dispatch) -> None:
+        row = replay.trace.frame.iloc[dispatch.row]
+        kind = str(row["kind"])
+        if kind == "search":
+            request = encode_search(str(row["query"]), int(row["user_id"]), int(row["k"]))
+        else:
+            request = encode_recommend(int(row["user_id"]), int(row["k"]))
+        sent_at = time.time()
+        replay.lag.labels(kind).observe(max(0.0, sent_at - dispatch.scheduled_at))
+        context = {"drillkit_row": dispatch.row, "kind": kind, "scheduled_at": dispatch.scheduled_at}
+        with self.client.post(request.path, data=request.body, headers=request.headers, name=kind,
+                              context=context, catch_response=True) as response:  # fmt: skip
+            self._judge(response, kind)
+        self._record(replay, dispatch, kind, sent_at, response)
+
+    @staticmethod
+    def _judge(response: Any, kind: str) -> None:
+        context = response.request_meta["context"]
+        context["region"] = response.headers.get("x-drillkit-region", "") if response.headers else ""
+        context["node"] = response.headers.get("x-drillkit-node", "") if response.headers else ""
+        if response.status_code != 200:
+            return  # Locust marks non-2xx and transport errors as failures itself
+        try:
+            decode_answer(response.content, response.headers)
+        except Exception as exc:  # a 200 that is not a valid inference answer is a failure
+            response.failure(f"bad inference response: {exc}")
+
+    @staticmethod
+    def _record(replay: Replay, dispatch: Dispatch, kind: str, sent_at: float, response: Any) -> None:
+        meta = response.request_meta
+        error = meta.get("exception")
+        status = int(response.status_code or 0)
+        latency = float(meta.get("response_time") or 0.0) / 1e3
+        context = meta["context"]
+        cls = error_class(status, error)
+        outcome = "error" if cls else "ok"
+        replay.latency.labels(kind, context.get("region", ""), outcome).observe(latency)
+        replay.log.append(
+            RequestRecord(row=dispatch.row, kind=kind, scheduled_at=dispatch.scheduled_at, sent_at=sent_at,
+                          latency_s=latency, outcome=outcome, error_class=cls,
+                          status=status, region=context.get("region", ""), node=context.get("node", ""), worker=replay.worker)
+        )  # fmt: skip
