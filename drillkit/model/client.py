@@ -1,0 +1,165 @@
+"""KServe v2 requests and answers for the two models, using tritonclient's own encoding.
+
+``encode_*`` and ``decode_answer`` do no I/O, so the Locust load generator sends the same
+bytes over its own HTTP client. ``RecommenderClient`` is a small blocking keep-alive client
+for probes, tests and benchmarks.
+
+>>> request = encode_recommend(user_id=42, k=10)
+>>> request.path
+'/v2/models/recommend/infer'
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import numpy as np
+import tritonclient.http as triton_http
+
+NODE_HEADER = "x-drillkit-node"
+REGION_HEADER = "x-drillkit-region"
+_HEADER_LENGTH = "Inference-Header-Content-Length"
+_OUTPUTS = ("item_ids", "scores")
+
+
+@dataclass(frozen=True)
+class EncodedRequest:
+    path: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Answer:
+    item_ids: tuple[int, ...]
+    scores: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One request's outcome, as a client saw it."""
+
+    answer: Answer | None
+    status: int  # 0 when no HTTP response arrived
+    latency_s: float
+    node: str | None
+    region: str | None
+    error: str | None
+
+
+def encode_recommend(user_id: int, k: int) -> EncodedRequest:
+    """Body and headers of a ``recommend`` inference request."""
+    return _encode("recommend", [_tensor("user_id", np.array([[user_id]], np.int64)), _tensor("k", np.array([[k]], np.int32))])
+
+
+def encode_search(query: str, user_id: int, k: int) -> EncodedRequest:
+    """Body and headers of a ``search`` inference request."""
+    inputs = [
+        _tensor("query", np.array([[query.encode()]], dtype=np.object_)),
+        _tensor("user_id", np.array([[user_id]], np.int64)),
+        _tensor("k", np.array([[k]], np.int32)),
+    ]
+    return _encode("search", inputs)
+
+
+def _tensor(name: str, value: np.ndarray) -> triton_http.InferInput:
+    dtype = "BYTES" if value.dtype == np.object_ else ("INT64" if value.dtype == np.int64 else "INT32")
+    tensor = triton_http.InferInput(name, list(value.shape), dtype)
+    tensor.set_data_from_numpy(value, binary_data=True)
+    return tensor
+
+
+def _encode(model: str, inputs: list[triton_http.InferInput]) -> EncodedRequest:
+    outputs = [triton_http.InferRequestedOutput(name, binary_data=True) for name in _OUTPUTS]
+    body, json_size = triton_http.InferenceServerClient.generate_request_body(inputs, outputs=outputs)
+    headers = {"Content-Type": "application/octet-stream"}
+    if json_size is not None:
+        headers[_HEADER_LENGTH] = str(json_size)
+    return EncodedRequest(f"/v2/models/{model}/infer", body, headers)
+
+
+def decode_answer(body: bytes, headers: Mapping[str, str] | None) -> Answer:
+    """Parse a successful inference response (binary or JSON outputs)."""
+    length = _header(headers, _HEADER_LENGTH)
+    result = triton_http.InferResult.from_response_body(body, header_length=int(length) if length else None)
+    ids, scores = result.as_numpy("item_ids"), result.as_numpy("scores")
+    if ids is None or scores is None:
+        raise ValueError("the response lacks item_ids or scores")
+    return Answer(tuple(int(i) for i in ids.reshape(-1)), tuple(float(s) for s in scores.reshape(-1)))
+
+
+def error_text(body: bytes) -> str:
+    """Triton's ``{"error": ...}`` message, or the raw body."""
+    try:
+        return str(json.loads(body)["error"])
+    except (ValueError, KeyError, TypeError):
+        return body[:200].decode(errors="replace")
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    if not headers:
+        return None
+    value = headers.get(name) or headers.get(name.lower())
+    return str(value) if value is not None else None
+
+
+class RecommenderClient:
+    """Blocking keep-alive client of a gateway or a node (reconnects after a closed connection)."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 5.0) -> None:
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.timeout_s = timeout_s
+        self._conn: http.client.HTTPConnection | None = None
+
+    def recommend(self, user_id: int, k: int) -> Reply:
+        return self.send(encode_recommend(user_id, k))
+
+    def search(self, query: str, user_id: int, k: int) -> Reply:
+        return self.send(encode_search(query, user_id, k))
+
+    def send(self, request: EncodedRequest) -> Reply:
+        """Send one request; transport failures become a Reply with ``error`` set."""
+        started = time.perf_counter()
+        try:
+            status, headers, body = self._exchange(request)
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            return Reply(None, 0, time.perf_counter() - started, None, None, f"{type(exc).__name__}: {exc}")
+        latency = time.perf_counter() - started
+        node, region = headers.get(NODE_HEADER), headers.get(REGION_HEADER)
+        if status != 200:
+            return Reply(None, status, latency, node, region, f"HTTP {status}: {error_text(body)}")
+        try:
+            return Reply(decode_answer(body, headers), status, latency, node, region, None)
+        except Exception as exc:  # tritonclient raises several types on a malformed body
+            return Reply(None, status, latency, node, region, f"bad response: {exc}")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _exchange(self, request: EncodedRequest) -> tuple[int, dict[str, str], bytes]:
+        for attempt in (1, 2):  # a keep-alive connection the server closed is retried once, fresh
+            conn = self._connection()
+            try:
+                conn.request("POST", request.path, body=request.body, headers=request.headers)
+                response = conn.getresponse()
+                body = response.read()
+                return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
+        return self._conn

@@ -1,0 +1,141 @@
+"""A Triton inference node: ``python -m drillkit.model.node --repository ROOT --version V ...``.
+
+Order matters: the manifest is verified *first*, and a node refuses (exit 2) to serve a
+version that does not match it. Then the weights go onto the device and PyTriton binds the
+two models with dynamic batching. One batch of requests with different ``k`` is scored in a
+single matmul with the largest ``k`` and sliced per request.
+
+A malformed request (``k`` out of range, unknown user) raises inside the infer function,
+which PyTriton turns into an error for the whole dynamic batch it arrived in; traces are
+validated before replay, so the load generator never sends one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import site
+import sys
+import sysconfig
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+
+import numpy as np
+
+from drillkit.errors import ModelRepositoryError
+from drillkit.model.repository import Manifest, verify
+
+REFUSED = 2
+
+
+def node_command(
+    python: str,
+    *,
+    repository: Path,
+    version: str,
+    region: str,
+    node: str,
+    http_port: int,
+    grpc_port: int,
+    metrics_port: int,
+    device: str,
+    max_batch_size: int,
+    max_queue_delay_us: int,
+    workspace: Path,
+) -> list[str]:
+    """The command line that starts one node."""
+    return [
+        python, "-m", "drillkit.model.node", "--repository", str(repository), "--version", version,
+        "--region", region, "--node", node, "--http-port", str(http_port), "--grpc-port", str(grpc_port),
+        "--metrics-port", str(metrics_port), "--device", device, "--max-batch-size", str(max_batch_size),
+        "--max-queue-delay-us", str(max_queue_delay_us), "--workspace", str(workspace),
+    ]  # fmt: skip
+
+
+def node_environment(base: Mapping[str, str]) -> dict[str, str]:
+    """Environment for a node process.
+
+    Triton's Python-backend stub links ``libpython``; this interpreter's own lives in
+    ``sysconfig``'s LIBDIR, which the loader does not search, and without it the model fails
+    to load (``RLock ... _recursion_count``). On GPU machines the libraries PyTriton ships
+    (``nvidia_pytriton.libs``) must be found too.
+    """
+    paths = [str(sysconfig.get_config_var("LIBDIR"))]
+    for packages in site.getsitepackages():
+        libs = Path(packages) / "nvidia_pytriton.libs"
+        if libs.is_dir():
+            paths.append(str(libs))
+    if base.get("LD_LIBRARY_PATH"):
+        paths.append(base["LD_LIBRARY_PATH"])
+    return {**base, "LD_LIBRARY_PATH": ":".join(paths), "PYTHONUNBUFFERED": "1"}
+
+
+def shm_leftovers(pid: int) -> list[Path]:
+    """Shared-memory files a SIGKILLed node leaves (PyTriton's prefix is spelt 'pytrtion')."""
+    return sorted(Path("/dev/shm").glob(f"pytrtion{pid}-*"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    who = f"drillkit node {args.region}/{args.node}"
+    try:
+        manifest = verify(args.repository / args.version)
+    except ModelRepositoryError as exc:
+        print(f"{who}: refusing to serve: {exc}", file=sys.stderr)
+        return REFUSED
+    signal.signal(signal.SIGTERM, _interrupt)  # PyTriton shuts Triton down cleanly on KeyboardInterrupt
+    try:
+        _serve(args, manifest, who)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _serve(args: argparse.Namespace, manifest: Manifest, who: str) -> None:
+    from pytriton.triton import Triton, TritonConfig
+
+    from drillkit.model.recommender import Recommender, resolve_device
+    from drillkit.model.serving import bind_models
+
+    device = resolve_device(args.device)
+    weights = {p.stem: np.load(p) for p in sorted((args.repository / args.version / "weights").glob("*.npy"))}
+    model = Recommender(weights, device)
+    config = TritonConfig(
+        http_address="127.0.0.1", http_port=args.http_port, grpc_address="127.0.0.1", grpc_port=args.grpc_port,
+        metrics_port=args.metrics_port, allow_grpc=True, allow_metrics=True,
+    )  # fmt: skip
+    # PyTriton creates the workspace itself and refuses one that exists (a crashed run's).
+    shutil.rmtree(args.workspace, ignore_errors=True)
+    args.workspace.parent.mkdir(parents=True, exist_ok=True)
+    with Triton(config=config, workspace=args.workspace) as triton:
+        bind_models(triton, model, max_batch_size=args.max_batch_size, max_queue_delay_us=args.max_queue_delay_us)
+        print(f"{who} serving model {manifest.version} (manifest sha256 {manifest.sha256[:12]}) on {device}", flush=True)
+        triton.serve()
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m drillkit.model.node", description=__doc__.split("\n")[0])
+    p.add_argument("--repository", type=Path, required=True)
+    p.add_argument("--version", required=True)
+    p.add_argument("--region", required=True)
+    p.add_argument("--node", required=True)
+    p.add_argument("--http-port", type=int, required=True)
+    p.add_argument("--grpc-port", type=int, required=True)
+    p.add_argument("--metrics-port", type=int, required=True)
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--max-batch-size", type=int, default=64)
+    p.add_argument("--max-queue-delay-us", type=int, default=500)
+    p.add_argument("--workspace", type=Path, required=True)
+    return p
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
