@@ -55,7 +55,7 @@ class LocalPlatform:
         self.name = spec.name
         self.spec = spec
         self.spec_file = spec_file
-        self.root = state_root(spec)
+        self.root = state_root(spec).resolve()  # HAProxy reads a relative socket path as host:port
         self.python = python
         self.which = which
         self.start_timeout_s = start_timeout_s

@@ -29,11 +29,12 @@ if TYPE_CHECKING:
 def start_all(p: LocalPlatform, binaries: dict[str, str]) -> LocalState:
     """Start every component in order and wait until the whole environment serves."""
     _fresh_root(p.root)
-    version_dir = provision.ensure_built(p.spec.model, p.spec.state_dir / "models")
+    version_dir = provision.ensure_built(p.spec.model, p.root.parent / "models")
     manifest = repository.verify(version_dir)
     state = new_state(p.name, p.spec_file, manifest.version)
     for region in p.spec.regions:
-        repo = provision.publish(version_dir, _region_repo(p, region.name))
+        repo = _region_repo(p, region.name)
+        provision.publish(version_dir, repo)
         for name in region.node_names():
             state.nodes.append(_spawn_node(p, name, region.name, repo, _node_ports()))
             save_state(p.state_path, state)
