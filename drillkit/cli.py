@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -271,14 +270,14 @@ def main() -> None:
     except DrillkitError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(int(exc.exit_code))
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(int(ExitCode.INVALID_INPUT))
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted")
         sys.exit(int(ExitCode.INTERRUPTED))
+    except typer.TyperException as exc:  # usage errors: unknown option, bad value, missing argument
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(int(ExitCode.INVALID_INPUT))
     sys.exit(code if isinstance(code, int) else int(ExitCode.OK))
 
 

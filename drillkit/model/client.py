@@ -146,18 +146,23 @@ class RecommenderClient:
             self._conn = None
 
     def _exchange(self, request: EncodedRequest) -> tuple[int, dict[str, str], bytes]:
-        for attempt in (1, 2):  # a keep-alive connection the server closed is retried once, fresh
-            conn = self._connection()
-            try:
-                conn.request("POST", request.path, body=request.body, headers=request.headers)
-                response = conn.getresponse()
-                body = response.read()
-                return response.status, {k.lower(): v for k, v in response.getheaders()}, body
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                self.close()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        # An idle keep-alive connection the server closed fails on first use: that one case
+        # is retried once on a fresh connection. A fresh connection's failure is the answer.
+        reused = self._conn is not None
+        try:
+            return self._round_trip(self._connection(), request)
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            self.close()
+            if not reused:
+                raise
+        return self._round_trip(self._connection(), request)
+
+    @staticmethod
+    def _round_trip(conn: http.client.HTTPConnection, request: EncodedRequest) -> tuple[int, dict[str, str], bytes]:
+        conn.request("POST", request.path, body=request.body, headers=request.headers)
+        response = conn.getresponse()
+        body = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, body
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:

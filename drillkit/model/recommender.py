@@ -1,7 +1,8 @@
 """The recommender: shared item embeddings, scored by one matmul and ``torch.topk``.
 
-No training: embeddings are constructed so answers make sense. An item is its category's
-vector plus the mean of its title tokens' vectors; a user is a mix of preferred category
+No training: embeddings are constructed so answers make sense. An item is a light share of
+its category's vector plus its title tokens' vectors (sum / sqrt(n), so every word counts
+the same whatever the title's length); a user is a mix of preferred category
 vectors; a query is the mean of its tokens' vectors. Tokens are hashed into buckets with a
 stable hash (``zlib.crc32``, never Python's salted ``hash()``), so any text can be searched.
 
@@ -37,8 +38,8 @@ def build_weights(catalog: Catalog, params: ModelParams) -> dict[str, np.ndarray
     rng = np.random.default_rng(params.seed + 1)
     token_table = rng.standard_normal((params.hash_buckets, params.dim), dtype=np.float32)
     category = rng.standard_normal((params.categories, params.dim), dtype=np.float32)
-    # Half a category vector: the title words must outweigh it, or search would only find categories.
-    items = 0.5 * category[catalog.item_category] + _title_vectors(catalog, params, token_table)
+    # A light category vector: title words must outweigh it, or search would only find categories.
+    items = 0.3 * category[catalog.item_category] + _title_vectors(catalog, params, token_table)
     items += 0.1 * rng.standard_normal(items.shape, dtype=np.float32)
     prefs = catalog.user_categories
     mask = (prefs >= 0)[..., None]
@@ -56,7 +57,8 @@ def build_weights(catalog: Catalog, params: ModelParams) -> dict[str, np.ndarray
 def _title_vectors(catalog: Catalog, params: ModelParams, table: np.ndarray) -> np.ndarray:
     out = np.zeros((len(catalog.item_title), params.dim), dtype=np.float32)
     for i, title in enumerate(catalog.item_title):
-        out[i] = table[tokens(str(title), params.hash_buckets)].mean(axis=0)
+        ids = tokens(str(title), params.hash_buckets)
+        out[i] = table[ids].sum(axis=0) / np.sqrt(len(ids))
     return out
 
 

@@ -95,6 +95,13 @@ def test_prometheus_scrapes_nodes_with_region_labels(stack: LocalPlatform) -> No
     assert labels == {("primary", "primary-0"), ("primary", "primary-1"), ("standby", "standby-0"), ("standby", "standby-1")}
 
 
+def test_a_malformed_request_is_an_error_and_the_node_keeps_serving(stack: LocalPlatform) -> None:
+    client = RecommenderClient(stack.status().gateway_url or "")
+    bad = client.recommend(user_id=1, k=0)
+    assert bad.status >= 400 and bad.error is not None and "k must be 1..1000" in bad.error
+    assert client.recommend(user_id=1, k=5).error is None
+
+
 def test_a_second_up_is_refused_and_starts_nothing(stack: LocalPlatform) -> None:
     before = load_state(stack.state_path)
     with pytest.raises(AlreadyUpError, match="already up"):

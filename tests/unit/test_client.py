@@ -1,0 +1,117 @@
+"""KServe v2 encoding and decoding against an in-process fake Triton (a real HTTP server)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+import tritonclient.http as triton_http
+
+from drillkit.model.client import RecommenderClient, decode_answer, encode_recommend, encode_search
+
+
+class FakeTriton(BaseHTTPRequestHandler):
+    """Decodes each request with tritonclient and answers k ids derived from the inputs."""
+
+    disable_nagle_algorithm = True
+    protocol_version = "HTTP/1.1"
+    seen: list[dict[str, object]] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        header_length = int(self.headers["Inference-Header-Content-Length"])
+        request = json.loads(body[:header_length])
+        values = self._inputs(request, body[header_length:])
+        FakeTriton.seen.append({"path": self.path, **values})
+        if values["k"] > 100:
+            return self._send(400, json.dumps({"error": "k too large"}).encode(), {})
+        ids = np.arange(values["k"], dtype=np.int64) + values["user_id"]
+        scores = np.linspace(1, 0, values["k"], dtype=np.float32)
+        outputs = [
+            {"name": "item_ids", "datatype": "INT64", "shape": [1, len(ids)], "parameters": {"binary_data_size": ids.nbytes}},
+            {"name": "scores", "datatype": "FP32", "shape": [1, len(ids)], "parameters": {"binary_data_size": scores.nbytes}},
+        ]
+        head = json.dumps({"model_name": "x", "outputs": outputs}).encode()
+        self._send(200, head + ids.tobytes() + scores.tobytes(),
+                   {"Inference-Header-Content-Length": str(len(head)), "X-Drillkit-Node": "primary-1", "X-Drillkit-Region": "primary"})  # fmt: skip
+
+    @staticmethod
+    def _inputs(request: dict, blob: bytes) -> dict:  # type: ignore[type-arg]
+        values, offset = {}, 0
+        for tensor in request["inputs"]:
+            size = tensor["parameters"]["binary_data_size"]
+            raw = blob[offset : offset + size]
+            offset += size
+            if tensor["datatype"] == "BYTES":
+                values[tensor["name"]] = raw[4:].decode()  # 4-byte length prefix, one element
+            else:
+                values[tensor["name"]] = int(np.frombuffer(raw, {"INT64": np.int64, "INT32": np.int32}[tensor["datatype"]])[0])
+        return values
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def triton() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeTriton)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_recommend_round_trip_carries_inputs_and_serving_node(triton: str) -> None:
+    reply = RecommenderClient(triton).recommend(user_id=40, k=3)
+    assert reply.error is None and reply.status == 200
+    assert reply.answer is not None and reply.answer.item_ids == (40, 41, 42)
+    assert reply.answer.scores == pytest.approx((1.0, 0.5, 0.0))
+    assert (reply.node, reply.region) == ("primary-1", "primary")
+    assert FakeTriton.seen[-1] == {"path": "/v2/models/recommend/infer", "user_id": 40, "k": 3}
+
+
+def test_search_sends_the_query_text(triton: str) -> None:
+    reply = RecommenderClient(triton).search("red shoes", user_id=2, k=2)
+    assert reply.answer is not None and reply.answer.item_ids == (2, 3)
+    assert FakeTriton.seen[-1] == {"path": "/v2/models/search/infer", "query": "red shoes", "user_id": 2, "k": 2}
+
+
+def test_an_error_status_carries_tritons_message(triton: str) -> None:
+    reply = RecommenderClient(triton).recommend(user_id=1, k=500)
+    assert reply.answer is None and reply.status == 400
+    assert reply.error == "HTTP 400: k too large"
+
+
+def test_a_dead_server_is_a_reply_with_an_error_not_an_exception() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    reply = RecommenderClient(f"http://127.0.0.1:{port}").recommend(user_id=1, k=1)
+    assert reply.status == 0 and reply.error is not None and "Connection" in reply.error
+
+
+def test_encoding_matches_tritonclient_and_decoding_reads_json_outputs_too() -> None:
+    request = encode_search("q", user_id=1, k=5)
+    assert request.path == "/v2/models/search/infer"
+    assert int(request.headers["Inference-Header-Content-Length"]) < len(request.body)
+    body = json.dumps({"outputs": [
+        {"name": "item_ids", "datatype": "INT64", "shape": [1, 2], "data": [7, 8]},
+        {"name": "scores", "datatype": "FP32", "shape": [1, 2], "data": [0.5, 0.25]},
+    ]}).encode()  # fmt: skip
+    answer = decode_answer(body, {})
+    assert answer.item_ids == (7, 8) and answer.scores == (0.5, 0.25)
+    assert isinstance(triton_http.InferResult.from_response_body(body), triton_http.InferResult)
+    assert encode_recommend(3, 4).path == "/v2/models/recommend/infer"
