@@ -13,6 +13,7 @@ import random
 import socket
 import struct
 from collections import deque
+from typing import cast
 
 from drillkit.netfault.faults import Fault, RouteConfig, RouteState, RouteStats
 
@@ -216,10 +217,10 @@ class ClientSide(asyncio.Protocol):
         self.pipe: Pipe | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        _nodelay(transport)
+        client = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio's classes
+        _nodelay(client)
         self.route.stats.connections_total += 1
-        self.pipe = Pipe(self.route, transport)
+        self.pipe = Pipe(self.route, client)
         self.route.pipes.add(self.pipe)
         if self.route.chance():
             self.pipe.reset()
