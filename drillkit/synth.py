@@ -61,13 +61,17 @@ def rate_curve(options: SynthOptions, times_s: np.ndarray, burst_starts: np.ndar
     shape = 1.0 - options.diurnal_amplitude * np.cos(2 * math.pi * times_s / day)
     for start in burst_starts:
         shape = np.where((times_s >= start) & (times_s < start + options.burst_s), shape * options.burst_factor, shape)
-    return options.mean_rps * shape / shape.mean()
+    in_window = (times_s >= 0) & (times_s < options.duration_s)
+    return options.mean_rps * shape / shape[in_window].mean()
 
 
 def synthesize(catalog: Catalog, options: SynthOptions) -> pd.DataFrame:
     """A trace frame (``drillkit.trace`` columns), sorted by offset."""
     rng = np.random.default_rng(options.seed)
-    bins = np.arange(0.0, options.duration_s, _BIN_S)
+    # Sessions also start in a lead-in before 0, so that their later requests fill the start
+    # as the sessions cut off at the end would have: the rate holds its mean to the edges.
+    lead = 10 * options.think_time_s
+    bins = np.arange(-lead, options.duration_s, _BIN_S)
     bursts = np.sort(rng.uniform(0, max(options.duration_s - options.burst_s, 0.0), options.bursts))
     rate = rate_curve(options, bins, bursts)
     per_session = 1.0 / options.search_share if options.search_share > 0 else 1.0
@@ -75,7 +79,8 @@ def synthesize(catalog: Catalog, options: SynthOptions) -> pd.DataFrame:
     users = _zipf_users(rng, len(starts), catalog.users, options.user_zipf)
     frames = [_sessions(rng, catalog, options, starts, users)]
     trace = pd.concat(frames, ignore_index=True)
-    trace = trace[trace["offset_s"] < options.duration_s]
+    trace = trace[(trace["offset_s"] >= 0) & (trace["offset_s"] < options.duration_s)]
+    trace["offset_s"] = trace["offset_s"].round(4)  # 0.1 ms: finer than any clock we replay on
     return trace.sort_values("offset_s", kind="stable").reset_index(drop=True)
 
 

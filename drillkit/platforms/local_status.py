@@ -26,7 +26,7 @@ def environment_status(spec: EnvironmentSpec, state: LocalState | None) -> Envir
         prometheus_url=prometheus_url,
         netfault_url=state.netfault_url,
         model_version=state.model_version,
-        loadgen_targets_dir=str(state_root(spec) / "loadgen") if state.prometheus_port else None,
+        loadgen_targets_dir=str(state_root(spec).resolve() / "loadgen") if state.prometheus_port else None,
         components=tuple(rows),
     )
 

@@ -3,73 +3,19 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import numpy as np
 import pytest
 import tritonclient.http as triton_http
 
 from drillkit.model.client import RecommenderClient, decode_answer, encode_recommend, encode_search
-
-
-class FakeTriton(BaseHTTPRequestHandler):
-    """Decodes each request with tritonclient and answers k ids derived from the inputs."""
-
-    disable_nagle_algorithm = True
-    protocol_version = "HTTP/1.1"
-    seen: list[dict[str, object]] = []
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        header_length = int(self.headers["Inference-Header-Content-Length"])
-        request = json.loads(body[:header_length])
-        values = self._inputs(request, body[header_length:])
-        FakeTriton.seen.append({"path": self.path, **values})
-        if values["k"] > 100:
-            return self._send(400, json.dumps({"error": "k too large"}).encode(), {})
-        ids = np.arange(values["k"], dtype=np.int64) + values["user_id"]
-        scores = np.linspace(1, 0, values["k"], dtype=np.float32)
-        outputs = [
-            {"name": "item_ids", "datatype": "INT64", "shape": [1, len(ids)], "parameters": {"binary_data_size": ids.nbytes}},
-            {"name": "scores", "datatype": "FP32", "shape": [1, len(ids)], "parameters": {"binary_data_size": scores.nbytes}},
-        ]
-        head = json.dumps({"model_name": "x", "outputs": outputs}).encode()
-        self._send(200, head + ids.tobytes() + scores.tobytes(),
-                   {"Inference-Header-Content-Length": str(len(head)), "X-Drillkit-Node": "primary-1", "X-Drillkit-Region": "primary"})  # fmt: skip
-
-    @staticmethod
-    def _inputs(request: dict, blob: bytes) -> dict:  # type: ignore[type-arg]
-        values, offset = {}, 0
-        for tensor in request["inputs"]:
-            size = tensor["parameters"]["binary_data_size"]
-            raw = blob[offset : offset + size]
-            offset += size
-            if tensor["datatype"] == "BYTES":
-                values[tensor["name"]] = raw[4:].decode()  # 4-byte length prefix, one element
-            else:
-                values[tensor["name"]] = int(np.frombuffer(raw, {"INT64": np.int64, "INT32": np.int32}[tensor["datatype"]])[0])
-        return values
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+from tests.fakes.triton import FakeTriton, fake_triton
 
 
 @pytest.fixture(scope="module")
 def triton() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeTriton)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with fake_triton() as url:
+        yield url
 
 
 def test_recommend_round_trip_carries_inputs_and_serving_node(triton: str) -> None:
