@@ -20,22 +20,9 @@ from drillkit.platforms.base import Health
 from drillkit.platforms.local import LocalPlatform
 from drillkit.platforms.local_state import load_state
 from drillkit.smoke import run_probes
-from drillkit.spec import EnvironmentSpec, GatewaySpec, ModelSpec, RegionRole, RegionSpec
+from tests.integration.conftest import make_spec
 
 pytestmark = pytest.mark.integration
-
-
-def make_spec(state_dir: Path, *, name: str = "itest", gateway_port: int | None = None) -> EnvironmentSpec:
-    return EnvironmentSpec(
-        name=name,
-        state_dir=state_dir,
-        regions=(
-            RegionSpec(name="primary", role=RegionRole.PRIMARY, nodes=2),
-            RegionSpec(name="standby", role=RegionRole.STANDBY, nodes=2),
-        ),
-        gateway=GatewaySpec(port=gateway_port),
-        model=ModelSpec(items=20_000, users=2_000),
-    )
 
 
 @pytest.fixture(scope="module")

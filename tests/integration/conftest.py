@@ -1,0 +1,36 @@
+"""Shared fixtures of the integration tests: a real 2x2 stack on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from drillkit.platforms.local import LocalPlatform
+from drillkit.spec import EnvironmentSpec, GatewaySpec, ModelSpec, RegionRole, RegionSpec
+
+
+def make_spec(state_dir: Path, *, name: str = "itest", gateway_port: int | None = None) -> EnvironmentSpec:
+    """A 2x2 environment with a smaller model (faster to build, same code paths)."""
+    return EnvironmentSpec(
+        name=name,
+        state_dir=state_dir,
+        regions=(
+            RegionSpec(name="primary", role=RegionRole.PRIMARY, nodes=2),
+            RegionSpec(name="standby", role=RegionRole.STANDBY, nodes=2),
+        ),
+        gateway=GatewaySpec(port=gateway_port),
+        model=ModelSpec(items=20_000, users=10_000),
+    )
+
+
+@pytest.fixture(scope="module")
+def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
+    """A stack for one test module, always brought down after it."""
+    platform = LocalPlatform(make_spec(tmp_path_factory.mktemp("state")))
+    platform.up()
+    try:
+        yield platform
+    finally:
+        platform.down()
