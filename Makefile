@@ -43,6 +43,7 @@ integration: setup
 
 bench: setup
 	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_stack
+	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_load
 
 clean:
 	rm -rf $(VENV) .drillkit .pytest_cache

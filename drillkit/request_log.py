@@ -12,7 +12,7 @@ second and never leaves a half-written file. Readers concatenate the parts.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, fields
+from typing import NamedTuple
 from pathlib import Path
 
 import pandas as pd
@@ -20,9 +20,11 @@ import pandas as pd
 COMPACT_NAME = "requests.parquet"
 
 
-@dataclass(frozen=True)
-class RequestRecord:
-    """What the user felt for one request (times are UNIX seconds)."""
+class RequestRecord(NamedTuple):
+    """What the user felt for one request (times are UNIX seconds).
+
+    A NamedTuple, not a dataclass: the load generator makes one per request on its hot path.
+    """
 
     row: int  # the trace row replayed
     kind: str  # search | recommend
@@ -37,7 +39,7 @@ class RequestRecord:
     worker: str  # which load-generator process sent it
 
 
-RECORD_COLUMNS = tuple(f.name for f in fields(RequestRecord))
+RECORD_COLUMNS = RequestRecord._fields
 
 
 class RequestLogWriter:
@@ -46,12 +48,12 @@ class RequestLogWriter:
     def __init__(self, directory: Path, *, worker: str) -> None:
         self.directory = directory
         self.worker = worker
-        self._rows: list[dict[str, object]] = []
+        self._rows: list[RequestRecord] = []
         self._part = 0
         directory.mkdir(parents=True, exist_ok=True)
 
     def append(self, record: RequestRecord) -> None:
-        self._rows.append(asdict(record))
+        self._rows.append(record)
 
     def flush(self) -> Path | None:
         """Write the buffered rows as the next part (None when there was nothing to write)."""

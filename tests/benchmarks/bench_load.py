@@ -1,0 +1,161 @@
+"""Benchmark of the load generator (``make bench``; not part of ``make test``).
+
+1. Schedule keeping: a flat 300 requests/s trace through the 2x2 stack (two Locust
+   processes): p99 schedule lag and the share of requests sent within 10 ms of schedule.
+2. The generator's own ceiling on one core, against a trivial endpoint (HAProxy answering a
+   fixed, valid KServe response, so the server is never the bottleneck), side by side with a
+   plain Locust ``FastHttpUser`` posting the same bytes in a closed loop, in the same run.
+
+All traffic stays on 127.0.0.1 and every run is bounded in time and count.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from drillkit.load import LOCUSTFILE, Load, LoadPlan
+from drillkit.model.client import encode_recommend
+from drillkit.netutil import free_port
+from drillkit.platforms.local import LocalPlatform
+from drillkit.platforms.provision import ensure_built
+from drillkit.request_log import read_request_log
+from drillkit.spec import load_environment
+from drillkit.trace import write_trace
+
+SCHEDULE_RPS, SCHEDULE_S = 300, 20
+CEILING_S = 10
+PLAIN_USERS = 32
+
+PLAIN_LOCUSTFILE = '''
+from locust import FastHttpUser, constant, task
+BODY = open({body!r}, "rb").read()
+HEADERS = {headers!r}
+
+class Plain(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def recommend(self):
+        self.client.post("/v2/models/recommend/infer", data=BODY, headers=HEADERS, name="recommend")
+'''
+
+
+def flat_trace(path: Path, rps: float, seconds: float) -> Path:
+    n = int(rps * seconds)
+    frame = pd.DataFrame({"offset_s": np.arange(n) / rps, "kind": "recommend", "user_id": np.arange(n) % 1_000,
+                          "query": "", "k": 10, "session_id": ""})  # fmt: skip
+    return write_trace(frame, path)
+
+
+def schedule_keeping(tmp: Path) -> dict[str, float]:
+    spec = load_environment("drills/environments/local.yaml").model_copy(update={"state_dir": tmp / "state", "name": "bench"})
+    ensure_built(spec.model, spec.state_dir / "models")
+    platform = LocalPlatform(spec)
+    platform.up()
+    try:
+        plan = LoadPlan(trace=flat_trace(tmp / "flat.csv", SCHEDULE_RPS, SCHEDULE_S),
+                        host=platform.status().gateway_url or "", run_dir=tmp / "run", processes=2)  # fmt: skip
+        load = Load(plan)
+        load.start()
+        load.wait(SCHEDULE_S + 60)
+        log = read_request_log(load.stop().parent)
+    finally:
+        platform.down()
+    lag = log["sent_at"] - log["scheduled_at"]
+    return {
+        "requests": len(log),
+        "ok_share": round(float((log["outcome"] == "ok").mean()), 4),
+        "lag_p50_ms": round(float(lag.quantile(0.5)) * 1e3, 2),
+        "lag_p99_ms": round(float(lag.quantile(0.99)) * 1e3, 2),
+        "within_10ms": round(float((lag <= 0.010).mean()), 4),
+        "latency_p99_ms": round(float(log["latency_s"].quantile(0.99)) * 1e3, 2),
+    }
+
+
+def trivial_endpoint(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """HAProxy answering every request with one fixed, valid recommend response."""
+    ids, scores = np.arange(10, dtype=np.int64), np.linspace(1, 0, 10, dtype=np.float32)
+    outputs = [{"name": "item_ids", "datatype": "INT64", "shape": [1, 10], "parameters": {"binary_data_size": 80}},
+               {"name": "scores", "datatype": "FP32", "shape": [1, 10], "parameters": {"binary_data_size": 40}}]  # fmt: skip
+    head = json.dumps({"model_name": "recommend", "outputs": outputs}).encode()
+    (tmp / "answer.bin").write_bytes(head + ids.tobytes() + scores.tobytes())
+    port = free_port()
+    (tmp / "trivial.cfg").write_text(f"""global
+    nbthread 1
+defaults
+    mode http
+    timeout client 30s
+    timeout connect 1s
+    timeout server 1s
+frontend trivial
+    bind 127.0.0.1:{port}
+    http-request return status 200 content-type application/octet-stream file {tmp / "answer.bin"} hdr Inference-Header-Content-Length {len(head)} if {{ method POST }}
+    http-request return status 200 content-type text/plain string ok
+""")
+    proc = subprocess.Popen([shutil.which("haproxy") or "haproxy", "-db", "-f", str(tmp / "trivial.cfg")])
+    time.sleep(0.5)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def drillkit_ceiling(tmp: Path, url: str) -> float:
+    trace = flat_trace(tmp / "flood.csv", 20_000, CEILING_S)  # far more than one core can send
+    load = Load(LoadPlan(trace=trace, host=url, run_dir=tmp / "ceiling", processes=1, max_inflight=64,
+                         max_duration_s=CEILING_S))  # fmt: skip
+    load.start()
+    load.wait(CEILING_S + 60)
+    log = read_request_log(load.stop().parent)
+    ok = log[log["outcome"] == "ok"]
+    span = float((ok["sent_at"] + ok["latency_s"]).max() - ok["sent_at"].min())
+    return len(ok) / span
+
+
+def plain_ceiling(tmp: Path, url: str) -> float:
+    request = encode_recommend(1, 10)
+    (tmp / "body.bin").write_bytes(request.body)
+    locustfile = tmp / "plain.py"
+    locustfile.write_text(PLAIN_LOCUSTFILE.format(body=str(tmp / "body.bin"), headers=request.headers))
+    command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", str(PLAIN_USERS),
+               "-r", str(PLAIN_USERS), "--run-time", f"{CEILING_S}s", "--host", url, "--json", "--only-summary"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=CEILING_S + 60)
+    stats = json.loads(done.stdout)
+    entry = next(s for s in stats if s["name"] == "recommend")
+    return entry["num_requests"] / (entry["last_request_timestamp"] - entry["start_time"])
+
+
+def main() -> None:
+    console = Console()
+    with tempfile.TemporaryDirectory(prefix="drillkit-bench-load-") as name:
+        tmp = Path(name)
+        schedule = schedule_keeping(tmp)
+        proc, url = trivial_endpoint(tmp)
+        try:
+            ours, plain = drillkit_ceiling(tmp, url), plain_ceiling(tmp, url)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    table = Table(title="load generator on this machine", title_justify="left")
+    for column in ("figure", "value", "target"):
+        table.add_column(column)
+    table.add_row(f"{SCHEDULE_RPS} req/s via stack: lag p50 / p99", f"{schedule['lag_p50_ms']} / {schedule['lag_p99_ms']} ms", "")
+    table.add_row("sent within 10 ms of schedule", f"{schedule['within_10ms']:.2%}", ">= 99%")
+    table.add_row("ok share / latency p99", f"{schedule['ok_share']:.2%} / {schedule['latency_p99_ms']} ms", "")
+    table.add_row("drillkit replay ceiling, 1 core", f"{ours:.0f} req/s", "")
+    table.add_row(f"plain FastHttpUser ({PLAIN_USERS} users), 1 core", f"{plain:.0f} req/s", "")
+    table.add_row("ratio", f"{ours / plain:.2f}x", ">= 0.8x")
+    console.print(table)
+    print(json.dumps({"schedule": schedule, "ceiling_rps": {"drillkit": round(ours), "plain_fasthttpuser": round(plain)}}))
+
+
+if __name__ == "__main__":
+    main()
