@@ -15,8 +15,8 @@ Design choices, each for a drill's sake:
 - ``retries`` + ``option redispatch`` + ``retry-on``: inference is read-only, so replaying a
   request on another server is safe, and a dying node should not become a client error
   where a retry can save it;
-- ``on-marked-down shutdown-sessions``: when a server is marked down its keep-alive
-  connections are cut, so a hung node does not hold requests until the server timeout;
+- ``observe layer7 error-limit``: passive checks take out a node whose answers fail while
+  its readiness stays green (a GPU with ECC errors);
 - ``X-Drillkit-Node`` / ``X-Drillkit-Region`` response headers: the load generator records
   who served each request, which is how failover and failback are measured.
 """
@@ -131,13 +131,17 @@ def _backend(plan: GatewayPlan) -> str:
         for model in MODELS
     )
     interval = spec.check_interval_ms
+    # Passive checks: a node whose connections or answers fail (a crashed node; a GPU with
+    # ECC errors that stays "ready") is taken out after error_limit consecutive errors,
+    # before the active checks notice, so retries find the standby at once.
+    passive = f" observe layer7 error-limit {spec.error_limit} on-error mark-down" if spec.error_limit else ""
     lines = [
         f"backend {BACKEND}",
         "    balance leastconn",
         "    option httpchk",
         checks.rstrip("\n"),
         f"    default-server inter {interval}ms fastinter {interval}ms downinter {interval}ms "
-        f"fall {spec.fall} rise {spec.rise} on-marked-down shutdown-sessions",
+        f"fall {spec.fall} rise {spec.rise}{passive}",
     ]
     if spec.mode is GatewayMode.ACTIVE_PASSIVE:
         lines.append("    option allbackups  # when the primary region is down, every standby node serves")

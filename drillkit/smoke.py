@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 from drillkit.errors import StartupError
 from drillkit.model.client import RecommenderClient, Reply
-from drillkit.model.repository import Manifest, verify
+from drillkit.model.repository import Manifest, RecommendProbe, SearchProbe, verify
 from drillkit.spec import EnvironmentSpec
 
 # GPU kernels may order near-ties differently from the CPU that recorded the golden
@@ -45,14 +45,17 @@ class ProbeResult:
 def run_probes(url: str, manifest: Manifest, *, limit: int | None = None) -> list[ProbeResult]:
     """Send every golden probe (or the first ``limit`` of each model) through ``url``."""
     client = RecommenderClient(url)
-    results = []
-    for probe in manifest.golden.recommend[:limit]:
-        reply = client.recommend(user_id=probe.user_id, k=probe.k)
-        results.append(_result("recommend", f"user {probe.user_id} k={probe.k}", reply, probe.item_ids))
-    for probe in manifest.golden.search[:limit]:
+    probes = [*manifest.golden.recommend[:limit], *manifest.golden.search[:limit]]
+    return [send_probe(client, probe) for probe in probes]
+
+
+def send_probe(client: RecommenderClient, probe: RecommendProbe | SearchProbe) -> ProbeResult:
+    """Send one golden probe and compare its top-k with the recorded answer."""
+    if isinstance(probe, SearchProbe):
         reply = client.search(query=probe.query, user_id=probe.user_id, k=probe.k)
-        results.append(_result("search", f"{probe.query!r} user {probe.user_id}", reply, probe.item_ids))
-    return results
+        return _result("search", f"{probe.query!r} user {probe.user_id}", reply, probe.item_ids)
+    reply = client.recommend(user_id=probe.user_id, k=probe.k)
+    return _result("recommend", f"user {probe.user_id} k={probe.k}", reply, probe.item_ids)
 
 
 def probe_gateway(url: str, spec: EnvironmentSpec) -> list[ProbeResult]:

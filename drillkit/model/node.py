@@ -98,11 +98,19 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+# GPU faults reach a node as signals sent to its main process (never to its group: SIGUSR1
+# would kill tritonserver). SIGUSR1: device lost (Xid 79): inference fails and the models
+# are unloaded, so readiness drops. SIGUSR2: double-bit ECC error (Xid 48): inference fails
+# but Triton still reports ready, as it does on real hardware.
+DEVICE_LOST_SIGNAL = signal.SIGUSR1
+ECC_ERROR_SIGNAL = signal.SIGUSR2
+
+
 def _serve(args: argparse.Namespace, manifest: Manifest, who: str) -> None:
-    from pytriton.triton import Triton, TritonConfig
+    from pytriton.triton import Triton, TritonConfig, TritonSecurityConfig
 
     from drillkit.model.recommender import Recommender, resolve_device
-    from drillkit.model.serving import bind_models
+    from drillkit.model.serving import DeviceHealth, bind_models
 
     device = resolve_device(args.device)
     weights = {p.stem: np.load(p) for p in sorted((args.repository / args.version / "weights").glob("*.npy"))}
@@ -114,10 +122,44 @@ def _serve(args: argparse.Namespace, manifest: Manifest, who: str) -> None:
     # PyTriton creates the workspace itself and refuses one that exists (a crashed run's).
     shutil.rmtree(args.workspace, ignore_errors=True)
     args.workspace.parent.mkdir(parents=True, exist_ok=True)
-    with Triton(config=config, workspace=args.workspace) as triton:
-        bind_models(triton, model, max_batch_size=args.max_batch_size, max_queue_delay_us=args.max_queue_delay_us)
+    security = TritonSecurityConfig()  # its token lets this process unload its own models
+    health = DeviceHealth()
+    _on_gpu_faults(health, who, args.http_port, security.access_token or "")
+    with Triton(config=config, workspace=args.workspace, security_config=security) as triton:
+        bind_models(triton, model, health, max_batch_size=args.max_batch_size, max_queue_delay_us=args.max_queue_delay_us)
         print(f"{who} serving model {manifest.version} (manifest sha256 {manifest.sha256[:12]}) on {device}", flush=True)
         triton.serve()
+
+
+def _on_gpu_faults(health: object, who: str, http_port: int, token: str) -> None:
+    import threading
+
+    def lost(signum: int, frame: FrameType | None) -> None:
+        health.xid = 79  # type: ignore[attr-defined]
+        print(f"{who}: GPU fault injected: Xid 79, device lost; unloading models", flush=True)
+        threading.Thread(target=_unload_models, args=(http_port, token), daemon=True).start()
+
+    def ecc(signum: int, frame: FrameType | None) -> None:
+        health.xid = 48  # type: ignore[attr-defined]
+        print(f"{who}: GPU fault injected: Xid 48, double-bit ECC error", flush=True)
+
+    signal.signal(DEVICE_LOST_SIGNAL, lost)
+    signal.signal(ECC_ERROR_SIGNAL, ecc)
+
+
+def _unload_models(http_port: int, token: str) -> None:
+    import http.client
+
+    for model in ("recommend", "search"):
+        conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+        try:
+            conn.request("POST", f"/v2/repository/models/{model}/unload", body=b"{}",
+                         headers={"triton-access-token": token, "Content-Type": "application/json"})  # fmt: skip
+            print(f"unload {model}: HTTP {conn.getresponse().status}", flush=True)
+        except OSError as exc:
+            print(f"unload {model} failed: {exc}", flush=True)
+        finally:
+            conn.close()
 
 
 def _parser() -> argparse.ArgumentParser:

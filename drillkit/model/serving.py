@@ -8,6 +8,7 @@ the answer back per request.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -24,17 +25,38 @@ RECOMMEND_INPUTS = [Tensor(name="user_id", dtype=np.int64, shape=(1,)), Tensor(n
 SEARCH_INPUTS = [Tensor(name="query", dtype=np.bytes_, shape=(1,)), *RECOMMEND_INPUTS]
 
 
-def bind_models(triton: Triton, model: Recommender, *, max_batch_size: int, max_queue_delay_us: int) -> None:
+@dataclass
+class DeviceHealth:
+    """The node's view of its GPU. A GPU fault sets ``xid``; every inference then fails the way
+    a CUDA call fails after that Xid, until the node is restarted (as on real hardware)."""
+
+    xid: int | None = None
+
+    def check(self) -> None:
+        if self.xid is not None:
+            raise RuntimeError(XID_ERRORS.get(self.xid, f"CUDA error (Xid {self.xid})"))
+
+
+XID_ERRORS = {
+    48: "CUDA error: uncorrectable ECC error encountered (Xid 48: double-bit ECC error)",
+    79: "CUDA error: unspecified launch failure (Xid 79: GPU has fallen off the bus)",
+}
+
+
+def bind_models(
+    triton: Triton, model: Recommender, health: DeviceHealth, *, max_batch_size: int, max_queue_delay_us: int
+) -> None:
     """Bind ``recommend`` and ``search`` to ``triton`` with dynamic batching."""
     config = ModelConfig(max_batch_size=max_batch_size, batcher=DynamicBatcher(max_queue_delay_microseconds=max_queue_delay_us))
-    triton.bind(model_name="recommend", infer_func=recommend_fn(model), inputs=RECOMMEND_INPUTS, outputs=OUTPUTS,
+    triton.bind(model_name="recommend", infer_func=recommend_fn(model, health), inputs=RECOMMEND_INPUTS, outputs=OUTPUTS,
                 config=config, strict=True)  # fmt: skip
-    triton.bind(model_name="search", infer_func=search_fn(model), inputs=SEARCH_INPUTS, outputs=OUTPUTS,
+    triton.bind(model_name="search", infer_func=search_fn(model, health), inputs=SEARCH_INPUTS, outputs=OUTPUTS,
                 config=config, strict=True)  # fmt: skip
 
 
-def recommend_fn(model: Recommender) -> Callable[[list[Request]], list[Response]]:
+def recommend_fn(model: Recommender, health: DeviceHealth) -> Callable[[list[Request]], list[Response]]:
     def infer(requests: list[Request]) -> list[Response]:
+        health.check()
         users, k = _rows(requests)
         ids, scores = model.recommend(torch.from_numpy(users), k)
         return _split(requests, ids, scores)
@@ -42,8 +64,9 @@ def recommend_fn(model: Recommender) -> Callable[[list[Request]], list[Response]
     return infer
 
 
-def search_fn(model: Recommender) -> Callable[[list[Request]], list[Response]]:
+def search_fn(model: Recommender, health: DeviceHealth) -> Callable[[list[Request]], list[Response]]:
     def infer(requests: list[Request]) -> list[Response]:
+        health.check()
         users, k = _rows(requests)
         queries = [_text(q) for r in requests for q in r["query"].reshape(-1)]
         ids, scores = model.search(queries, torch.from_numpy(users), k)

@@ -13,6 +13,9 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from drillkit.netfault.faults import Fault
+from drillkit.undo import UndoLog
+
 
 class ComponentKind(StrEnum):
     NODE = "node"
@@ -39,6 +42,7 @@ class ComponentStatus(BaseModel):
     health: Health
     pid: int | None = None
     endpoint: str | None = None
+    metrics_url: str | None = None  # Prometheus metrics of a node
     gateway_state: str | None = None  # for nodes: what HAProxy thinks of them (UP, DOWN, ...)
 
 
@@ -100,4 +104,36 @@ class Platform(Protocol):
 
     def restart_node(self, node: str) -> None:
         """Start the node again (after a crash) and wait until it is ready."""
+        ...
+
+    def restart_nodes(self, nodes: list[str]) -> None:
+        """Restart several nodes at once (a region) and wait until all are ready."""
+        ...
+
+    def gateway_states(self) -> dict[str, str]:
+        """Each node's state as the gateway sees it right now (UP, DOWN, ...); cheap to call."""
+        ...
+
+    def node_names(self, region: str | None = None) -> list[str]:
+        """Nodes of one region, or all."""
+        ...
+
+    def set_network_fault(self, node: str, fault: Fault) -> None:
+        """Degrade or cut the network path to a node (``Fault()`` clears it)."""
+        ...
+
+    def inject_gpu_fault(self, node: str, xid: int) -> None:
+        """Make the node's GPU fail like Xid 79 (device lost) or Xid 48 (ECC); until restart."""
+        ...
+
+    def start_hog(self, handle: str, node: str, kind: str, level: float, duration_s: float) -> None:
+        """Start a memory or compute hog on the node's device, known by ``handle``."""
+        ...
+
+    def stop_hog(self, handle: str) -> None:
+        """End a hog started by ``start_hog`` (no error when it already ended)."""
+        ...
+
+    def undo_log(self) -> UndoLog:
+        """Where faults on this environment record their undo before acting."""
         ...

@@ -13,6 +13,7 @@ model's recorded answers.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import sys
@@ -22,11 +23,14 @@ from pathlib import Path
 
 from drillkit import supervise
 from drillkit.errors import AlreadyUpError, MissingDependencyError, NotUpError
+from drillkit.model.node import DEVICE_LOST_SIGNAL, ECC_ERROR_SIGNAL
+from drillkit.netfault import Fault, NetfaultClient
 from drillkit.platforms import local_start
 from drillkit.platforms.base import EnvironmentStatus
 from drillkit.platforms.local_state import LocalState, Phase, exclusive, load_state, save_state
-from drillkit.platforms.local_status import environment_status
+from drillkit.platforms.local_status import environment_status, gateway_servers
 from drillkit.spec import EnvironmentSpec, state_root
+from drillkit.undo import UndoLog
 
 Which = Callable[[str], str | None]
 
@@ -99,10 +103,55 @@ class LocalPlatform:
         supervise.send(self._state().node(node).process, signal.SIGCONT)
 
     def restart_node(self, node: str) -> None:
+        self.restart_nodes([node])
+
+    def restart_nodes(self, nodes: list[str]) -> None:
         with exclusive(self.root / "lock", self.name):
             state = self._state()
-            local_start.restart_node(self, state, node)
+            local_start.restart_nodes(self, state, nodes)
             save_state(self.state_path, state)
+
+    def gateway_states(self) -> dict[str, str]:
+        return gateway_servers(self._state())
+
+    def node_names(self, region: str | None = None) -> list[str]:
+        return [n.name for n in self._state().nodes if region in (None, n.region)]
+
+    def set_network_fault(self, node: str, fault: Fault) -> None:
+        state = self._state()
+        state.node(node)  # an unknown node is an error here, not a 404 from the proxy
+        NetfaultClient(state.netfault_url or "").set_fault(node, fault)
+
+    def inject_gpu_fault(self, node: str, xid: int) -> None:
+        signals = {79: DEVICE_LOST_SIGNAL, 48: ECC_ERROR_SIGNAL}
+        if xid not in signals:
+            raise ValueError(f"Xid {xid} is not simulated here; use 79 (device lost) or 48 (ECC error)")
+        process = self._state().node(node).process
+        if not supervise.alive(process):
+            raise NotUpError(f"node {node} is not running")
+        os.kill(process.pid, signals[xid])  # the node's main process only: not its tritonserver
+
+    def start_hog(self, handle: str, node: str, kind: str, level: float, duration_s: float) -> None:
+        with exclusive(self.root / "lock", self.name):
+            state = self._state()
+            state.node(node)
+            if handle in state.hogs and supervise.alive(state.hogs[handle]):
+                raise AlreadyUpError(f"hog {handle} already runs")
+            command = [self.python, "-m", "drillkit.chaos.hog", "--kind", kind, "--level", str(level),
+                       "--device", self.spec.model.device, "--duration", str(duration_s)]  # fmt: skip
+            state.hogs[handle] = supervise.spawn(handle, command, log_path=self.root / "logs" / f"{handle}.log")
+            save_state(self.state_path, state)
+
+    def stop_hog(self, handle: str) -> None:
+        with exclusive(self.root / "lock", self.name):
+            state = self._state()
+            process = state.hogs.pop(handle, None)
+            if process is not None:
+                supervise.terminate([process], grace_s=5)
+            save_state(self.state_path, state)
+
+    def undo_log(self) -> UndoLog:
+        return UndoLog(self.root / "undo.jsonl")
 
     def _state(self) -> LocalState:
         state = load_state(self.state_path)

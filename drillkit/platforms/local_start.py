@@ -56,16 +56,22 @@ def stop_all(state: LocalState) -> list[str]:
     return [p.name for p in procs]
 
 
-def restart_node(p: LocalPlatform, state: LocalState, name: str) -> None:
-    """Replace a node's process with a fresh one on the same ports; wait until it serves."""
-    old = state.node(name)
-    supervise.terminate([old.process])
-    clean_node_leftovers(old)
-    new = _spawn_node(p, name, old.region, old.repository, (old.http_port, old.grpc_port, old.metrics_port))
-    new.proxy_port = old.proxy_port
-    state.nodes[state.nodes.index(old)] = new
+def restart_nodes(p: LocalPlatform, state: LocalState, names: list[str]) -> None:
+    """Replace nodes' processes with fresh ones on the same ports, all at once; wait until they serve."""
+    old = [state.node(name) for name in names]
+    supervise.terminate([r.process for r in old])
+    fresh = []
+    for record in old:
+        clean_node_leftovers(record)
+        ports = (record.http_port, record.grpc_port, record.metrics_port)
+        new = _spawn_node(p, record.name, record.region, record.repository, ports)
+        new.proxy_port = record.proxy_port
+        state.nodes[state.nodes.index(record)] = new
+        fresh.append(new)
     save_state(p.state_path, state)
-    _wait(lambda: _node_ready(new), [new.process], time.monotonic() + p.start_timeout_s, f"node {name}")
+    deadline = time.monotonic() + p.start_timeout_s
+    for new in fresh:
+        _wait(lambda n=new: _node_ready(n), [n.process for n in fresh], deadline, f"node {new.name}")
 
 
 def clean_node_leftovers(record: NodeRecord) -> None:

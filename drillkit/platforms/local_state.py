@@ -60,11 +60,13 @@ class LocalState(BaseModel):
     haproxy_socket: Path | None = None
     prometheus: Process | None = None
     prometheus_port: int | None = None
+    hogs: dict[str, Process] = {}  # resource hogs started by GPU-pressure faults
+
 
     def processes(self) -> list[Process]:
         """Every recorded process, in start order."""
         rest = [self.netfault, self.haproxy, self.prometheus]
-        return [n.process for n in self.nodes] + [p for p in rest if p is not None]
+        return [n.process for n in self.nodes] + [p for p in rest if p is not None] + list(self.hogs.values())
 
     def node(self, name: str) -> NodeRecord:
         """The node called ``name``; KeyError lists the known names."""

@@ -14,7 +14,7 @@ def environment_status(spec: EnvironmentSpec, state: LocalState | None) -> Envir
     """Status of every component; ``up`` is true only when all run and the phase is UP."""
     if state is None:
         return EnvironmentStatus(environment=spec.name, platform=spec.platform, up=False)
-    servers = _gateway_servers(state)
+    servers = gateway_servers(state)
     rows = [_node_row(n, servers.get(n.name)) for n in state.nodes] + _service_rows(state)
     prometheus_url = f"http://127.0.0.1:{state.prometheus_port}" if state.prometheus_port else spec.prometheus.url
     return EnvironmentStatus(
@@ -39,6 +39,7 @@ def _node_row(record: NodeRecord, gateway_state: str | None) -> ComponentStatus:
         health=_node_health(record),
         pid=record.process.pid,
         endpoint=f"http://127.0.0.1:{record.http_port}",
+        metrics_url=f"http://127.0.0.1:{record.metrics_port}/metrics",
         gateway_state=gateway_state,
     )
 
@@ -71,7 +72,7 @@ def _service_rows(state: LocalState) -> list[ComponentStatus]:
     ]
 
 
-def _gateway_servers(state: LocalState) -> dict[str, str]:
+def gateway_servers(state: LocalState) -> dict[str, str]:
     if state.haproxy is None or state.haproxy_socket is None or not supervise.alive(state.haproxy):
         return {}
     try:

@@ -46,7 +46,7 @@ def test_health_checks_probe_both_models_with_the_spec_interval(tmp_path: Path) 
     assert "http-check send meth GET uri /v2/models/search/ready" in cfg
     assert cfg.count("http-check expect status 200") == 2
     assert "inter 250ms fastinter 250ms downinter 250ms fall 3 rise 4" in cfg
-    assert "on-marked-down shutdown-sessions" in cfg
+    assert "observe layer7 error-limit 3 on-error mark-down" in cfg
 
 
 def test_retries_redispatch_headers_exporter_and_socket(tmp_path: Path) -> None:

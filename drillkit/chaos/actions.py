@@ -1,0 +1,154 @@
+"""Chaos Toolkit actions: node, network and GPU faults, and their rollbacks.
+
+Each fault writes its undo to the environment's undo log *before* it acts, and returns the
+time it finished injecting (``injected_at``: the drill's fault_start, free of the pauses
+Chaos Toolkit adds around activities), so a crash at any
+point leaves nothing that ``rollback_all`` or ``drillkit recover`` cannot undo. ``target``
+is a region (every node in it) or one node.
+
+    {"type": "action", "name": "cut-primary",
+     "provider": {"type": "python", "module": "drillkit.chaos.actions", "func": "partition",
+                  "arguments": {"target": "primary"}}}
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from drillkit.chaos.context import Configuration, platform_for, targets
+from drillkit.chaos.undo import undo_pending
+from drillkit.netfault.faults import Fault
+from drillkit.platforms.base import Platform
+
+__all__ = [
+    "crash_node", "hang_node", "restart_node", "region_outage",
+    "add_latency", "reset_connections", "partition", "limit_bandwidth", "clear_network",
+    "gpu_device_lost", "gpu_ecc_error", "gpu_memory_pressure", "gpu_compute_pressure",
+    "rollback_all",
+]  # fmt: skip
+
+
+def crash_node(target: str, *, configuration: Configuration = None) -> dict[str, Any]:
+    """Crash nodes at once (SIGKILL locally; pod deletion on Kubernetes). Undo: restart them."""
+    platform = platform_for(configuration)
+    nodes = _record(platform, "crash_node", "restart_nodes", target)
+    for node in nodes:
+        platform.kill_node(node)
+    return {"crashed": nodes, "injected_at": time.time()}
+
+
+def region_outage(region: str, *, configuration: Configuration = None) -> dict[str, Any]:
+    """Crash every node of a region. Undo: restart them."""
+    return {"region": region, **crash_node(region, configuration=configuration)}
+
+
+def hang_node(target: str, *, configuration: Configuration = None) -> dict[str, Any]:
+    """Freeze nodes (SIGSTOP): connections stay open, nothing answers. Undo: resume them."""
+    platform = platform_for(configuration)
+    nodes = _record(platform, "hang_node", "resume_nodes", target)
+    for node in nodes:
+        platform.pause_node(node)
+    return {"hung": nodes, "injected_at": time.time()}
+
+
+def restart_node(target: str, *, configuration: Configuration = None) -> dict[str, Any]:
+    """Restart nodes and wait until each serves again (a rollback, or a fault in itself)."""
+    platform = platform_for(configuration)
+    nodes = targets(platform, target)
+    platform.restart_nodes(nodes)
+    return {"restarted": nodes}
+
+
+def add_latency(target: str, latency_ms: float, jitter_ms: float = 0.0, *, configuration: Configuration = None) -> dict[str, Any]:
+    """Add latency (± uniform jitter) on the network path to the target's nodes."""
+    return _network(configuration, target, "add_latency", Fault(latency_ms=latency_ms, jitter_ms=jitter_ms))
+
+
+def reset_connections(target: str, ratio: float, *, configuration: Configuration = None) -> dict[str, Any]:
+    """Reset (RST) connections to the target's nodes with probability ``ratio``."""
+    return _network(configuration, target, "reset_connections", Fault(reset_ratio=ratio))
+
+
+def partition(target: str, *, configuration: Configuration = None) -> dict[str, Any]:
+    """Blackhole the target's nodes: packets vanish, connections hang (a network partition)."""
+    return _network(configuration, target, "partition", Fault(blackhole=True))
+
+
+def limit_bandwidth(target: str, kbps: float, *, configuration: Configuration = None) -> dict[str, Any]:
+    """Cap the bandwidth of the network path to the target's nodes."""
+    return _network(configuration, target, "limit_bandwidth", Fault(bandwidth_kbps=kbps))
+
+
+def clear_network(target: str, *, configuration: Configuration = None) -> dict[str, Any]:
+    """Clear every network fault on the target's nodes."""
+    platform = platform_for(configuration)
+    nodes = targets(platform, target)
+    for node in nodes:
+        platform.set_network_fault(node, Fault())
+    return {"cleared": nodes}
+
+
+def gpu_device_lost(target: str, *, configuration: Configuration = None) -> dict[str, Any]:
+    """Xid 79 (GPU fallen off the bus): inference fails and readiness drops until restart."""
+    return _gpu(configuration, target, "gpu_device_lost", 79)
+
+
+def gpu_ecc_error(target: str, *, configuration: Configuration = None) -> dict[str, Any]:
+    """Xid 48 (double-bit ECC): inference fails until restart, but readiness stays green."""
+    return _gpu(configuration, target, "gpu_ecc_error", 48)
+
+
+def gpu_memory_pressure(target: str, level: float = 0.5, duration_s: float = 120.0,
+                        *, configuration: Configuration = None) -> dict[str, Any]:  # fmt: skip
+    """Hold ``level`` of the device's free memory in a real hog process. Undo: stop it."""
+    return _hog(configuration, target, "memory", level, duration_s)
+
+
+def gpu_compute_pressure(target: str, level: float = 1.0, duration_s: float = 120.0,
+                         *, configuration: Configuration = None) -> dict[str, Any]:  # fmt: skip
+    """Keep the device busy with a real matmul hog (``level``: share of threads). Undo: stop it."""
+    return _hog(configuration, target, "compute", level, duration_s)
+
+
+def rollback_all(*, configuration: Configuration = None) -> dict[str, Any]:
+    """Undo every pending fault of the environment, newest first (use in ``rollbacks``)."""
+    undone = undo_pending(platform_for(configuration))
+    failed = [u for u in undone if u["error"]]
+    if failed:
+        raise RuntimeError(f"{len(failed)} undo(s) failed: {failed}")
+    return {"undone": undone}
+
+
+def _record(platform: Platform, fault: str, undo: str, target: str, **extra: Any) -> list[str]:
+    nodes = targets(platform, target)
+    platform.undo_log().record(fault, undo, {"nodes": nodes, **extra})
+    return nodes
+
+
+def _network(configuration: Configuration, target: str, name: str, fault: Fault) -> dict[str, Any]:
+    platform = platform_for(configuration)
+    nodes = _record(platform, name, "clear_network", target)
+    for node in nodes:
+        platform.set_network_fault(node, fault)
+    return {"nodes": nodes, "fault": fault.model_dump(), "injected_at": time.time()}
+
+
+def _gpu(configuration: Configuration, target: str, name: str, xid: int) -> dict[str, Any]:
+    platform = platform_for(configuration)
+    nodes = _record(platform, name, "restart_nodes", target)
+    for node in nodes:
+        platform.inject_gpu_fault(node, xid)
+    # Say which layer was faulted: a journal must not pass off a node-level simulation as
+    # DCGM field injection or a kernel Xid.
+    return {"nodes": nodes, "xid": xid, "layer": "triton-node", "injected_at": time.time()}
+
+
+def _hog(configuration: Configuration, target: str, kind: str, level: float, duration_s: float) -> dict[str, Any]:
+    platform = platform_for(configuration)
+    handles = []
+    for node in targets(platform, target):
+        entry = platform.undo_log().record(f"gpu_{kind}_pressure", "stop_hog", {"handle": f"hog-{kind}-{node}"})
+        platform.start_hog(entry.args["handle"], node, kind, level, duration_s)
+        handles.append(entry.args["handle"])
+    return {"hogs": handles, "layer": "process", "injected_at": time.time()}

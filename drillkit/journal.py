@@ -1,0 +1,113 @@
+"""The run journal (``journal.json``): the single source of truth of a drill.
+
+It is written once, from the run folder (request log and timeline) and what the runner
+collected; reports and gates read only it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from drillkit.measure import Measurements, measure
+from drillkit.plan import DrillPlan
+from drillkit.request_log import read_request_log
+from drillkit.verdict import exit_code, judge
+
+FAULT_ACTIONS = "drillkit.chaos.actions"
+
+
+def read_timeline(path: Path) -> list[dict[str, Any]]:
+    """Timeline events in order (a line torn by a crash is skipped)."""
+    events = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return sorted(events, key=lambda e: e["at"])
+
+
+def fault_window(events: list[dict[str, Any]]) -> tuple[float | None, float | None]:
+    """(end of the first injection, end of the rollback) from the timeline."""
+    outputs = [e.get("output") for e in events if e["event"] == "activity_ended"]
+    start = next((float(o["injected_at"]) for o in outputs if isinstance(o, dict) and "injected_at" in o), None)
+    end = next((e["at"] for e in events if e["event"] == "rollback_ended"), None)
+    return start, end
+
+
+def finish_journal(plan: DrillPlan, run_dir: Path, *, chaos_journal: dict[str, Any], undone: list[dict[str, Any]],
+                   capacity: dict[str, Any] | None, interrupted: bool) -> dict[str, Any]:  # fmt: skip
+    """Measure, judge and write ``journal.json`` (and the PDF); return the journal."""
+    events = read_timeline(run_dir / "timeline.jsonl")
+    log = read_request_log(run_dir / "request_log")
+    start, end = fault_window(events)
+    slo = plan.spec.slo
+    measured: Measurements | None = None
+    if start is not None and len(log):
+        measured = measure(
+            log, fault_start=start, rollback_end=end, faulted=_faulted(plan, events),
+            gateway_changes=[e for e in events if e["event"] == "gateway_state"],
+            window_s=slo.window_s, p99_slo_s=slo.p99_ms / 1e3, error_budget=slo.error_budget,
+            stable_for_s=plan.spec.recovery.stable_for_s,
+        )  # fmt: skip
+    canaries = [e for e in events if e["event"] == "canary"]
+    checks = judge(plan.spec, measured, canaries, [f"{u['undo']} {u['args']}: {u['error']}" for u in undone if u["error"]])
+    journal = {
+        "drill": plan.spec.model_dump(mode="json"),
+        "environment": plan.environment.model_dump(mode="json"),
+        "versions": _versions(),
+        "generated_at": time.time(),
+        "interrupted": interrupted,
+        "fault_start": start,
+        "rollback_end": end,
+        "capacity": capacity,
+        "measurements": _finite(asdict(measured)) if measured else None,
+        "checks": [{"name": c.name, "verdict": c.verdict.value, "detail": c.detail} for c in checks],
+        "exit_code": int(exit_code(checks, interrupted=interrupted)),
+        "undone": undone,
+        "timeline": events,
+        "chaos_journal": chaos_journal,
+    }
+    (run_dir / "journal.json").write_text(json.dumps(journal, indent=1, default=str))
+    from drillkit.report.pdf import render_pdf
+
+    render_pdf(run_dir, generated_at=journal["generated_at"])
+    return journal
+
+
+def _faulted(plan: DrillPlan, events: list[dict[str, Any]]) -> set[str]:
+    nodes: set[str] = set()
+    for e in events:
+        output = e.get("output") if e["event"] == "activity_ended" else None
+        if isinstance(output, dict):
+            for key in ("crashed", "hung", "nodes"):
+                nodes.update(output.get(key, []))
+    return nodes
+
+
+def _finite(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no infinity: a value that never happened is written as null with a flag."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, float) and math.isinf(value):
+            out[key], out[f"{key}_never"] = None, True
+        else:
+            out[key] = value
+    return out
+
+
+def _versions() -> dict[str, str]:
+    names = ("drillkit", "chaostoolkit-lib", "locust", "nvidia-pytriton", "tritonclient", "torch")
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "missing"
+    return out

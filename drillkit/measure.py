@@ -1,0 +1,147 @@
+"""What users felt: pure functions from the request log and the drill timeline.
+
+Definitions (DESIGN.md, "Measurements"):
+
+- window: ``window_s`` of *scheduled* time; good when its success ratio >= 1 - error_budget
+  and its p99 latency <= the SLO; a window with no requests is neither;
+- fault_start: the end of the injecting action in the timeline;
+- TTD: the first gateway change that marks a faulted backend down, minus fault_start;
+- RTO: the start of the first good window after which every window stays good for
+  ``stable_for_s``, minus fault_start (0 when no window went bad; inf when never recovered);
+- outage: per request, from the first bad request (failed, or slower than the SLO) at or
+  after fault_start to the last one (plus the gap to the next request): the request-level
+  resolution the ground-truth test holds to 100 ms;
+- failback: from the end of the rollback until the primary region serves >= 95% again.
+
+>>> windows(log, window_s=1.0, p99_slo_s=0.25, error_budget=0.01)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+FAILBACK_SHARE = 0.95
+
+
+@dataclass(frozen=True)
+class Window:
+    start: float
+    requests: int
+    failed: int
+    p99_s: float
+    primary_share: float  # share of ok requests served by the primary region
+    good: bool
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """The numbers a drill is judged by (seconds; inf means never)."""
+
+    requests: int
+    failed_requests: int
+    failed_during_incident: int
+    ttd_s: float | None
+    rto_s: float
+    outage_s: float
+    worst_p99_s: float
+    error_budget_consumed: float
+    failback_s: float | None
+
+
+def windows(log: pd.DataFrame, *, window_s: float, p99_slo_s: float, error_budget: float, primary: str = "primary",
+            origin: float | None = None) -> list[Window]:  # fmt: skip
+    """Split the log into windows of scheduled time (aligned to ``origin``) and judge each."""
+    if log.empty:
+        return []
+    origin = float(log["scheduled_at"].min()) if origin is None else origin
+    index = np.floor((log["scheduled_at"].to_numpy() - origin) / window_s).astype(np.int64)
+    out = []
+    for i, group in log.groupby(index, sort=True):
+        ok = group["outcome"] == "ok"
+        p99 = float(group["latency_s"].quantile(0.99))
+        served = group.loc[ok, "region"]
+        share = float((served == primary).mean()) if len(served) else 0.0
+        good = bool(ok.mean() >= 1 - error_budget and p99 <= p99_slo_s)
+        out.append(Window(origin + int(i) * window_s, len(group), int((~ok).sum()), p99, share, good))
+    return out
+
+
+def rto(ws: list[Window], fault_start: float, *, stable_for_s: float, window_s: float) -> float:
+    """Recovery time after ``fault_start`` (0: never hurt; inf: never recovered)."""
+    after = [w for w in ws if w.start + window_s > fault_start]
+    first_bad = next((i for i, w in enumerate(after) if not w.good), None)
+    if first_bad is None:
+        return 0.0
+    need = max(1, math.ceil(stable_for_s / window_s))
+    for i in range(first_bad + 1, len(after) - need + 1):
+        if all(w.good for w in after[i : i + need]):
+            return max(0.0, after[i].start - fault_start)
+    return math.inf
+
+
+def outage(log: pd.DataFrame, fault_start: float, *, p99_slo_s: float) -> float:
+    """Seconds from the first bad request at/after ``fault_start`` to just after the last one."""
+    after = log[log["scheduled_at"] >= fault_start].sort_values("scheduled_at")
+    bad = (after["outcome"] != "ok") | (after["latency_s"] > p99_slo_s)
+    if not bad.any():
+        return 0.0
+    times = after["scheduled_at"].to_numpy()
+    flags = bad.to_numpy()
+    first, last = int(np.argmax(flags)), len(flags) - 1 - int(np.argmax(flags[::-1]))
+    end = times[last + 1] if last + 1 < len(times) else times[last]
+    return float(end - times[first])
+
+
+def failback(ws: list[Window], rollback_end: float | None) -> float | None:
+    """Seconds from the rollback's end until a window is served >= 95% by the primary."""
+    if rollback_end is None:
+        return None
+    for w in ws:
+        if w.start >= rollback_end and w.primary_share >= FAILBACK_SHARE:
+            return w.start - rollback_end
+    return math.inf
+
+
+def ttd(gateway_changes: list[dict[str, object]], fault_start: float, faulted: set[str]) -> float | None:
+    """Seconds from fault_start to the gateway marking a faulted node down (None: never)."""
+    for change in gateway_changes:
+        at = float(change["at"])  # type: ignore[arg-type]
+        if at >= fault_start and change.get("node") in faulted and change.get("state") in ("DOWN", "MAINT"):
+            return at - fault_start
+    return None
+
+
+def measure(
+    log: pd.DataFrame,
+    *,
+    fault_start: float,
+    rollback_end: float | None,
+    gateway_changes: list[dict[str, object]],
+    faulted: set[str],
+    window_s: float,
+    p99_slo_s: float,
+    error_budget: float,
+    stable_for_s: float,
+) -> Measurements:
+    """Every measurement of one drill."""
+    ws = windows(log, window_s=window_s, p99_slo_s=p99_slo_s, error_budget=error_budget, origin=fault_start)
+    recovery = rto(ws, fault_start, stable_for_s=stable_for_s, window_s=window_s)
+    incident_end = fault_start + recovery if math.isfinite(recovery) else math.inf
+    incident = [w for w in ws if fault_start <= w.start < max(incident_end, fault_start + window_s)]
+    failed = int((log["outcome"] != "ok").sum())
+    in_incident = log[(log["scheduled_at"] >= fault_start) & (log["scheduled_at"] < max(incident_end, fault_start + window_s))]
+    return Measurements(
+        requests=len(log),
+        failed_requests=failed,
+        failed_during_incident=int((in_incident["outcome"] != "ok").sum()),
+        ttd_s=ttd(gateway_changes, fault_start, faulted),
+        rto_s=recovery,
+        outage_s=outage(log, fault_start, p99_slo_s=p99_slo_s),
+        worst_p99_s=max((w.p99_s for w in incident), default=0.0),
+        error_budget_consumed=failed / (error_budget * len(log)) if len(log) and error_budget > 0 else 0.0,
+        failback_s=failback(ws, rollback_end),
+    )

@@ -1,0 +1,1 @@
+"""Reports rendered from a run folder (pure functions of journal.json and the request log)."""

@@ -1,0 +1,78 @@
+"""Background watchers of a running drill, each writing timeline events:
+
+- ``GatewayWatcher`` samples the gateway's view of every node (runtime API) every 100 ms and
+  records each change: TTD is read from these;
+- ``Canary`` sends the model's golden probes through the gateway every half second: a
+  region that answers fast with a stale or wrong model fails the drill.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from drillkit.chaos.control import _append
+from drillkit.model.repository import Manifest
+from drillkit.model.client import RecommenderClient
+from drillkit.smoke import send_probe
+
+
+class _Loop:
+    """A daemon thread calling ``tick`` every ``interval_s`` until ``stop``; errors are logged."""
+
+    def __init__(self, interval_s: float, timeline: Path) -> None:
+        self.interval_s = interval_s
+        self.timeline = timeline
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception as exc:  # a failing watcher is recorded; it never aborts the drill
+                _append(str(self.timeline), {"event": "watcher_error", "at": time.time(), "watcher": type(self).__name__,
+                                             "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
+            self._stop.wait(self.interval_s)
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
+
+class GatewayWatcher(_Loop):
+    def __init__(self, servers: Callable[[], dict[str, str]], timeline: Path, interval_s: float = 0.1) -> None:
+        super().__init__(interval_s, timeline)
+        self.servers = servers
+        self.last: dict[str, str] = {}
+
+    def tick(self) -> None:
+        now = self.servers()
+        for node, state in now.items():
+            if self.last.get(node) != state:
+                _append(str(self.timeline), {"event": "gateway_state", "at": time.time(), "node": node, "state": state})
+        self.last = now
+
+
+class Canary(_Loop):
+    def __init__(self, gateway_url: str, manifest: Manifest, timeline: Path, interval_s: float = 0.5) -> None:
+        super().__init__(interval_s, timeline)
+        self.client = RecommenderClient(gateway_url, timeout_s=3.0)
+        self.probes = [*manifest.golden.recommend, *manifest.golden.search]
+        self._turn = 0
+
+    def tick(self) -> None:
+        result = send_probe(self.client, self.probes[self._turn % len(self.probes)])
+        self._turn += 1
+        _append(str(self.timeline), {"event": "canary", "at": time.time(), "model": result.model, "region": result.region,
+                                     "node": result.node, "overlap": result.overlap, "error": result.error})  # fmt: skip
+
+
