@@ -1,0 +1,104 @@
+"""Every measurement on synthetic request logs whose answers are known exactly."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from drillkit.measure import failback, measure, outage, rto, ttd, windows
+
+T0 = 1_000.0  # the fault starts here
+
+
+def log(rate: float = 100.0, seconds: float = 20.0, *, bad: tuple[float, float] | None = None, slow: tuple[float, float] | None = None,
+        standby: tuple[float, float] | None = None) -> pd.DataFrame:  # fmt: skip
+    """Requests every 1/rate s from T0-5 s; failed inside ``bad``, 1 s slow inside ``slow``,
+    served by the standby inside ``standby`` (offsets from T0)."""
+    at = T0 - 5 + np.arange(int(seconds * rate)) / rate
+    rel = at - T0
+    inside = lambda span: (rel >= span[0]) & (rel < span[1]) if span else np.zeros(len(at), bool)  # noqa: E731
+    failed, late, moved = inside(bad), inside(slow), inside(standby)
+    return pd.DataFrame({
+        "row": np.arange(len(at)), "kind": "recommend", "scheduled_at": at, "sent_at": at,
+        "latency_s": np.where(late, 1.0, 0.005), "outcome": np.where(failed, "error", "ok"),
+        "error_class": np.where(failed, "http_5xx", ""), "status": np.where(failed, 503, 200),
+        "region": np.where(moved, "standby", "primary"), "node": "n", "worker": "w",
+    })  # fmt: skip
+
+
+def judge(frame: pd.DataFrame, **kw: object):  # type: ignore[no-untyped-def]
+    args = {"fault_start": T0, "rollback_end": None, "gateway_changes": [], "faulted": set(), "window_s": 1.0,
+            "p99_slo_s": 0.25, "error_budget": 0.01, "stable_for_s": 3.0} | kw  # fmt: skip
+    return measure(frame, **args)  # type: ignore[arg-type]
+
+
+def test_an_outage_of_exactly_3_s_gives_rto_3_and_outage_3() -> None:
+    m = judge(log(bad=(0.0, 3.0)))
+    assert m.rto_s == pytest.approx(3.0)
+    assert m.outage_s == pytest.approx(3.0, abs=0.011)  # request spacing is 10 ms
+    assert m.failed_requests == 300 and m.failed_during_incident == 300
+    assert m.requests == 2000
+
+
+def test_no_bad_window_means_rto_zero() -> None:
+    m = judge(log())
+    assert (m.rto_s, m.outage_s, m.failed_requests) == (0.0, 0.0, 0)
+
+
+def test_never_recovering_is_infinite() -> None:
+    assert math.isinf(judge(log(bad=(0.0, 100.0))).rto_s)
+
+
+def test_recovery_needs_stable_for_seconds_of_good_windows() -> None:
+    flapping = log(bad=(0.0, 2.0))
+    flapping.loc[(flapping["scheduled_at"] >= T0 + 3) & (flapping["scheduled_at"] < T0 + 4), "outcome"] = "error"
+    # good at 2-3 s but bad again at 3-4 s: recovery is at 4 s, not 2 s
+    assert judge(flapping).rto_s == pytest.approx(4.0)
+    assert judge(flapping, stable_for_s=1.0).rto_s == pytest.approx(2.0)
+
+
+def test_slow_windows_are_bad_too() -> None:
+    m = judge(log(slow=(1.0, 2.5)))
+    assert m.failed_requests == 0
+    assert m.rto_s == pytest.approx(3.0)  # windows 1-2 and 2-3 breach the p99 SLO
+    assert m.worst_p99_s == pytest.approx(1.0)
+    assert m.outage_s == pytest.approx(1.5, abs=0.011)
+
+
+def test_error_budget_tolerates_a_few_errors_per_window() -> None:
+    frame = log()
+    hit = frame.index[(frame["scheduled_at"] >= T0) & (frame["scheduled_at"] < T0 + 1)][:1]
+    frame.loc[hit, "outcome"] = "error"  # 1 of 100 in a window: within a 1% budget
+    assert judge(frame).rto_s == 0.0
+    assert judge(frame, error_budget=0.005).rto_s == pytest.approx(1.0)
+    assert judge(frame).error_budget_consumed == pytest.approx(1 / (0.01 * 2000))
+
+
+def test_ttd_is_the_first_down_of_a_faulted_node_after_the_fault() -> None:
+    changes = [{"at": T0 - 1, "node": "p0", "state": "DOWN"}, {"at": T0 + 0.4, "node": "s0", "state": "DOWN"},
+               {"at": T0 + 0.7, "node": "p0", "state": "GOING_DOWN"}, {"at": T0 + 0.9, "node": "p0", "state": "DOWN"}]  # fmt: skip
+    assert ttd(changes, T0, {"p0"}) == pytest.approx(0.9)
+    assert ttd(changes, T0, {"p1"}) is None
+
+
+def test_failback_is_when_the_primary_serves_95_percent_again() -> None:
+    frame = log(standby=(0.0, 6.0))
+    ws = windows(frame, window_s=1.0, p99_slo_s=0.25, error_budget=0.01, origin=T0)
+    assert failback(ws, T0 + 4.0) == pytest.approx(2.0)
+    assert failback(ws, None) is None
+    assert math.isinf(failback(windows(log(standby=(0, 100)), window_s=1.0, p99_slo_s=0.25, error_budget=0.01), T0))
+
+
+def test_windows_align_to_the_origin_and_count() -> None:
+    ws = windows(log(seconds=2.0), window_s=0.5, p99_slo_s=0.25, error_budget=0.0, origin=T0 - 5)
+    assert [w.start - T0 for w in ws] == [-5.0, -4.5, -4.0, -3.5]
+    assert all(w.requests == 50 and w.good for w in ws)
+    assert rto(ws, T0, stable_for_s=1, window_s=0.5) == 0.0
+
+
+def test_outage_counts_slow_requests_and_ends_at_the_next_good_request() -> None:
+    frame = log(bad=(0.5, 0.8))
+    assert outage(frame, T0, p99_slo_s=0.25) == pytest.approx(0.3, abs=0.011)  # one request spacing
