@@ -77,8 +77,12 @@ def _run(plan: DrillPlan, platform: LocalPlatform, run_dir: Path, timeline: Path
     undone: list[dict[str, Any]] = []
     interrupted = False
     capacity_report: dict[str, Any] | None = None
+    load_undo = None
     try:
         load.start()
+        assert load.process is not None
+        # A runner killed outright must not leave its load running: `drillkit recover` ends it.
+        load_undo = platform.undo_log().record("load", "stop_process", {"process": load.process.model_dump(mode="json")})
         load.wait_sending()
         for w in watchers:
             w.start()
@@ -88,10 +92,12 @@ def _run(plan: DrillPlan, platform: LocalPlatform, run_dir: Path, timeline: Path
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        undone = _rollback(platform, timeline)
+        undone = _rollback(platform, timeline, keep=frozenset({load_undo.id}) if load_undo else frozenset())
         if not interrupted:
             _cooldown(plan, timeline)
         load.stop()
+        if load_undo is not None:
+            platform.undo_log().done(load_undo.id)
         for w in watchers:
             w.stop()
         _event(timeline, "drill_ended", interrupted=interrupted)
@@ -131,10 +137,10 @@ def _experiment(plan: DrillPlan, load: Load, timeline: Path) -> dict[str, Any]:
     return journal
 
 
-def _rollback(platform: LocalPlatform, timeline: Path) -> list[dict[str, Any]]:
+def _rollback(platform: LocalPlatform, timeline: Path, *, keep: frozenset[str]) -> list[dict[str, Any]]:
     _event(timeline, "rollback_started")
     try:
-        undone = undo_pending(platform)
+        undone = undo_pending(platform, keep=keep)
     except NotUpError as exc:
         undone = [{"fault": "-", "undo": "-", "args": {}, "error": str(exc)}]
     _event(timeline, "rollback_ended", undone=undone)

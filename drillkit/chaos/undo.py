@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from drillkit import supervise
 from drillkit.netfault.faults import Fault
 from drillkit.platforms.base import Platform
 
@@ -31,19 +32,27 @@ def _stop_hog(platform: Platform, handle: str) -> None:
     platform.stop_hog(handle)
 
 
+def _stop_process(platform: Platform, process: dict[str, Any]) -> None:
+    # A drill's own helper (its load generator) left behind by a killed runner.
+    supervise.terminate([supervise.Process.model_validate(process)], grace_s=5)
+
+
 UNDOS: dict[str, Callable[..., None]] = {
     "clear_network": _clear_network,
     "restart_nodes": _restart_nodes,
     "resume_nodes": _resume_nodes,
     "stop_hog": _stop_hog,
+    "stop_process": _stop_process,
 }
 
 
-def undo_pending(platform: Platform) -> list[dict[str, Any]]:
-    """Carry out every pending undo, newest first; return what was done (errors included)."""
+def undo_pending(platform: Platform, *, keep: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """Carry out every pending undo but those in ``keep``, newest first; return what was done."""
     log = platform.undo_log()
     done = []
     for entry in log.pending():
+        if entry.id in keep:
+            continue
         try:
             UNDOS[entry.undo](platform, **entry.args)
             log.done(entry.id)

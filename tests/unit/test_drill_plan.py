@@ -1,0 +1,72 @@
+"""A drill is validated whole before anything runs; two drills never share an environment."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from pathlib import Path
+
+import pytest
+
+from drillkit.drill import DrillBusyError, run_drill
+from drillkit.errors import ExitCode, SpecError
+from drillkit.plan import plan_drill
+from drillkit.undo import UndoLog
+
+REPO = Path(__file__).resolve().parents[2]
+ENV = "name: plantest\nstate_dir: {state}\nregions:\n  - {{name: primary, role: primary}}\n  - {{name: standby, role: standby}}\n"
+
+
+def write_drill(tmp_path: Path, experiment: Path, *, trace: Path | None = None) -> Path:
+    (tmp_path / "env.yaml").write_text(ENV.format(state=tmp_path / "state"))
+    drill = tmp_path / "drill.yaml"
+    drill.write_text(f"""name: plan-test
+environment: env.yaml
+experiment: {experiment}
+load: {{trace: {trace or REPO / "loadtests/traces/drill.parquet"}, warmup_s: 1, cooldown_s: 1}}
+recovery: {{rto_budget_s: 5}}
+bring_up: false
+""")
+    return drill
+
+
+def test_every_shipped_drill_validates() -> None:
+    for drill in sorted((REPO / "drills").glob("*.yaml")):
+        plan = plan_drill(drill)
+        assert plan.experiment["configuration"]["drillkit_env"].endswith("local.yaml")
+
+
+def test_an_unknown_activity_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    experiment = json.loads((REPO / "chaos/node-crash.json").read_text())
+    experiment["method"][0]["provider"]["func"] = "crash_nodes_typo"
+    (tmp_path / "bad.json").write_text(json.dumps(experiment))
+    with pytest.raises(SpecError) as caught:
+        plan_drill(write_drill(tmp_path, tmp_path / "bad.json"))
+    assert "crash_nodes_typo" in caught.value.problem and caught.value.exit_code is ExitCode.INVALID_INPUT
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_misnamed_argument_is_refused(tmp_path: Path) -> None:
+    experiment = json.loads((REPO / "chaos/node-crash.json").read_text())
+    experiment["method"][0]["provider"]["arguments"] = {"node": "primary-0"}
+    (tmp_path / "bad.json").write_text(json.dumps(experiment))
+    with pytest.raises(SpecError, match="node"):
+        plan_drill(write_drill(tmp_path, tmp_path / "bad.json"))
+
+
+def test_a_trace_too_short_for_the_drill_is_refused(tmp_path: Path) -> None:
+    short = tmp_path / "short.csv"
+    short.write_text("offset_s,kind,user_id,k\n0,recommend,1,10\n5,recommend,2,10\n")
+    with pytest.raises(SpecError, match="needs about"):
+        plan_drill(write_drill(tmp_path, REPO / "chaos/node-crash.json", trace=short))
+
+
+def test_a_second_drill_on_the_same_environment_is_refused(tmp_path: Path) -> None:
+    plan = plan_drill(write_drill(tmp_path, REPO / "chaos/node-crash.json"))
+    lock = tmp_path / "state" / "plantest" / "drill.lock"
+    lock.parent.mkdir(parents=True)
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the first drill
+        with pytest.raises(DrillBusyError, match="one at a time"):
+            run_drill(plan, reports=tmp_path / "reports")
+    assert not UndoLog(tmp_path / "state" / "plantest" / "undo.jsonl").entries()
