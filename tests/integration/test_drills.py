@@ -1,0 +1,168 @@
+"""Drills on the real 2x2 stack with load: faults, rollbacks, measurements, recover."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from drillkit.drill import run_drill
+from drillkit.netfault import NetfaultClient
+from drillkit.plan import plan_drill
+from drillkit.platforms.base import Health
+from drillkit.platforms.local import LocalPlatform
+from drillkit.spec import GatewaySpec
+from tests.integration.conftest import make_spec
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+TRACE = REPO / "loadtests/traces/drill.parquet"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPlatform, Path]]:
+    """A running 2x2 stack with fast health checks, and its environment file."""
+    folder = tmp_path_factory.mktemp("drills")
+    spec = make_spec(folder / "state", name="drills")
+    spec = spec.model_copy(update={"gateway": GatewaySpec(check_interval_ms=100, fall=1, rise=1)})
+    env_file = folder / "env.yaml"
+    env_file.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
+    platform = LocalPlatform(spec, spec_file=str(env_file))
+    platform.up()
+    try:
+        yield platform, env_file
+    finally:
+        platform.down()
+
+
+def drill_file(folder: Path, env_file: Path, experiment: Path, *, budget: float = 5.0, name: str = "t") -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": name, "environment": str(env_file), "experiment": str(experiment),
+        "load": {"trace": str(TRACE), "warmup_s": 3, "cooldown_s": 3},
+        "recovery": {"rto_budget_s": budget, "stable_for_s": 2}, "bring_up": False,
+    }))  # fmt: skip
+    return path
+
+
+def experiment(folder: Path, base: str, *, pause: float | None = None, target: dict | None = None) -> Path:  # type: ignore[type-arg]
+    data = json.loads((REPO / "chaos" / f"{base}.json").read_text())
+    if pause is not None:
+        data["method"][0]["pauses"] = {"after": pause}
+    if target is not None:
+        data["method"][0]["provider"]["arguments"] = target
+    path = folder / f"{base}-{time.monotonic_ns()}.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def assert_healthy(platform: LocalPlatform) -> None:
+    """Nothing left behind: every node ready and UP, the proxy clear, no pending undo."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        nodes = platform.status().nodes()
+        if all(n.health is Health.READY and n.gateway_state == "UP" for n in nodes):
+            break
+        time.sleep(0.3)
+    assert all(n.health is Health.READY and n.gateway_state == "UP" for n in platform.status().nodes())
+    routes = NetfaultClient(platform.status().netfault_url or "").routes()
+    assert all(r.fault.is_clear for r in routes)
+    assert platform.undo_log().pending() == []
+
+
+@pytest.mark.parametrize(
+    ("base", "pause"),
+    [("region-outage", 4), ("node-crash", 3), ("network-partition", 4), ("gpu-device-lost", 3)],
+)
+def test_a_drill_recovers_within_budget_and_leaves_no_fault(
+    env: tuple[LocalPlatform, Path], tmp_path: Path, base: str, pause: float
+) -> None:
+    platform, env_file = env
+    plan = plan_drill(drill_file(tmp_path, env_file, experiment(tmp_path, base, pause=pause), name=base))
+    result = run_drill(plan, reports=tmp_path / "reports")
+    journal = result.journal
+    m = journal["measurements"]
+    assert m is not None and m["requests"] > 500
+    assert m["rto_s"] is not None and math.isfinite(m["rto_s"]) and m["rto_s"] <= 5.0, journal["checks"]
+    assert {c["name"]: c["verdict"] for c in journal["checks"]}["rollback"] == "PASS"
+    assert journal["fault_start"] is not None and journal["rollback_end"] > journal["fault_start"]
+    assert (result.run_dir / "report.pdf").stat().st_size > 1000
+    assert_healthy(platform)
+
+
+def test_ground_truth_a_total_blackhole_is_measured_to_within_100ms(env: tuple[LocalPlatform, Path], tmp_path: Path) -> None:
+    platform, env_file = env
+    both = experiment(tmp_path, "network-partition", pause=3)
+    data = json.loads(both.read_text())
+    data["method"].insert(1, {**data["method"][0], "name": "partition-standby",
+                              "provider": {**data["method"][0]["provider"], "arguments": {"target": "standby"}}})  # fmt: skip
+    data["method"][0].pop("pauses")
+    both.write_text(json.dumps(data))
+    result = run_drill(plan_drill(drill_file(tmp_path, env_file, both, budget=30, name="truth")), reports=tmp_path / "r")
+    journal = result.journal
+    injected = [e["output"]["injected_at"] for e in journal["timeline"]
+                if e["event"] == "activity_ended" and isinstance(e.get("output"), dict) and "injected_at" in e["output"]]  # fmt: skip
+    cleared = min(e.done_at for e in platform.undo_log().entries()
+                  if e.undo == "clear_network" and e.done_at and e.recorded_at >= injected[0] - 5)  # this drill's
+    truth = cleared - injected[0]  # from the first region cut to the clear
+    assert truth > 2.9
+    assert abs(journal["measurements"]["outage_s"] - truth) <= 0.1, (journal["measurements"], truth)
+    assert_healthy(platform)
+
+
+def test_sigint_during_a_fault_rolls_back(env: tuple[LocalPlatform, Path], tmp_path: Path) -> None:
+    platform, env_file = env
+    drill = drill_file(tmp_path, env_file, experiment(tmp_path, "network-partition", pause=30), budget=30, name="sigint")
+    runner = _start_runner(drill, tmp_path / "reports")
+    try:
+        _wait_injected(platform)
+        runner.send_signal(signal.SIGINT)
+        assert runner.wait(timeout=60) == 130
+    finally:
+        runner.kill()
+    journal = json.loads(next((tmp_path / "reports").glob("sigint-*/journal.json")).read_text())
+    assert journal["interrupted"] is True
+    assert_healthy(platform)
+
+
+def test_a_killed_runner_leaves_a_fault_that_recover_undoes(env: tuple[LocalPlatform, Path], tmp_path: Path) -> None:
+    platform, env_file = env
+    drill = drill_file(tmp_path, env_file, experiment(tmp_path, "network-partition", pause=30), budget=30, name="crash")
+    runner = _start_runner(drill, tmp_path / "reports")
+    try:
+        _wait_injected(platform)
+        runner.kill()  # SIGKILL: no rollback can run
+        runner.wait(timeout=10)
+    finally:
+        runner.kill()
+    assert any(not r.fault.is_clear for r in NetfaultClient(platform.status().netfault_url or "").routes())
+    assert {e.undo for e in platform.undo_log().pending()} >= {"clear_network", "stop_process"}
+    done = subprocess.run([sys.executable, "-c", "from drillkit.cli import main; main()", "recover", "--env", str(env_file)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "undid" in done.stdout
+    assert_healthy(platform)
+
+
+def _start_runner(drill: Path, reports: Path) -> subprocess.Popen[str]:
+    command = [sys.executable, "-c", "from drillkit.cli import main; main()", "run", str(drill), "--reports", str(reports)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_injected(platform: LocalPlatform, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(e.undo == "clear_network" for e in platform.undo_log().pending()):
+            time.sleep(1.0)
+            return
+        time.sleep(0.2)
+    raise AssertionError("the fault was never injected")
