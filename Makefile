@@ -29,8 +29,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# The main job: a region-outage drill on the embedded environment (brought up and down by
+# the drill itself), ending with the verdict and the path of the PDF.
+DRILL ?= drills/region-outage.yaml
 demo: setup
-	@$(BIN)/drillkit up --env $(ENV) && { $(BIN)/drillkit smoke --env $(ENV); rc=$$?; $(BIN)/drillkit down --env $(ENV); exit $$rc; }
+	$(BIN)/drillkit run $(DRILL)
 
 test: setup
 	$(PY) -m pytest $(PYTEST)

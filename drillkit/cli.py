@@ -276,7 +276,7 @@ def recover(env: EnvOption = Path(DEFAULT_ENV), as_json: JsonOption = False) -> 
     """Undo every fault a crashed or killed drill left behind (replays the undo log)."""
     from drillkit.chaos.undo import undo_pending
 
-    undone = undo_pending(_platform(env))
+    undone = undo_pending(_platform(env), faults_only=False)
     if as_json:
         out.print_json(json.dumps(undone))
     else:

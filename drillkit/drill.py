@@ -92,7 +92,7 @@ def _run(plan: DrillPlan, platform: LocalPlatform, run_dir: Path, timeline: Path
     except KeyboardInterrupt:
         interrupted = True
     finally:
-        undone = _rollback(platform, timeline, keep=frozenset({load_undo.id}) if load_undo else frozenset())
+        undone = _rollback(platform, timeline)
         if not interrupted:
             _cooldown(plan, timeline)
         load.stop()
@@ -137,10 +137,10 @@ def _experiment(plan: DrillPlan, load: Load, timeline: Path) -> dict[str, Any]:
     return journal
 
 
-def _rollback(platform: LocalPlatform, timeline: Path, *, keep: frozenset[str]) -> list[dict[str, Any]]:
+def _rollback(platform: LocalPlatform, timeline: Path) -> list[dict[str, Any]]:
     _event(timeline, "rollback_started")
     try:
-        undone = undo_pending(platform, keep=keep)
+        undone = undo_pending(platform)
     except NotUpError as exc:
         undone = [{"fault": "-", "undo": "-", "args": {}, "error": str(exc)}]
     _event(timeline, "rollback_ended", undone=undone)

@@ -75,7 +75,7 @@ def render_region_map(backends: tuple[Backend, ...]) -> str:
 
 def _global(plan: GatewayPlan) -> str:
     return f"""global
-    log stderr format short local0 notice
+    log stderr format short local0 info
     stats socket {plan.socket} mode 600 level admin
     stats timeout 10s
     maxconn 8192
@@ -89,6 +89,7 @@ def _defaults(spec: GatewaySpec) -> str:
     mode http
     log global
     option dontlognull
+    option httplog
     timeout connect {spec.connect_timeout_ms}ms
     timeout server {spec.server_timeout_ms}ms
     timeout client 60s

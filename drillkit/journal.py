@@ -33,12 +33,16 @@ def read_timeline(path: Path) -> list[dict[str, Any]]:
     return sorted(events, key=lambda e: e["at"])
 
 
-def fault_window(events: list[dict[str, Any]]) -> tuple[float | None, float | None]:
-    """(end of the first injection, end of the rollback) from the timeline."""
-    outputs = [e.get("output") for e in events if e["event"] == "activity_ended"]
-    start = next((float(o["injected_at"]) for o in outputs if isinstance(o, dict) and "injected_at" in o), None)
+def fault_window(events: list[dict[str, Any]]) -> tuple[float | None, float | None, float | None]:
+    """(end of the first injection, end of the rollback, start of that injecting activity)."""
+    ended = [e for e in events if e["event"] == "activity_ended" and isinstance(e.get("output"), dict)
+             and "injected_at" in e["output"]]  # fmt: skip
+    if not ended:
+        return None, next((e["at"] for e in events if e["event"] == "rollback_ended"), None), None
+    first = ended[0]
+    began = next((e["at"] for e in events if e["event"] == "activity_started" and e.get("name") == first.get("name")), None)
     end = next((e["at"] for e in events if e["event"] == "rollback_ended"), None)
-    return start, end
+    return float(first["output"]["injected_at"]), end, began
 
 
 def finish_journal(plan: DrillPlan, run_dir: Path, *, chaos_journal: dict[str, Any], undone: list[dict[str, Any]],
@@ -46,12 +50,12 @@ def finish_journal(plan: DrillPlan, run_dir: Path, *, chaos_journal: dict[str, A
     """Measure, judge and write ``journal.json`` (and the PDF); return the journal."""
     events = read_timeline(run_dir / "timeline.jsonl")
     log = read_request_log(run_dir / "request_log")
-    start, end = fault_window(events)
+    start, end, began = fault_window(events)
     slo = plan.spec.slo
     measured: Measurements | None = None
     if start is not None and len(log):
         measured = measure(
-            log, fault_start=start, rollback_end=end, faulted=_faulted(plan, events),
+            log, fault_start=start, rollback_end=end, faulted=_faulted(plan, events), injecting_since=began,
             gateway_changes=[e for e in events if e["event"] == "gateway_state"],
             window_s=slo.window_s, p99_slo_s=slo.p99_ms / 1e3, error_budget=slo.error_budget,
             stable_for_s=plan.spec.recovery.stable_for_s,

@@ -106,12 +106,18 @@ def failback(ws: list[Window], rollback_end: float | None) -> float | None:
     return math.inf
 
 
-def ttd(gateway_changes: list[dict[str, object]], fault_start: float, faulted: set[str]) -> float | None:
-    """Seconds from fault_start to the gateway marking a faulted node down (None: never)."""
+def ttd(gateway_changes: list[dict[str, object]], fault_start: float, faulted: set[str],
+        injecting_since: float | None = None) -> float | None:  # fmt: skip
+    """Seconds from fault_start to the gateway marking a faulted node down (None: never).
+
+    A node can be marked down while a multi-node injection is still going on (the first of
+    two nodes died while the second was being killed): that counts as detected at once (0).
+    """
+    since = fault_start if injecting_since is None else injecting_since
     for change in gateway_changes:
         at = float(change["at"])  # type: ignore[arg-type]
-        if at >= fault_start and change.get("node") in faulted and change.get("state") in ("DOWN", "MAINT"):
-            return at - fault_start
+        if at >= since and change.get("node") in faulted and change.get("state") in ("DOWN", "MAINT"):
+            return max(0.0, at - fault_start)
     return None
 
 
@@ -121,6 +127,7 @@ def measure(
     fault_start: float,
     rollback_end: float | None,
     gateway_changes: list[dict[str, object]],
+    injecting_since: float | None = None,
     faulted: set[str],
     window_s: float,
     p99_slo_s: float,
@@ -138,7 +145,7 @@ def measure(
         requests=len(log),
         failed_requests=failed,
         failed_during_incident=int((in_incident["outcome"] != "ok").sum()),
-        ttd_s=ttd(gateway_changes, fault_start, faulted),
+        ttd_s=ttd(gateway_changes, fault_start, faulted, injecting_since),
         rto_s=recovery,
         outage_s=outage(log, fault_start, p99_slo_s=p99_slo_s),
         worst_p99_s=max((w.p99_s for w in incident), default=0.0),

@@ -46,12 +46,17 @@ UNDOS: dict[str, Callable[..., None]] = {
 }
 
 
-def undo_pending(platform: Platform, *, keep: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
-    """Carry out every pending undo but those in ``keep``, newest first; return what was done."""
+# Undos that end a drill's own helpers (its load generator), not faults: a rollback inside a
+# running drill must leave them alone; `drillkit recover` after a dead runner ends them.
+HELPERS = frozenset({"stop_process"})
+
+
+def undo_pending(platform: Platform, *, faults_only: bool = True) -> list[dict[str, Any]]:
+    """Carry out pending undos, newest first (helpers too unless ``faults_only``); return them."""
     log = platform.undo_log()
     done = []
     for entry in log.pending():
-        if entry.id in keep:
+        if faults_only and entry.undo in HELPERS:
             continue
         try:
             UNDOS[entry.undo](platform, **entry.args)

@@ -1,10 +1,24 @@
 """The userspace TCP fault proxy placed between the gateway and every local node.
 
+The kernel here has no netem and no iptables, so one asyncio process forwards every node's
+traffic and, per route, adds latency ± jitter, resets connections, blackholes (partitions)
+or caps bandwidth, changed at run time through a small HTTP control API.
+
 ``python -m drillkit.netfault --config routes.json --control-port 0 --ready-file ready.json``
-binds every route (port 0: a free one), writes the ready file, then serves until SIGTERM.
+binds every route (port 0: a free one) on 127.0.0.1, writes the ready file
+``{"pid", "control_port", "routes": {name: listen_port}}``, then serves until SIGTERM.
+
+>>> write_config(Path("routes.json"), [RouteConfig(name="primary-0", upstream_port=8000)])  # doctest: +SKIP
+>>> ready = read_ready_file(Path("ready.json"))                                           # doctest: +SKIP
+>>> NetfaultClient(f"http://127.0.0.1:{ready.control_port}").set_fault("primary-0", Fault(blackhole=True))  # doctest: +SKIP
+
+Modules: ``faults`` (models and files), ``proxy`` (a route's shared state), ``pipe`` (the data
+path), ``control`` (the control API server), ``client`` (its typed client), ``server`` (the
+process: ``FaultProxy``), ``__main__`` (the command line).
 """
 
-from drillkit.netfault.control import ControlServer, NetfaultClient
+from drillkit.netfault.client import NetfaultClient
+from drillkit.netfault.control import ControlServer
 from drillkit.netfault.faults import (
     Fault,
     ProxyConfig,

@@ -1,142 +1,154 @@
-"""The fault proxy's control API (HTTP/1.1 + JSON on 127.0.0.1) and its typed client.
+"""The fault proxy's control API: HTTP/1.1 + JSON on 127.0.0.1, served by the proxy's own loop.
 
-| request | effect |
+| request | answer |
 |---|---|
-| ``GET /healthz`` | ``{"ok": true}`` |
-| ``GET /routes`` | every route with its fault and stats |
-| ``GET /routes/{name}`` | one route |
-| ``PUT /routes/{name}/fault`` | body: a ``Fault``; applies at once to open connections |
-| ``DELETE /routes/{name}/fault`` | clear one route |
-| ``DELETE /faults`` | clear every route |
+| ``GET /healthz`` | 200 ``{"ok": true}`` |
+| ``GET /routes`` | 200, every route: ``{name, listen_port, upstream, fault, stats}`` |
+| ``GET /routes/{name}`` | 200, one route |
+| ``PUT /routes/{name}/fault`` | body: a ``Fault``; applies at once to open connections; 200, the route |
+| ``DELETE /routes/{name}/fault`` | clears one route; 200, the route |
+| ``DELETE /faults`` | clears every route; 200, every route |
 
->>> NetfaultClient("http://127.0.0.1:9999").set_fault("primary-0", Fault(blackhole=True))  # doctest: +SKIP
+Errors are ``{"error": "..."}``: 400 for a body that is not a valid ``Fault`` (the message names
+the field and the problem), 404 for an unknown route (listing the known ones) or path, 405 for a
+wrong method. Each answer closes its connection, which keeps the server a page long; the
+control API sees a few requests per drill, not a data path.
+
+>>> status, body = ControlServer({}).dispatch("GET", "/healthz", b"")
+>>> status, body
+(200, {'ok': True})
 """
 
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import sys
-import time
-from urllib.parse import urlsplit
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
 
 from pydantic import ValidationError
 
-from drillkit.errors import ComponentError
-from drillkit.netfault.faults import Fault, RouteState
+from drillkit.netfault.faults import Fault
 from drillkit.netfault.proxy import Route
+
+_MAX_BODY = 64 * 1024
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large"}
+
+
+def log(message: str) -> None:
+    """One timestamped line on stderr, which the platform keeps as the proxy's log."""
+    stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    print(f"{stamp} netfault: {message}", file=sys.stderr, flush=True)
 
 
 class ControlServer:
-    """Serves the control API for ``routes`` on the proxy's own event loop."""
+    """Answers control requests for ``routes`` (name -> Route)."""
 
-    def __init__(self, routes: dict[str, Route]) -> None:
+    def __init__(self, routes: Mapping[str, Route]) -> None:
         self.routes = routes
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One request, one answer, then close (the asyncio.start_server callback)."""
         try:
-            method, path, body = await _read_request(reader)
-            status, payload = self.dispatch(method, path, body)
-        except (ValueError, asyncio.IncompleteReadError) as exc:
-            status, payload = 400, {"error": f"malformed request: {exc}"}
-        data = json.dumps(payload).encode()
-        head = f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
-        writer.write(head.encode() + f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data)
-        await writer.drain()
-        writer.close()
+            try:
+                method, path, body = await asyncio.wait_for(_read_request(reader), timeout=10)
+                status, payload = self.dispatch(method, path, body)
+            except _BadRequest as exc:
+                status, payload = exc.status, {"error": str(exc)}
+            writer.write(_response(status, payload))
+            await writer.drain()
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            pass  # the caller went away or never finished its request: nothing to answer
+        finally:
+            writer.close()
 
-    def dispatch(self, method: str, path: str, body: bytes) -> tuple[int, object]:
-        parts = [p for p in path.split("?")[0].split("/") if p]
-        if method == "GET" and parts == ["healthz"]:
-            return 200, {"ok": True}
-        if method == "GET" and parts == ["routes"]:
-            return 200, [r.state().model_dump() for r in self.routes.values()]
-        if method == "DELETE" and parts == ["faults"]:
-            for route in self.routes.values():
-                self._apply(route, Fault())
-            return 200, [r.state().model_dump() for r in self.routes.values()]
-        if len(parts) >= 2 and parts[0] == "routes":
+    def dispatch(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
+        """Route one request; returns (status, JSON-able payload)."""
+        parts = [p for p in path.split("?", 1)[0].split("/") if p]
+        if parts == ["healthz"]:
+            return (200, {"ok": True}) if method == "GET" else _not_allowed(method, path, "GET")
+        if parts == ["routes"]:
+            return (200, self._all()) if method == "GET" else _not_allowed(method, path, "GET")
+        if parts == ["faults"]:
+            return self._clear_all() if method == "DELETE" else _not_allowed(method, path, "DELETE")
+        if len(parts) in (2, 3) and parts[0] == "routes" and parts[2:] in ([], ["fault"]):
             route = self.routes.get(parts[1])
             if route is None:
-                return 404, {"error": f"no route {parts[1]!r}; routes: {', '.join(self.routes)}"}
-            return self._route(method, parts[2:], route, body)
-        return 404, {"error": f"no such endpoint: {method} {path}"}
+                return 404, {"error": f"no route {parts[1]!r}; known routes: {', '.join(self.routes) or '(none)'}"}
+            return self._fault(method, path, route, body) if parts[2:] else self._one(method, path, route)
+        return 404, {"error": f"no such endpoint {path!r}; try GET /routes"}
 
-    def _route(self, method: str, rest: list[str], route: Route, body: bytes) -> tuple[int, object]:
-        if method == "GET" and not rest:
-            return 200, route.state().model_dump()
-        if rest == ["fault"] and method == "DELETE":
-            self._apply(route, Fault())
-            return 200, route.state().model_dump()
-        if rest == ["fault"] and method == "PUT":
+    def _all(self) -> list[dict[str, Any]]:
+        return [r.state().model_dump() for r in self.routes.values()]
+
+    def _one(self, method: str, path: str, route: Route) -> tuple[int, Any]:
+        return (200, route.state().model_dump()) if method == "GET" else _not_allowed(method, path, "GET")
+
+    def _clear_all(self) -> tuple[int, Any]:
+        for route in self.routes.values():
+            _apply(route, Fault())
+        return 200, self._all()
+
+    def _fault(self, method: str, path: str, route: Route, body: bytes) -> tuple[int, Any]:
+        if method == "DELETE":
+            _apply(route, Fault())
+        elif method == "PUT":
             try:
-                fault = Fault.model_validate_json(body or b"{}")
+                _apply(route, Fault.model_validate_json(body or b"{}"))
             except ValidationError as exc:
-                fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-                return 400, {"error": f"invalid fault ({fields}); fields: {', '.join(Fault.model_fields)}"}
-            self._apply(route, fault)
-            return 200, route.state().model_dump()
-        return 405, {"error": f"{method} not allowed here"}
-
-    @staticmethod
-    def _apply(route: Route, fault: Fault) -> None:
-        route.set_fault(fault)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-        print(f"{stamp} route {route.config.name}: fault {fault.model_dump_json()}", file=sys.stderr, flush=True)
+                return 400, {"error": _explain(exc)}
+        else:
+            return _not_allowed(method, path, "PUT, DELETE")
+        return 200, route.state().model_dump()
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+def _apply(route: Route, fault: Fault) -> None:
+    if fault != route.fault:
+        log(f"route {route.config.name}: fault {route.fault.model_dump_json()} -> {fault.model_dump_json()}")
+    route.set_fault(fault)
+
+
+def _explain(exc: ValidationError) -> str:
+    """'invalid fault: reset_ratio: Input should be ... ; fields: latency_ms, ...'."""
+    problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+    return f"invalid fault: {problems} (fields: {', '.join(Fault.model_fields)})"
+
+
+def _not_allowed(method: str, path: str, allowed: str) -> tuple[int, Any]:
+    return 405, {"error": f"{method} {path} is not allowed; use {allowed}"}
+
+
+class _BadRequest(Exception):
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes]:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    method, path, _ = lines[0].split(" ", 2)
+    request_line = lines[0].split(" ")
+    if len(request_line) != 3:
+        raise _BadRequest(f"malformed request line {lines[0]!r}")
     length = 0
     for line in lines[1:]:
         name, _, value = line.partition(":")
         if name.strip().lower() == "content-length":
-            length = int(value.strip())
+            if not value.strip().isdigit():
+                raise _BadRequest(f"bad Content-Length {value.strip()!r}")
+            length = int(value)
+    if length > _MAX_BODY:
+        raise _BadRequest(f"body of {length} bytes is over {_MAX_BODY}", status=413)
     body = await reader.readexactly(length) if length else b""
-    return method, path, body
+    return request_line[0].upper(), request_line[1], body
 
 
-class NetfaultClient:
-    """Typed client of the control API (standard library only)."""
-
-    def __init__(self, base_url: str, *, timeout_s: float = 2.0) -> None:
-        parts = urlsplit(base_url)
-        self.host, self.port, self.timeout_s = parts.hostname or "127.0.0.1", parts.port or 80, timeout_s
-
-    def health(self) -> bool:
-        try:
-            return self._call("GET", "/healthz") == {"ok": True}
-        except ComponentError:
-            return False
-
-    def routes(self) -> list[RouteState]:
-        return [RouteState.model_validate(r) for r in self._call("GET", "/routes")]  # type: ignore[union-attr]
-
-    def set_fault(self, route: str, fault: Fault) -> RouteState:
-        return RouteState.model_validate(self._call("PUT", f"/routes/{route}/fault", fault.model_dump_json()))
-
-    def clear(self, route: str) -> RouteState:
-        return RouteState.model_validate(self._call("DELETE", f"/routes/{route}/fault"))
-
-    def clear_all(self) -> None:
-        self._call("DELETE", "/faults")
-
-    def _call(self, method: str, path: str, body: str | None = None) -> object:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
-        try:
-            conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
-            response = conn.getresponse()
-            payload = json.loads(response.read() or b"null")
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            raise ComponentError(f"fault proxy {self.host}:{self.port}: {method} {path} failed: {exc}") from exc
-        finally:
-            conn.close()
-        if response.status != 200:
-            raise ComponentError(f"fault proxy refused {method} {path}: {payload.get('error') if isinstance(payload, dict) else payload}")
-        return payload
+def _response(status: int, payload: Any) -> bytes:
+    data = json.dumps(payload).encode()
+    head = (
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + data

@@ -102,3 +102,9 @@ def test_windows_align_to_the_origin_and_count() -> None:
 def test_outage_counts_slow_requests_and_ends_at_the_next_good_request() -> None:
     frame = log(bad=(0.5, 0.8))
     assert outage(frame, T0, p99_slo_s=0.25) == pytest.approx(0.3, abs=0.011)  # one request spacing
+
+
+def test_a_node_marked_down_during_a_multi_node_injection_is_detected_at_once() -> None:
+    changes = [{"at": T0 - 0.05, "node": "p0", "state": "DOWN"}]
+    assert ttd(changes, T0, {"p0"}) is None  # before the fault, with no injection window
+    assert ttd(changes, T0, {"p0"}, injecting_since=T0 - 0.2) == 0.0
