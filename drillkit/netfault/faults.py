@@ -37,11 +37,11 @@ class Fault(BaseModel):
 
     >>> Fault(latency_ms=150, jitter_ms=20).latency_ms
     150.0
-    >>> Fault(latency_ms=10, jitter_ms=50)
-    Traceback (most recent call last):
-    ...
-    pydantic_core._pydantic_core.ValidationError: 1 validation error for Fault
-    ...
+    >>> try:
+    ...     Fault(latency_ms=10, jitter_ms=50)
+    ... except ValueError as exc:
+    ...     print(exc.errors()[0]["msg"])
+    Value error, jitter_ms (50) must not exceed latency_ms (10): lower jitter_ms or raise latency_ms
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
