@@ -14,6 +14,7 @@ is a region (every node in it) or one node.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from drillkit.chaos.context import Configuration, platform_for, targets
@@ -31,11 +32,7 @@ __all__ = [
 
 def crash_node(target: str, *, configuration: Configuration = None) -> dict[str, Any]:
     """Crash nodes at once (SIGKILL locally; pod deletion on Kubernetes). Undo: restart them."""
-    platform = platform_for(configuration)
-    nodes = _record(platform, "crash_node", "restart_nodes", target)
-    for node in nodes:
-        platform.kill_node(node)
-    return {"crashed": nodes, "injected_at": time.time()}
+    return _node_fault(configuration, target, "crash_node", "restart_nodes", "crashed", lambda p, n: p.kill_node(n))
 
 
 def region_outage(region: str, *, configuration: Configuration = None) -> dict[str, Any]:
@@ -45,11 +42,7 @@ def region_outage(region: str, *, configuration: Configuration = None) -> dict[s
 
 def hang_node(target: str, *, configuration: Configuration = None) -> dict[str, Any]:
     """Freeze nodes (SIGSTOP): connections stay open, nothing answers. Undo: resume them."""
-    platform = platform_for(configuration)
-    nodes = _record(platform, "hang_node", "resume_nodes", target)
-    for node in nodes:
-        platform.pause_node(node)
-    return {"hung": nodes, "injected_at": time.time()}
+    return _node_fault(configuration, target, "hang_node", "resume_nodes", "hung", lambda p, n: p.pause_node(n))
 
 
 def restart_node(target: str, *, configuration: Configuration = None) -> dict[str, Any]:
@@ -124,6 +117,15 @@ def _record(platform: Platform, fault: str, undo: str, target: str, **extra: Any
     nodes = targets(platform, target)
     platform.undo_log().record(fault, undo, {"nodes": nodes, **extra})
     return nodes
+
+
+def _node_fault(configuration: Configuration, target: str, name: str, undo: str, key: str,
+                act: Callable[[Platform, str], None]) -> dict[str, Any]:  # fmt: skip
+    platform = platform_for(configuration)
+    nodes = _record(platform, name, undo, target)
+    for node in nodes:
+        act(platform, node)
+    return {key: nodes, "injected_at": time.time()}
 
 
 def _network(configuration: Configuration, target: str, name: str, fault: Fault) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from enum import Enum
+from enum import IntEnum
 from typing import TYPE_CHECKING
 
 from drillkit.netfault.faults import Fault, RouteConfig, RouteState, RouteStats
@@ -22,9 +22,11 @@ if TYPE_CHECKING:
     from drillkit.netfault.pipe import Pipe
 
 
-class Direction(Enum):
-    UP = "up"  # client -> upstream
-    DOWN = "down"  # upstream -> client
+class Direction(IntEnum):
+    """Indexes ``Route.passthrough`` and ``Route.buckets`` (an int: cheap on the data path)."""
+
+    UP = 0  # client -> upstream
+    DOWN = 1  # upstream -> client
 
 
 class Counters:
@@ -79,7 +81,7 @@ class Route:
         self.rng = random.Random(config.seed)
         self.pipes: set[Pipe] = set()
         self.counters = Counters()
-        self.buckets = {Direction.UP: Bucket(), Direction.DOWN: Bucket()}
+        self.buckets = (Bucket(), Bucket())  # by Direction
         self.server: asyncio.AbstractServer | None = None
         self._changed = asyncio.Event()
         self.set_fault(Fault())
@@ -103,10 +105,10 @@ class Route:
         """Apply ``fault`` to new and open connections (wakes every waiting pipe)."""
         self.fault = fault
         capped = fault.bandwidth_kbps is not None or fault.blackhole
-        # which directions may skip the queue; the data path reads this on every chunk
-        self.passthrough = {Direction.UP: not capped and fault.latency_ms == 0, Direction.DOWN: not capped}
+        # by Direction: may a chunk skip the queue? The data path reads this on every chunk.
+        self.passthrough = (not capped and fault.latency_ms == 0, not capped)
         rate = fault.bandwidth_kbps * 1000 / 8 if fault.bandwidth_kbps is not None else None
-        for bucket in self.buckets.values():
+        for bucket in self.buckets:
             bucket.set_rate(rate)
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()

@@ -166,3 +166,20 @@ def _wait_injected(platform: LocalPlatform, timeout_s: float = 60) -> None:
             return
         time.sleep(0.2)
     raise AssertionError("the fault was never injected")
+
+
+def test_a_stock_chaos_run_works_against_an_environment_started_by_drillkit(
+    env: tuple[LocalPlatform, Path], tmp_path: Path
+) -> None:
+    import os
+
+    platform, env_file = env
+    chaos = Path(sys.executable).parent / "chaos"
+    done = subprocess.run([str(chaos), "run", str(experiment(tmp_path, "node-crash", pause=1))], cwd=tmp_path,
+                          env={**os.environ, "DRILLKIT_ENV": str(env_file)}, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    journal = json.loads((tmp_path / "journal.json").read_text())
+    assert journal["status"] == "completed" and not journal["deviated"]
+    crashed = [r for r in journal["run"] if r["activity"]["provider"]["func"] == "crash_node"]
+    assert crashed[0]["output"]["crashed"] == ["primary-0"]
+    assert_healthy(platform)
