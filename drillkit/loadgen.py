@@ -28,8 +28,9 @@ from locust import FastHttpUser, events, task
 from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
-from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, start_http_server
 
+from drillkit.client_metrics import ClientHistogram
 from drillkit.model.client import EncodedRequest, decode_answer, encode_recommend, encode_search
 from drillkit.replay import Dispatch, Schedule, run_schedule
 from drillkit.request_log import RequestLogWriter, RequestRecord
@@ -63,8 +64,8 @@ class Replay:
     rows: Rows
     log: RequestLogWriter
     registry: CollectorRegistry
-    latency: Histogram
-    lag: Histogram
+    latency: ClientHistogram
+    lag: ClientHistogram
     worker: str
     parse_every: int = 10
     shard: tuple[int, int] = (0, 1)
@@ -133,13 +134,18 @@ def _new_replay(options: Any) -> Replay:
         rows=Rows.of(trace),
         log=RequestLogWriter(Path(options.request_log), worker=worker),
         registry=registry,
-        latency=Histogram("drillkit_client_request_seconds", "Request latency seen by the load generator",
-                          ["kind", "region", "outcome"], buckets=LATENCY_BUCKETS, registry=registry),
-        lag=Histogram("drillkit_client_schedule_lag_seconds", "Send time minus scheduled time",
-                      ["kind"], buckets=LAG_BUCKETS, registry=registry),
+        latency=_register(registry, ClientHistogram("drillkit_client_request_seconds",
+                          "Request latency seen by the load generator", ("kind", "region", "outcome"), LATENCY_BUCKETS)),
+        lag=_register(registry, ClientHistogram("drillkit_client_schedule_lag_seconds",
+                      "Send time minus scheduled time", ("kind",), LAG_BUCKETS)),
         worker=worker,
         parse_every=max(1, options.parse_every),
     )  # fmt: skip
+
+
+def _register(registry: CollectorRegistry, histogram: ClientHistogram) -> ClientHistogram:
+    registry.register(histogram)
+    return histogram
 
 
 def _assign(replay: Replay, data: dict[str, Any]) -> None:
@@ -264,43 +270,34 @@ class TraceReplayUser(FastHttpUser):
         kind = rows.kind[i]
         request = _encoded(kind, rows.user_id[i], rows.query[i], rows.k[i])
         sent_at = time.time()
-        replay.lag.labels(kind).observe(max(0.0, sent_at - dispatch.scheduled_at))
-        context = {"drillkit_row": dispatch.row, "kind": kind, "scheduled_at": dispatch.scheduled_at}
+        replay.lag.observe((kind,), max(0.0, sent_at - dispatch.scheduled_at))
         with self.client.post(request.path, data=request.body, headers=request.headers, name=kind,
-                              context=context, catch_response=True) as response:  # fmt: skip
-            self._judge(response, full_parse=i % replay.parse_every == 0)
-        self._record(replay, dispatch, kind, sent_at, response)
-
-    @staticmethod
-    def _judge(response: Any, *, full_parse: bool) -> None:
-        headers = response.headers
-        context = response.request_meta["context"]
-        context["region"] = headers.get("x-drillkit-region", "") if headers else ""
-        context["node"] = headers.get("x-drillkit-node", "") if headers else ""
-        if response.status_code != 200:
-            return  # Locust marks non-2xx and transport errors as failures itself
-        # Every answer gets a structural check (binary outputs behind a JSON header); a
-        # sample is parsed in full by tritonclient, which costs ~25 us a response.
-        try:
-            if full_parse:
-                decode_answer(response.content, headers)
-            elif int(headers.get("inference-header-content-length") or 0) >= len(response.content or b""):
-                raise ValueError("no binary outputs behind the JSON header")
-        except Exception as exc:  # a 200 that is not a valid inference answer is a failure
-            response.failure(f"bad inference response: {exc}")
-
-    @staticmethod
-    def _record(replay: Replay, dispatch: Dispatch, kind: str, sent_at: float, response: Any) -> None:
+                              catch_response=True) as response:  # fmt: skip
+            headers = response.headers or {}
+            region, node = headers.get("x-drillkit-region", ""), headers.get("x-drillkit-node", "")
+            if response.status_code == 200:
+                _judge(response, headers, full_parse=i % replay.parse_every == 0)
         meta = response.request_meta
-        error = meta.get("exception")
-        status = int(response.status_code or 0)
-        latency = float(meta.get("response_time") or 0.0) / 1e3
-        context = meta["context"]
-        cls = error_class(status, error)
+        error = meta["exception"]
+        status = response.status_code or 0
+        latency = (meta.get("response_time") or 0.0) / 1e3
+        cls = "" if status == 200 and error is None else error_class(status, error)
         outcome = "error" if cls else "ok"
-        replay.latency.labels(kind, context.get("region", ""), outcome).observe(latency)
-        replay.log.append(
-            RequestRecord(row=dispatch.row, kind=kind, scheduled_at=dispatch.scheduled_at, sent_at=sent_at,
-                          latency_s=latency, outcome=outcome, error_class=cls,
-                          status=status, region=context.get("region", ""), node=context.get("node", ""), worker=replay.worker)
-        )  # fmt: skip
+        replay.latency.observe((kind, region, outcome), latency)
+        replay.log.append(RequestRecord(i, kind, dispatch.scheduled_at, sent_at, latency, outcome, cls, status,
+                                        region, node, replay.worker))  # fmt: skip
+
+
+def _judge(response: Any, headers: Any, *, full_parse: bool) -> None:
+    """Fail a 200 that is not a valid inference answer.
+
+    Every answer gets a structural check (binary outputs behind a JSON header); a sample is
+    parsed in full by tritonclient, which costs ~25 us a response.
+    """
+    try:
+        if full_parse:
+            decode_answer(response.content, headers)
+        elif int(headers.get("inference-header-content-length") or 0) >= len(response.content or b""):
+            raise ValueError("no binary outputs behind the JSON header")
+    except Exception as exc:  # tritonclient raises several types on a malformed body
+        response.failure(f"bad inference response: {exc}")

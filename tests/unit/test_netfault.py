@@ -25,7 +25,9 @@ import pytest
 from pydantic import ValidationError
 
 from drillkit.errors import ComponentError
-from drillkit.netfault import Fault, FaultProxy, NetfaultClient, ProxyConfig, RouteConfig, read_ready_file, write_config
+from drillkit.netfault import (
+    Fault, FaultProxy, NetfaultClient, ProxyConfig, RouteConfig, RouteStats, read_ready_file, write_config,
+)  # fmt: skip
 from drillkit.netfault.proxy import Route
 
 PATTERN = bytes(range(256))
@@ -133,6 +135,15 @@ def request(port: int, method: str, path: str, body: bytes | None = None, timeou
         conn.close()
 
 
+def reset_on_arrival(port: int) -> bool:
+    """True when a new connection gets an RST (at connect or first read), False on an EOF."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            return sock.recv(1) == b"x"  # never: nothing is sent; b"" would be an EOF, not an RST
+    except ConnectionResetError:
+        return True
+
+
 def wait_until(check: Callable[[], bool], timeout: float = 2.0) -> bool:
     deadline = time.monotonic() + timeout
     while not check():
@@ -142,7 +153,7 @@ def wait_until(check: Callable[[], bool], timeout: float = 2.0) -> bool:
     return True
 
 
-def stats_of(proxy: FaultProxy, route: str = "node"):  # noqa: ANN201 - RouteStats
+def stats_of(proxy: FaultProxy, route: str = "node") -> RouteStats:
     return control(proxy).route(route).stats
 
 
@@ -210,9 +221,7 @@ def test_reset_ratio_one_resets_new_and_open_connections_and_zero_none(proxy: Fa
     open_conn = http.client.HTTPConnection("127.0.0.1", port(proxy), timeout=5)
     exchange(open_conn, "POST", "/", b"before")
     control(proxy).set_fault("node", Fault(reset_ratio=1.0))
-    with socket.create_connection(("127.0.0.1", port(proxy)), timeout=2) as sock:
-        with pytest.raises(ConnectionResetError):
-            sock.recv(1)  # an RST, not an EOF (which would return b"")
+    assert reset_on_arrival(port(proxy))
     with pytest.raises(ConnectionError):
         exchange(open_conn, "POST", "/", b"after")
     control(proxy).set_fault("node", Fault(reset_ratio=0.0))
