@@ -23,7 +23,6 @@ from typing import Any
 
 from drillkit import capacity
 from drillkit.chaos.context import REQUEST_LOG_KEY
-from drillkit.chaos.control import _append
 from drillkit.chaos.undo import undo_pending
 from drillkit.errors import EnvironmentFailure, ExitCode, NotUpError
 from drillkit.journal import finish_journal
@@ -32,6 +31,7 @@ from drillkit.model.repository import Manifest, verify
 from drillkit.plan import DrillPlan
 from drillkit.platforms.base import EnvironmentStatus
 from drillkit.platforms.local import LocalPlatform
+from drillkit.timeline import append_line
 from drillkit.watch import Canary, GatewayWatcher
 
 
@@ -78,6 +78,7 @@ def _run(plan: DrillPlan, platform: LocalPlatform, run_dir: Path, timeline: Path
     interrupted = False
     capacity_report: dict[str, Any] | None = None
     load_undo = None
+    completed = False  # an error (a capacity refusal) skips the cool-down and propagates
     try:
         load.start()
         assert load.process is not None
@@ -89,11 +90,12 @@ def _run(plan: DrillPlan, platform: LocalPlatform, run_dir: Path, timeline: Path
         capacity_report = _warm_up(plan, platform, status, manifest, load, timeline, force)
         chaos_journal = _experiment(plan, load, timeline)
         interrupted = chaos_journal.get("status") == "interrupted"
+        completed = True
     except KeyboardInterrupt:
         interrupted = True
     finally:
         undone = _rollback(platform, timeline)
-        if not interrupted:
+        if completed and not interrupted:
             _cooldown(plan, timeline)
         load.stop()
         if load_undo is not None:
@@ -174,4 +176,4 @@ def _drill_lock(platform: LocalPlatform) -> Iterator[None]:
 
 
 def _event(timeline: Path, event: str, **fields: Any) -> None:
-    _append(str(timeline), {"event": event, "at": time.time(), **fields})
+    append_line(timeline, {"event": event, "at": time.time(), **fields})

@@ -17,20 +17,12 @@ from typing import Any
 from drillkit.measure import Measurements, measure
 from drillkit.plan import DrillPlan
 from drillkit.request_log import read_request_log
+from drillkit.timeline import read_lines
 from drillkit.verdict import exit_code, judge
 
-FAULT_ACTIONS = "drillkit.chaos.actions"
-
-
 def read_timeline(path: Path) -> list[dict[str, Any]]:
-    """Timeline events in order (a line torn by a crash is skipped)."""
-    events = []
-    for line in path.read_text().splitlines() if path.exists() else []:
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return sorted(events, key=lambda e: e["at"])
+    """Timeline events in time order."""
+    return sorted(read_lines(path), key=lambda e: e["at"])
 
 
 def fault_window(events: list[dict[str, Any]]) -> tuple[float | None, float | None, float | None]:
@@ -55,7 +47,7 @@ def finish_journal(plan: DrillPlan, run_dir: Path, *, chaos_journal: dict[str, A
     measured: Measurements | None = None
     if start is not None and len(log):
         measured = measure(
-            log, fault_start=start, rollback_end=end, faulted=_faulted(plan, events), injecting_since=began,
+            log, fault_start=start, rollback_end=end, faulted=_faulted(events), injecting_since=began,
             gateway_changes=[e for e in events if e["event"] == "gateway_state"],
             window_s=slo.window_s, p99_slo_s=slo.p99_ms / 1e3, error_budget=slo.error_budget,
             stable_for_s=plan.spec.recovery.stable_for_s,
@@ -85,7 +77,7 @@ def finish_journal(plan: DrillPlan, run_dir: Path, *, chaos_journal: dict[str, A
     return journal
 
 
-def _faulted(plan: DrillPlan, events: list[dict[str, Any]]) -> set[str]:
+def _faulted(events: list[dict[str, Any]]) -> set[str]:
     nodes: set[str] = set()
     for e in events:
         output = e.get("output") if e["event"] == "activity_ended" else None

@@ -30,15 +30,6 @@ class DrillPlan:
     experiment: dict[str, Any]
     trace: Trace
 
-    @property
-    def faulted_targets(self) -> list[str]:
-        """The ``target``/``region`` arguments of the method's actions (the faulted nodes or regions)."""
-        out = []
-        for activity in self.experiment.get("method", []):
-            args = activity.get("provider", {}).get("arguments", {})
-            out += [str(args[k]) for k in ("target", "region") if k in args]
-        return out
-
 
 def plan_drill(path: str | Path) -> DrillPlan:
     """Load and validate every input of the drill at ``path``."""

@@ -12,14 +12,14 @@ fsynced on every line, so a runner killed at any instant leaves a record that
 
 from __future__ import annotations
 
-import json
-import os
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+
+from drillkit.timeline import append_line, read_lines
 
 
 class UndoEntry(BaseModel):
@@ -43,12 +43,12 @@ class UndoLog:
     def record(self, fault: str, undo: str, args: dict[str, Any]) -> UndoEntry:
         """Write the undo first (fsynced); the caller injects only after this returns."""
         entry = UndoEntry(id=uuid.uuid4().hex[:12], fault=fault, undo=undo, args=args, recorded_at=time.time())
-        self._append({"op": "record", **entry.model_dump()})
+        append_line(self.path, {"op": "record", **entry.model_dump()})
         return entry
 
     def done(self, entry_id: str, error: str | None = None) -> None:
         """Mark an undo as carried out (or failed, with the error)."""
-        self._append({"op": "done", "id": entry_id, "at": time.time(), "error": error})
+        append_line(self.path, {"op": "done", "id": entry_id, "at": time.time(), "error": error})
 
     def pending(self) -> list[UndoEntry]:
         """Undos recorded and not yet carried out, newest first (the order to undo in)."""
@@ -57,29 +57,10 @@ class UndoLog:
     def entries(self) -> list[UndoEntry]:
         """Every recorded undo with its latest status, oldest first."""
         entries: dict[str, UndoEntry] = {}
-        for line in self._lines():
+        for line in read_lines(self.path):
             if line.get("op") == "record":
                 entries[line["id"]] = UndoEntry.model_validate({k: v for k, v in line.items() if k != "op"})
             elif line.get("op") == "done" and line.get("id") in entries:
                 entries[line["id"]] = entries[line["id"]].model_copy(update={"done_at": line["at"], "error": line["error"]})
         return list(entries.values())
 
-    def _lines(self) -> list[dict[str, Any]]:
-        try:
-            text = self.path.read_text()
-        except FileNotFoundError:
-            return []
-        lines = []
-        for raw in text.splitlines():
-            try:
-                lines.append(json.loads(raw))
-            except json.JSONDecodeError:
-                continue  # a line torn by a crash mid-write: everything before it stands
-        return lines
-
-    def _append(self, line: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as f:
-            f.write(json.dumps(line) + "\n")
-            f.flush()
-            os.fsync(f.fileno())

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from drillkit.chaos.control import _append
+from drillkit.timeline import append_line
 from drillkit.model.repository import Manifest
 from drillkit.model.client import RecommenderClient
 from drillkit.smoke import send_probe
@@ -40,7 +40,7 @@ class _Loop:
             try:
                 self.tick()
             except Exception as exc:  # a failing watcher is recorded; it never aborts the drill
-                _append(str(self.timeline), {"event": "watcher_error", "at": time.time(), "watcher": type(self).__name__,
+                append_line(self.timeline, {"event": "watcher_error", "at": time.time(), "watcher": type(self).__name__,
                                              "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
             self._stop.wait(self.interval_s)
 
@@ -58,7 +58,7 @@ class GatewayWatcher(_Loop):
         now = self.servers()
         for node, state in now.items():
             if self.last.get(node) != state:
-                _append(str(self.timeline), {"event": "gateway_state", "at": time.time(), "node": node, "state": state})
+                append_line(self.timeline, {"event": "gateway_state", "at": time.time(), "node": node, "state": state})
         self.last = now
 
 
@@ -72,7 +72,7 @@ class Canary(_Loop):
     def tick(self) -> None:
         result = send_probe(self.client, self.probes[self._turn % len(self.probes)])
         self._turn += 1
-        _append(str(self.timeline), {"event": "canary", "at": time.time(), "model": result.model, "region": result.region,
+        append_line(self.timeline, {"event": "canary", "at": time.time(), "model": result.model, "region": result.region,
                                      "node": result.node, "overlap": result.overlap, "error": result.error})  # fmt: skip
 
 

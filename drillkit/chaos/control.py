@@ -7,17 +7,19 @@ fsynced, so the timeline survives a crash of the runner.
 from __future__ import annotations
 
 import json
-import os
 import time
+from pathlib import Path
 from typing import Any
+
+from drillkit.timeline import append_line
 
 
 def before_activity_control(context: dict[str, Any], timeline: str, **kwargs: Any) -> None:
-    _append(timeline, {"event": "activity_started", "at": time.time(), **_describe(context)})
+    append_line(Path(timeline), {"event": "activity_started", "at": time.time(), **_describe(context)})
 
 
 def after_activity_control(context: dict[str, Any], state: dict[str, Any], timeline: str, **kwargs: Any) -> None:
-    _append(timeline, {"event": "activity_ended", "at": time.time(), **_describe(context),
+    append_line(Path(timeline), {"event": "activity_ended", "at": time.time(), **_describe(context),
                        "status": state.get("status"), "output": _plain(state.get("output"))})  # fmt: skip
 
 
@@ -33,10 +35,3 @@ def _plain(value: Any) -> Any:
         return value
     except (TypeError, ValueError):
         return repr(value)
-
-
-def _append(path: str, event: dict[str, Any]) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(event) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
