@@ -42,6 +42,10 @@ class DrillBusyError(EnvironmentFailure):
 class CapacityRefused(EnvironmentFailure):
     """The standby cannot take the load; nothing was injected (``--force`` overrides)."""
 
+    def __init__(self, message: str, report: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.report = report
+
 
 @dataclass(frozen=True)
 class DrillResult:
@@ -78,7 +82,8 @@ def _run(plan: DrillPlan, platform: LocalPlatform, run_dir: Path, timeline: Path
     interrupted = False
     capacity_report: dict[str, Any] | None = None
     load_undo = None
-    completed = False  # an error (a capacity refusal) skips the cool-down and propagates
+    completed = False  # an error skips the cool-down and propagates
+    refusal: CapacityRefused | None = None
     try:
         load.start()
         assert load.process is not None
@@ -93,6 +98,8 @@ def _run(plan: DrillPlan, platform: LocalPlatform, run_dir: Path, timeline: Path
         completed = True
     except KeyboardInterrupt:
         interrupted = True
+    except CapacityRefused as exc:
+        refusal, capacity_report = exc, exc.report  # nothing was injected; the journal records why
     finally:
         undone = _rollback(platform, timeline)
         if completed and not interrupted:
@@ -105,6 +112,8 @@ def _run(plan: DrillPlan, platform: LocalPlatform, run_dir: Path, timeline: Path
         _event(timeline, "drill_ended", interrupted=interrupted)
     journal = finish_journal(plan, run_dir, chaos_journal=chaos_journal, undone=undone, capacity=capacity_report,
                              interrupted=interrupted)  # fmt: skip
+    if refusal is not None:
+        raise refusal
     return DrillResult(run_dir, ExitCode(journal["exit_code"]), journal)
 
 
@@ -120,7 +129,7 @@ def _warm_up(plan: DrillPlan, platform: LocalPlatform, status: EnvironmentStatus
     report = capacity.check(platform.status(), standby, manifest, {n: (before[n], after[n]) for n in before}, rate)
     _event(timeline, "capacity_checked", **report.as_dict())
     if not report.ok and plan.spec.fail_on.capacity and not force:
-        raise CapacityRefused(f"refusing to inject: {report.reason} (use --force to inject anyway)")
+        raise CapacityRefused(f"refusing to inject: {report.reason} (use --force to inject anyway)", report.as_dict())
     return report.as_dict()
 
 

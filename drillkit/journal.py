@@ -53,7 +53,8 @@ def finish_journal(plan: DrillPlan, run_dir: Path, *, chaos_journal: dict[str, A
             stable_for_s=plan.spec.recovery.stable_for_s,
         )  # fmt: skip
     canaries = [e for e in events if e["event"] == "canary"]
-    checks = judge(plan.spec, measured, canaries, [f"{u['undo']} {u['args']}: {u['error']}" for u in undone if u["error"]])
+    errors = [f"{u['undo']} {u['args']}: {u['error']}" for u in undone if u["error"]]
+    checks = judge(plan.spec, measured, canaries, errors, capacity)
     journal = {
         "drill": plan.spec.model_dump(mode="json"),
         "environment": plan.environment.model_dump(mode="json"),

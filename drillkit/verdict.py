@@ -29,9 +29,13 @@ class Check:
     detail: str
 
 
-def judge(spec: DrillSpec, m: Measurements | None, canaries: list[dict[str, Any]], rollback_errors: list[str]) -> list[Check]:
+def judge(spec: DrillSpec, m: Measurements | None, canaries: list[dict[str, Any]], rollback_errors: list[str],
+          capacity: dict[str, Any] | None = None) -> list[Check]:  # fmt: skip
     """Every check of the drill."""
     checks = [_rollback(rollback_errors)]
+    if capacity is not None:
+        verdict = Verdict.PASS if capacity.get("ok") else Verdict.FAIL
+        checks.append(Check("capacity", verdict, str(capacity.get("reason"))))
     if m is None or m.requests == 0:
         return [*checks, Check("recovery", Verdict.NO_DATA, "no requests were measured")]
     budget = spec.recovery.rto_budget_s

@@ -183,3 +183,23 @@ def test_a_stock_chaos_run_works_against_an_environment_started_by_drillkit(
     crashed = [r for r in journal["run"] if r["activity"]["provider"]["func"] == "crash_node"]
     assert crashed[0]["output"]["crashed"] == ["primary-0"]
     assert_healthy(platform)
+
+
+def test_the_capacity_precheck_refuses_when_the_standby_cannot_take_the_load(
+    env: tuple[LocalPlatform, Path], tmp_path: Path
+) -> None:
+    from drillkit.drill import CapacityRefused
+
+    platform, env_file = env
+    plan = plan_drill(drill_file(tmp_path, env_file, experiment(tmp_path, "region-outage", pause=2), name="refused"))
+    platform.pause_node("standby-1")  # a hung standby node: the standby region is short of capacity
+    try:
+        with pytest.raises(CapacityRefused, match="standby nodes are ready"):
+            run_drill(plan, reports=tmp_path / "reports")
+    finally:
+        platform.resume_node("standby-1")
+    journal = json.loads(next((tmp_path / "reports").glob("refused-*/journal.json")).read_text())
+    assert {c["name"]: c["verdict"] for c in journal["checks"]}["capacity"] == "FAIL"
+    assert journal["fault_start"] is None  # nothing was injected
+    assert not any(e.fault == "crash_node" and e.recorded_at > journal["generated_at"] - 60 for e in platform.undo_log().entries())
+    assert_healthy(platform)
