@@ -24,7 +24,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from drillkit.load import LOCUSTFILE, Load, LoadPlan
+from drillkit.load import Load, LoadPlan
 from drillkit.model.client import encode_recommend
 from drillkit.netutil import free_port
 from drillkit.platforms.local import LocalPlatform
