@@ -29,8 +29,8 @@ from drillkit.journal import finish_journal
 from drillkit.load import Load, LoadPlan
 from drillkit.model.repository import Manifest, verify
 from drillkit.plan import DrillPlan
+from drillkit.platforms import Platform, open_platform
 from drillkit.platforms.base import EnvironmentStatus
-from drillkit.platforms.local import LocalPlatform
 from drillkit.timeline import append_line
 from drillkit.watch import Canary, GatewayWatcher
 
@@ -56,7 +56,7 @@ class DrillResult:
 
 def run_drill(plan: DrillPlan, *, reports: Path = Path("reports"), force: bool = False) -> DrillResult:
     """Run the planned drill and write its run folder; see the module docstring."""
-    platform = LocalPlatform(plan.environment, spec_file=str(plan.spec.environment))
+    platform = open_platform(plan.environment, spec_file=str(plan.spec.environment))
     run_dir = reports / f"{plan.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir.mkdir(parents=True, exist_ok=True)
     timeline = run_dir / "timeline.jsonl"
@@ -69,7 +69,7 @@ def run_drill(plan: DrillPlan, *, reports: Path = Path("reports"), force: bool =
                 platform.down()
 
 
-def _run(plan: DrillPlan, platform: LocalPlatform, run_dir: Path, timeline: Path, force: bool) -> DrillResult:
+def _run(plan: DrillPlan, platform: Platform, run_dir: Path, timeline: Path, force: bool) -> DrillResult:
     status = platform.status()
     manifest = verify(platform.root.parent / "models" / plan.environment.model.version)
     _event(timeline, "drill_started", drill=plan.spec.name)
@@ -117,7 +117,7 @@ def _run(plan: DrillPlan, platform: LocalPlatform, run_dir: Path, timeline: Path
     return DrillResult(run_dir, ExitCode(journal["exit_code"]), journal)
 
 
-def _warm_up(plan: DrillPlan, platform: LocalPlatform, status: EnvironmentStatus, manifest: Manifest, load: Load,
+def _warm_up(plan: DrillPlan, platform: Platform, status: EnvironmentStatus, manifest: Manifest, load: Load,
              timeline: Path, force: bool) -> dict[str, Any]:  # fmt: skip
     primary = [n for n in status.nodes(plan.environment.primary.name)]
     before = {n.name: capacity.counters(n) for n in primary}
@@ -148,7 +148,7 @@ def _experiment(plan: DrillPlan, load: Load, timeline: Path) -> dict[str, Any]:
     return journal
 
 
-def _rollback(platform: LocalPlatform, timeline: Path) -> list[dict[str, Any]]:
+def _rollback(platform: Platform, timeline: Path) -> list[dict[str, Any]]:
     _event(timeline, "rollback_started")
     try:
         undone = undo_pending(platform)
@@ -163,7 +163,7 @@ def _cooldown(plan: DrillPlan, timeline: Path) -> None:
     time.sleep(plan.spec.load.cooldown_s)
 
 
-def _ensure_up(platform: LocalPlatform, plan: DrillPlan) -> bool:
+def _ensure_up(platform: Platform, plan: DrillPlan) -> bool:
     if platform.status().up:
         return False
     if not plan.spec.bring_up:
@@ -173,7 +173,7 @@ def _ensure_up(platform: LocalPlatform, plan: DrillPlan) -> bool:
 
 
 @contextmanager
-def _drill_lock(platform: LocalPlatform) -> Iterator[None]:
+def _drill_lock(platform: Platform) -> Iterator[None]:
     path = platform.root / "drill.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:

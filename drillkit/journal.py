@@ -20,6 +20,7 @@ from drillkit.request_log import read_request_log
 from drillkit.timeline import read_lines
 from drillkit.verdict import exit_code, judge
 
+
 def read_timeline(path: Path) -> list[dict[str, Any]]:
     """Timeline events in time order."""
     return sorted(read_lines(path), key=lambda e: e["at"])

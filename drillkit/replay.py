@@ -22,7 +22,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-
 _MAX_NAP_S = 0.25  # a gap in the trace must not delay a stop request
 
 

@@ -12,8 +12,8 @@ second and never leaves a half-written file. Readers concatenate the parts.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 

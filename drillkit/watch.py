@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from drillkit.timeline import append_line
-from drillkit.model.repository import Manifest
 from drillkit.model.client import RecommenderClient
+from drillkit.model.repository import Manifest
 from drillkit.smoke import send_probe
+from drillkit.timeline import append_line
 
 
 class _Loop:

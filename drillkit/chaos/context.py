@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from drillkit.errors import SpecError
+from drillkit.platforms import open_platform
 from drillkit.platforms.base import Platform
-from drillkit.platforms.local import LocalPlatform
 from drillkit.spec import load_environment
 
 ENV_KEY = "drillkit_env"
@@ -23,7 +23,7 @@ def platform_for(configuration: Configuration) -> Platform:
     if not path:
         raise SpecError("experiment", f"configuration.{ENV_KEY}", "no environment named",
                         f"set configuration.{ENV_KEY} to an environment YAML, or export DRILLKIT_ENV")  # fmt: skip
-    return LocalPlatform(load_environment(Path(path)), spec_file=str(path))
+    return open_platform(load_environment(Path(path)), spec_file=str(path))
 
 
 def targets(platform: Platform, target: str) -> list[str]:

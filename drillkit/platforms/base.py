@@ -9,6 +9,7 @@ Faults are expressed as platform primitives (kill, pause, restart a node), never
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -77,6 +78,7 @@ class Platform(Protocol):
     """
 
     name: str
+    root: Path  # the environment's local state folder: undo log, drill lock, logs
 
     def up(self) -> EnvironmentStatus:
         """Start everything and return once every node is ready and the gateway answers."""

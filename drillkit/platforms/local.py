@@ -188,11 +188,3 @@ class LocalPlatform:
         self.state_path.unlink(missing_ok=True)
         return stopped
 
-
-def require_up(platform: LocalPlatform) -> EnvironmentStatus:
-    """The status of a running environment, or NotUpError naming the fix."""
-    status = platform.status()
-    if not status.up:
-        raise NotUpError(f"environment {platform.name!r} is not up: run `drillkit up` first")
-    return status
-

@@ -1,0 +1,124 @@
+"""``drillkit validate / run / recover / faults``: drills and their safety net."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from drillkit.cli._app import DEFAULT_ENV, EnvOption, JsonOption, app, err, out, platform_of
+from drillkit.errors import ExitCode
+
+
+@app.command(rich_help_panel="Drills")
+def validate(drill: Path) -> None:
+    """Validate a drill completely (spec, environment, experiment, trace) without touching anything."""
+    from drillkit.plan import plan_drill
+
+    plan = plan_drill(drill)
+    out.print(f"{drill}: valid ({plan.experiment.get('title')}; {len(plan.trace)} requests over {plan.trace.duration_s:.0f} s)")
+
+
+@app.command(rich_help_panel="Drills")
+def run(
+    drill: Path,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate everything, then stop.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Inject even when the capacity pre-check refuses.")] = False,
+    reports: Annotated[Path, typer.Option(help="Folder for run folders.")] = Path("reports"),
+    as_json: JsonOption = False,
+) -> None:
+    """Run a drill: load, fault, rollback, measure; exit with the drill's verdict."""
+    from drillkit.drill import run_drill
+    from drillkit.plan import plan_drill
+
+    plan = plan_drill(drill)
+    if dry_run:
+        out.print(f"{drill}: valid; dry run, nothing started")
+        return
+    _interrupt_on_signals()
+    with err.status(f"drill [bold]{plan.spec.name}[/] running ({plan.experiment.get('title')})"):
+        result = run_drill(plan, reports=reports, force=force)
+    if as_json:
+        out.print_json(json.dumps({k: result.journal[k] for k in ("checks", "measurements", "exit_code")} | {"run_dir": str(result.run_dir)}))
+    else:
+        _print_verdict(result.journal, result.run_dir)
+    raise typer.Exit(int(result.exit_code))
+
+
+@app.command(rich_help_panel="Drills")
+def recover(env: EnvOption = Path(DEFAULT_ENV), as_json: JsonOption = False) -> None:
+    """Undo every fault a crashed or killed drill left behind (replays the undo log)."""
+    from drillkit.chaos.undo import undo_pending
+
+    undone = undo_pending(platform_of(env), faults_only=False)
+    if as_json:
+        out.print_json(json.dumps(undone))
+    else:
+        out.print(f"undid {len(undone)} pending faults" if undone else "nothing to undo")
+        for u in undone:
+            out.print(f"  {u['fault']} -> {u['undo']} {u['args']}" + (f" [red]failed: {escape(u['error'])}[/]" if u["error"] else ""))
+    if any(u["error"] for u in undone):
+        raise typer.Exit(int(ExitCode.ROLLBACK_FAILED))
+
+
+@app.command(rich_help_panel="Drills")
+def faults(as_json: JsonOption = False) -> None:
+    """List the Chaos Toolkit actions and probes drillkit provides, with their arguments."""
+    import inspect
+
+    from drillkit.chaos import actions, probes
+
+    rows = []
+    for module in (actions, probes):
+        for name in module.__all__:
+            func = getattr(module, name)
+            params = [str(p) for p in inspect.signature(func).parameters.values() if p.name != "configuration"]
+            rows.append({"module": module.__name__, "func": name, "arguments": params, "doc": (func.__doc__ or "").split("\n")[0]})
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(title="drillkit Chaos Toolkit activities", title_justify="left")
+    for column in ("module", "func", "arguments", "what it does"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["module"].rsplit(".", 1)[1], r["func"], ", ".join(r["arguments"]), r["doc"])
+    out.print(table)
+
+
+def _interrupt_on_signals() -> None:
+    """First SIGINT/SIGTERM: stop and roll back. Second: stop now (pending undos stay for `recover`)."""
+    import os
+    import signal
+
+    count = {"n": 0}
+
+    def handler(signum: int, frame: object) -> None:
+        count["n"] += 1
+        if count["n"] > 1:
+            err.print("second signal: stopping now; run `drillkit recover` to undo what is pending")
+            os._exit(int(ExitCode.INTERRUPTED))
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _print_verdict(journal: dict, run_dir: Path) -> None:  # type: ignore[type-arg]
+    table = Table(title=f"drill {journal['drill']['name']}", title_justify="left")
+    for column in ("check", "verdict", "detail"):
+        table.add_column(column)
+    for c in journal["checks"]:
+        color = "green" if c["verdict"] == "PASS" else "red"
+        table.add_row(c["name"], f"[{color}]{c['verdict']}[/]", c["detail"])
+    out.print(table)
+    m = journal.get("measurements") or {}
+    if m:
+        out.print(f"RTO {m.get('rto_s')} s, TTD {m.get('ttd_s')} s, outage {m.get('outage_s'):.3f} s, "
+                  f"failed {m.get('failed_requests')} of {m.get('requests')}, failback {m.get('failback_s')} s")  # fmt: skip
+    out.print(f"verdict: {'PASS' if journal['exit_code'] == 0 else 'FAIL'}   report: {run_dir / 'report.pdf'}")
+
+

@@ -1,0 +1,30 @@
+"""Typed specs of the YAML files drillkit reads, and the one loader for them.
+
+Everything is validated when it is loaded, before anything is started, and every error
+names the file, the field and the fix. One module per file kind; this package re-exports
+them so callers write ``from drillkit.spec import DrillSpec``:
+
+>>> spec = load_environment("drills/environments/local.yaml")   # doctest: +SKIP
+>>> spec.primary.name, [r.nodes for r in spec.regions]           # doctest: +SKIP
+('primary', [2, 2])
+"""
+
+from drillkit.spec.drill import DrillSpec, FailOn, LoadSpec, RecoverySpec, SloSpec, load_drill
+from drillkit.spec.environment import (
+    EnvironmentSpec,
+    GatewayMode,
+    GatewaySpec,
+    ModelSpec,
+    PrometheusSpec,
+    RegionRole,
+    RegionSpec,
+    load_environment,
+    state_root,
+)
+from drillkit.spec.loader import Spec, load_spec
+
+__all__ = [
+    "DrillSpec", "EnvironmentSpec", "FailOn", "GatewayMode", "GatewaySpec", "LoadSpec", "ModelSpec",
+    "PrometheusSpec", "RecoverySpec", "RegionRole", "RegionSpec", "SloSpec", "Spec",
+    "load_drill", "load_environment", "load_spec", "state_root",
+]  # fmt: skip

@@ -1,0 +1,61 @@
+"""The drill spec: which environment, which experiment, what load, and what passes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
+
+from drillkit.spec.loader import Spec, load_spec
+
+
+class LoadSpec(Spec):
+    trace: Path = Field(description="trace to replay (CSV or Parquet), relative to the drill file")
+    speed: float = Field(1.0, gt=0, le=100, description="replay speed factor")
+    processes: int = Field(1, ge=1, le=64, description="Locust processes")
+    warmup_s: float = Field(5.0, ge=0, le=3600, description="seconds of load before the fault")
+    cooldown_s: float = Field(5.0, ge=0, le=3600, description="seconds of load after the rollback")
+
+
+class SloSpec(Spec):
+    p99_ms: float = Field(250.0, gt=0, description="p99 latency objective per window, ms")
+    error_budget: float = Field(0.01, ge=0, lt=1, description="allowed failed share per window, e.g. 0.01")
+    window_s: float = Field(1.0, gt=0, le=60, description="window length, seconds")
+
+
+class RecoverySpec(Spec):
+    rto_budget_s: float = Field(gt=0, description="the most recovery time that passes, seconds")
+    stable_for_s: float = Field(3.0, gt=0, description="good windows needed to count as recovered, seconds")
+
+
+class FailOn(Spec):
+    max_failed_requests: int | None = Field(None, ge=0, description="fail above this many failed requests")
+    wrong_answers: bool = Field(True, description="fail when a golden probe gets a wrong answer")
+    capacity: bool = Field(True, description="refuse to inject when the standby cannot take the load")
+
+
+class DrillSpec(Spec):
+    """A drill: which environment, which experiment, what load, and what passes."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="e.g. region-outage")]
+    environment: Path = Field(description="environment YAML, relative to the drill file")
+    experiment: Path = Field(description="Chaos Toolkit experiment (JSON), relative to the drill file")
+    load: LoadSpec
+    slo: SloSpec = SloSpec()
+    recovery: RecoverySpec
+    fail_on: FailOn = FailOn()
+    bring_up: bool = Field(True, description="start the environment when it is not up (and stop it after)")
+
+
+def load_drill(path: str | Path) -> DrillSpec:
+    """Load a drill; its relative paths are resolved against the drill file's folder."""
+    drill = load_spec(path, DrillSpec)
+    base = Path(path).parent
+    return drill.model_copy(update={
+        "environment": base / drill.environment,
+        "experiment": base / drill.experiment,
+        "load": drill.load.model_copy(update={"trace": base / drill.load.trace}),
+    })  # fmt: skip
+
+

@@ -1,0 +1,115 @@
+"""The environment spec: where the two regions run and how the gateway joins them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from drillkit.spec.loader import Spec, load_spec
+
+_NAME = r"^[a-z][a-z0-9]{0,30}$"  # no '-': node names are "<region>-<index>"
+
+class GatewayMode(StrEnum):
+    ACTIVE_PASSIVE = "active-passive"  # standby servers are HAProxy `backup`s
+    ACTIVE_ACTIVE = "active-active"  # every region takes traffic
+
+
+class RegionRole(StrEnum):
+    PRIMARY = "primary"
+    STANDBY = "standby"
+
+
+RetryOn = Literal[
+    "conn-failure", "empty-response", "junk-response", "response-timeout", "500", "502", "503", "504"
+]
+
+
+class RegionSpec(Spec):
+    name: Annotated[str, Field(pattern=_NAME, description="lowercase letters and digits, e.g. primary")]
+    role: RegionRole = Field(description="primary or standby")
+    nodes: int = Field(2, ge=1, le=16, description="inference nodes in the region, 1..16")
+
+    def node_names(self) -> list[str]:
+        """Names of the region's nodes: ``primary-0``, ``primary-1``, ..."""
+        return [f"{self.name}-{i}" for i in range(self.nodes)]
+
+
+class GatewaySpec(Spec):
+    mode: GatewayMode = Field(GatewayMode.ACTIVE_PASSIVE, description="active-passive or active-active")
+    port: int | None = Field(None, ge=1, le=65535, description="gateway port; empty or taken -> a free one")
+    check_interval_ms: int = Field(500, ge=50, le=60_000, description="health-check interval in ms")
+    fall: int = Field(2, ge=1, le=10, description="failed checks before a server is marked down")
+    rise: int = Field(2, ge=1, le=10, description="passed checks before a server is marked up")
+    retries: int = Field(6, ge=0, le=20, description="retries of a failed request (with redispatch)")
+    retry_on: tuple[RetryOn, ...] = Field(
+        ("conn-failure", "empty-response", "response-timeout", "503"),
+        description="HAProxy retry-on events; inference requests are replay-safe",
+    )
+    error_limit: int = Field(3, ge=0, le=1000, description="consecutive 5xx before a server is marked down (0: off)")
+    connect_timeout_ms: int = Field(500, ge=10, description="HAProxy timeout connect in ms")
+    server_timeout_ms: int = Field(2_000, ge=10, description="HAProxy timeout server in ms")
+
+
+class ModelSpec(Spec):
+    version: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="e.g. v1")] = "v1"
+    items: int = Field(50_000, ge=100, le=20_000_000, description="catalog items, 100..20,000,000")
+    dim: int = Field(64, ge=8, le=1024, description="embedding dimensions, 8..1024")
+    users: int = Field(10_000, ge=10, le=100_000_000, description="users, >= 10")
+    seed: int = Field(7, ge=0, description="seed of the synthetic catalog and weights")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto, cpu or cuda")
+    max_batch_size: int = Field(64, ge=1, le=4096, description="Triton dynamic batching limit")
+    max_queue_delay_us: int = Field(500, ge=0, le=1_000_000, description="dynamic batcher queue delay")
+
+
+class PrometheusSpec(Spec):
+    scrape_interval_s: float = Field(1.0, gt=0, le=60, description="scrape interval in seconds")
+    url: str | None = Field(None, description="an external Prometheus URL instead of the embedded one")
+    retention: str = Field("2d", pattern=r"^\d+[smhdwy]$", description="TSDB retention, e.g. 2d")
+
+
+class EnvironmentSpec(Spec):
+    """An environment: where the two regions run and how the gateway joins them."""
+
+    name: Annotated[str, Field(pattern=_NAME, description="lowercase letters and digits, e.g. local")]
+    platform: Literal["local"] = Field("local", description="local (kubernetes comes later)")
+    state_dir: Path = Field(Path(".drillkit"), description="folder for state, logs and model repositories")
+    regions: tuple[RegionSpec, ...] = Field(description="exactly one primary region and one or more standbys")
+    gateway: GatewaySpec = GatewaySpec()
+    model: ModelSpec = ModelSpec()
+    prometheus: PrometheusSpec = PrometheusSpec()
+
+    @field_validator("regions")
+    @classmethod
+    def _unique_names(cls, regions: tuple[RegionSpec, ...]) -> tuple[RegionSpec, ...]:
+        names = [r.name for r in regions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"region names must be unique, got {names}")
+        return regions
+
+    @model_validator(mode="after")
+    def _one_primary(self) -> EnvironmentSpec:
+        roles = [r.role for r in self.regions]
+        if roles.count(RegionRole.PRIMARY) != 1 or len(roles) < 2:
+            raise ValueError("need exactly one region with role: primary and at least one with role: standby")
+        return self
+
+    @property
+    def primary(self) -> RegionSpec:
+        return next(r for r in self.regions if r.role is RegionRole.PRIMARY)
+
+    @property
+    def standbys(self) -> list[RegionSpec]:
+        return [r for r in self.regions if r.role is RegionRole.STANDBY]
+
+def load_environment(path: str | Path) -> EnvironmentSpec:
+    """Load and validate an environment YAML file (relative ``state_dir`` is kept relative to CWD)."""
+    return load_spec(path, EnvironmentSpec)
+
+
+def state_root(spec: EnvironmentSpec) -> Path:
+    """The environment's own state folder: ``<state_dir>/<name>``."""
+    return spec.state_dir / spec.name
+
