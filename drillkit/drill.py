@@ -1,9 +1,10 @@
 """Run one drill, in one straight line (DESIGN.md, "The path of one drill"):
 
-plan -> environment up or attached -> load -> warm-up -> capacity pre-check -> chaoslib runs
-the experiment (a control writes every activity to the timeline) -> every pending undo
-(always: errors, Ctrl-C, SIGTERM) -> cool-down -> load stopped -> measure -> journal.json
--> report.pdf -> exit code. Only one drill runs per environment at a time.
+plan -> environment up or attached -> load -> warm-up (until Prometheus scrapes the load) ->
+capacity pre-check -> chaoslib runs the experiment (a control writes every activity to the
+timeline; abort guards may stop it) -> every pending undo (always: errors, Ctrl-C, SIGTERM,
+an abort) -> cool-down -> load stopped -> Prometheus range data collected once -> measure
+-> journal.json -> report.pdf -> exit code. Only one drill runs per environment at a time.
 
 >>> result = run_drill(plan_drill("drills/region-outage.yaml"), reports=Path("reports"))  # doctest: +SKIP
 >>> result.exit_code                                                                    # doctest: +SKIP
@@ -12,7 +13,6 @@ the experiment (a control writes every activity to the timeline) -> every pendin
 
 from __future__ import annotations
 
-import copy
 import fcntl
 import time
 from collections.abc import Iterator
@@ -22,17 +22,23 @@ from pathlib import Path
 from typing import Any
 
 from drillkit import capacity
-from drillkit.chaos.context import REQUEST_LOG_KEY
+from drillkit.chaos.run import guard_signals, run_guarded, stop_experiment
 from drillkit.chaos.undo import undo_pending
 from drillkit.errors import EnvironmentFailure, ExitCode, NotUpError
-from drillkit.journal import finish_journal
+from drillkit.journal import RunRecord, finish_journal
 from drillkit.load import Load, LoadPlan
-from drillkit.model.repository import Manifest, verify
+from drillkit.model.repository import verify
+from drillkit.observe.evidence import collect
+from drillkit.observe.guards import GuardWatch, Trip
+from drillkit.observe.scrape import prometheus_for, wait_for_loadgen
 from drillkit.plan import DrillPlan
 from drillkit.platforms import Platform, open_platform
-from drillkit.platforms.base import EnvironmentStatus
+from drillkit.report.history import HISTORY_NAME, record_run
 from drillkit.timeline import append_line
-from drillkit.watch import Canary, GatewayWatcher
+from drillkit.undo import UndoEntry
+from drillkit.watch import Canary, GatewayWatcher, Loop
+
+SCRAPE_WAIT_S = 15.0  # the embedded Prometheus' first scrape takes about 5 s; give it room
 
 
 class DrillBusyError(EnvironmentFailure):
@@ -59,108 +65,151 @@ def run_drill(plan: DrillPlan, *, reports: Path = Path("reports"), force: bool =
     platform = open_platform(plan.environment, spec_file=str(plan.spec.environment))
     run_dir = reports / f"{plan.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    timeline = run_dir / "timeline.jsonl"
-    with _drill_lock(platform):
+    with _drill_lock(platform), guard_signals():
         started_env = _ensure_up(platform, plan)
         try:
-            return _run(plan, platform, run_dir, timeline, force)
+            return DrillRun(plan, platform, run_dir, force=force).execute()
         finally:
+            record_run(reports / HISTORY_NAME, run_dir)  # every run, a refused one too; the history never fails a drill
             if started_env:
                 platform.down()
 
 
-def _run(plan: DrillPlan, platform: Platform, run_dir: Path, timeline: Path, force: bool) -> DrillResult:
-    status = platform.status()
-    manifest = verify(platform.root.parent / "models" / plan.environment.model.version)
-    _event(timeline, "drill_started", drill=plan.spec.name)
-    load = Load(LoadPlan(trace=plan.spec.load.trace, host=status.gateway_url or "", run_dir=run_dir,
-                         speed=plan.spec.load.speed, processes=plan.spec.load.processes,
-                         metrics_dir=Path(status.loadgen_targets_dir) if status.loadgen_targets_dir else None))  # fmt: skip
-    watchers = [GatewayWatcher(platform.gateway_states, timeline), Canary(status.gateway_url or "", manifest, timeline)]
-    chaos_journal: dict[str, Any] = {}
-    undone: list[dict[str, Any]] = []
-    interrupted = False
-    capacity_report: dict[str, Any] | None = None
-    load_undo = None
-    completed = False  # an error skips the cool-down and propagates
-    refusal: CapacityRefused | None = None
-    try:
-        load.start()
-        assert load.process is not None
+class DrillRun:
+    """One drill in progress: what its steps share (as Locust's ``Environment`` owns a run).
+
+    Attributes:
+        plan: the validated drill.
+        platform: where it runs.
+        run_dir, timeline: its output folder and the timeline file in it.
+        status: the environment when the drill started.
+        manifest: the served model version's manifest (its golden answers).
+        load: the trace replay.
+        prom: the environment's Prometheus (None when it has none).
+        guards: the abort guards (None when the drill has none).
+        watchers: background watchers (gateway state, canary, guards).
+        force: inject even when the capacity pre-check refuses.
+    """
+
+    def __init__(self, plan: DrillPlan, platform: Platform, run_dir: Path, *, force: bool = False) -> None:
+        self.plan, self.platform, self.run_dir, self.force = plan, platform, run_dir, force
+        self.timeline = run_dir / "timeline.jsonl"
+        self.status = platform.status()
+        self.manifest = verify(platform.root.parent / "models" / plan.environment.model.version)
+        targets = self.status.loadgen_targets_dir
+        self.load = Load(LoadPlan(trace=plan.spec.load.trace, host=self.status.gateway_url or "", run_dir=run_dir,
+                                  speed=plan.spec.load.speed, processes=plan.spec.load.processes,
+                                  metrics_dir=Path(targets) if targets else None))  # fmt: skip
+        self.prom = prometheus_for(plan.environment, self.status)
+        self.guards = GuardWatch(plan.spec.abort, prom=self.prom, live=self.load.recent, timeline=self.timeline,
+                                 on_trip=stop_experiment) if plan.spec.abort else None  # fmt: skip
+        self.watchers: list[Loop] = [GatewayWatcher(platform.gateway_states, self.timeline),
+                                     Canary(self.status.gateway_url or "", self.manifest, self.timeline)]  # fmt: skip
+        if self.guards is not None:
+            self.watchers.append(self.guards)
+
+    def execute(self) -> DrillResult:
+        """Every step of the drill, then the journal; a capacity refusal is raised after its journal is written."""
+        _event(self.timeline, "drill_started", drill=self.plan.spec.name)
+        record, refusal = self._drive()
+        journal = finish_journal(self.plan, self.run_dir, record)
+        if refusal is not None:
+            raise refusal
+        return DrillResult(self.run_dir, ExitCode(journal["exit_code"]), journal)
+
+    def _drive(self) -> tuple[RunRecord, CapacityRefused | None]:
+        chaos_journal: dict[str, Any] = {}
+        capacity_report: dict[str, Any] | None = None
+        interrupted = completed = False  # an error skips the cool-down and propagates
+        refusal: CapacityRefused | None = None
+        load_undo: UndoEntry | None = None
+        load_started = time.time()
+        try:
+            load_undo = self._start_load()
+            capacity_report = self._warm_up()
+            chaos_journal = run_guarded(self.plan.experiment, request_log=self.load.plan.request_log,
+                                        timeline=self.timeline, guards=self.guards)  # fmt: skip
+            interrupted = chaos_journal.get("status") == "interrupted" and self._trip() is None
+            completed = True
+        except KeyboardInterrupt:
+            interrupted = True
+        except CapacityRefused as exc:
+            refusal, capacity_report = exc, exc.report  # nothing was injected; the journal records why
+        finally:
+            undone = self._rollback()
+            if completed and not interrupted:
+                self._cooldown()
+            load_stopped = self._stop_load(load_undo)
+        evidence = self._evidence(load_started, load_stopped) if not interrupted else None
+        trip = self._trip()
+        return RunRecord(chaos_journal=chaos_journal, undone=undone, capacity=capacity_report, interrupted=interrupted,
+                         evidence=evidence, abort=trip.as_dict() if trip else None), refusal  # fmt: skip
+
+    def _start_load(self) -> UndoEntry:
+        self.load.start()
+        assert self.load.process is not None
         # A runner killed outright must not leave its load running: `drillkit recover` ends it.
-        load_undo = platform.undo_log().record("load", "stop_process", {"process": load.process.model_dump(mode="json")})
-        load.wait_sending()
-        for w in watchers:
+        entry = self.platform.undo_log().record("load", "stop_process", {"process": self.load.process.model_dump(mode="json")})
+        self.load.wait_sending()
+        for w in self.watchers:
             w.start()
-        capacity_report = _warm_up(plan, platform, status, manifest, load, timeline, force)
-        chaos_journal = _experiment(plan, load, timeline)
-        interrupted = chaos_journal.get("status") == "interrupted"
-        completed = True
-    except KeyboardInterrupt:
-        interrupted = True
-    except CapacityRefused as exc:
-        refusal, capacity_report = exc, exc.report  # nothing was injected; the journal records why
-    finally:
-        undone = _rollback(platform, timeline)
-        if completed and not interrupted:
-            _cooldown(plan, timeline)
-        load.stop()
+        return entry
+
+    def _warm_up(self) -> dict[str, Any]:
+        plan, load = self.plan, self.load
+        primary = self.status.nodes(plan.environment.primary.name)
+        before = {n.name: capacity.counters(n) for n in primary}
+        sent_before, started = load.progress().sent, time.monotonic()
+        time.sleep(plan.spec.load.warmup_s)
+        self._wait_scraped(deadline=time.monotonic() + SCRAPE_WAIT_S)
+        rate = (load.progress().sent - sent_before) / max(time.monotonic() - started, 1e-6)
+        after = {n.name: capacity.counters(n) for n in primary}
+        standby = [r.name for r in plan.environment.standbys]
+        report = capacity.check(self.platform.status(), standby, self.manifest, {n: (before[n], after[n]) for n in before}, rate)
+        _event(self.timeline, "capacity_checked", **report.as_dict())
+        if not report.ok and plan.spec.fail_on.capacity and not self.force:
+            raise CapacityRefused(f"refusing to inject: {report.reason} (use --force to inject anyway)", report.as_dict())
+        return report.as_dict()
+
+    def _wait_scraped(self, deadline: float) -> None:
+        """The embedded Prometheus needs a few seconds to its first scrape of the load generator."""
+        if self.prom is None or self.plan.environment.prometheus.url or not (self.plan.spec.slos or self.plan.spec.abort):
+            return  # an external Prometheus scrapes on its own schedule; nothing here to wait for
+        waited = wait_for_loadgen(self.prom, deadline)
+        _event(self.timeline, "prometheus_scraping", ready=waited is not None, waited_s=waited)
+
+    def _rollback(self) -> list[dict[str, Any]]:
+        _event(self.timeline, "rollback_started")
+        try:
+            undone = undo_pending(self.platform)
+        except NotUpError as exc:
+            undone = [{"fault": "-", "undo": "-", "args": {}, "error": str(exc)}]
+        _event(self.timeline, "rollback_ended", undone=undone)
+        return undone
+
+    def _cooldown(self) -> None:
+        _event(self.timeline, "cooldown_started")
+        time.sleep(self.plan.spec.load.cooldown_s)
+
+    def _stop_load(self, load_undo: UndoEntry | None) -> float:
+        stopped = time.time()
+        self.load.stop()
         if load_undo is not None:
-            platform.undo_log().done(load_undo.id)
-        for w in watchers:
+            self.platform.undo_log().done(load_undo.id)
+        for w in self.watchers:
             w.stop()
-        _event(timeline, "drill_ended", interrupted=interrupted)
-    journal = finish_journal(plan, run_dir, chaos_journal=chaos_journal, undone=undone, capacity=capacity_report,
-                             interrupted=interrupted)  # fmt: skip
-    if refusal is not None:
-        raise refusal
-    return DrillResult(run_dir, ExitCode(journal["exit_code"]), journal)
+        _event(self.timeline, "drill_ended", load_stopped_at=stopped)
+        return stopped
 
+    def _evidence(self, start: float, end: float) -> dict[str, Any] | None:
+        """Range data from Prometheus, collected once; later steps only read what is stored."""
+        if self.prom is None:
+            return None
+        window = max(2 * self.plan.environment.prometheus.scrape_interval_s, self.plan.spec.slo.window_s)
+        return collect(self.prom, self.plan.spec, start=start, end=end, series_window_s=window)
 
-def _warm_up(plan: DrillPlan, platform: Platform, status: EnvironmentStatus, manifest: Manifest, load: Load,
-             timeline: Path, force: bool) -> dict[str, Any]:  # fmt: skip
-    primary = [n for n in status.nodes(plan.environment.primary.name)]
-    before = {n.name: capacity.counters(n) for n in primary}
-    sent_before, started = load.progress().sent, time.monotonic()
-    time.sleep(plan.spec.load.warmup_s)
-    rate = (load.progress().sent - sent_before) / max(time.monotonic() - started, 1e-6)
-    after = {n.name: capacity.counters(n) for n in primary}
-    standby = [r.name for r in plan.environment.standbys]
-    report = capacity.check(platform.status(), standby, manifest, {n: (before[n], after[n]) for n in before}, rate)
-    _event(timeline, "capacity_checked", **report.as_dict())
-    if not report.ok and plan.spec.fail_on.capacity and not force:
-        raise CapacityRefused(f"refusing to inject: {report.reason} (use --force to inject anyway)", report.as_dict())
-    return report.as_dict()
-
-
-def _experiment(plan: DrillPlan, load: Load, timeline: Path) -> dict[str, Any]:
-    from chaoslib.experiment import run_experiment
-
-    experiment = copy.deepcopy(plan.experiment)
-    experiment["configuration"][REQUEST_LOG_KEY] = str(load.plan.request_log)
-    experiment.setdefault("controls", []).append({
-        "name": "drillkit-timeline",
-        "provider": {"type": "python", "module": "drillkit.chaos.control", "arguments": {"timeline": str(timeline)}},
-    })  # fmt: skip
-    _event(timeline, "experiment_started", title=experiment.get("title"))
-    journal = run_experiment(experiment, settings={})
-    _event(timeline, "experiment_ended", status=journal.get("status"), deviated=journal.get("deviated"))
-    return journal
-
-
-def _rollback(platform: Platform, timeline: Path) -> list[dict[str, Any]]:
-    _event(timeline, "rollback_started")
-    try:
-        undone = undo_pending(platform)
-    except NotUpError as exc:
-        undone = [{"fault": "-", "undo": "-", "args": {}, "error": str(exc)}]
-    _event(timeline, "rollback_ended", undone=undone)
-    return undone
-
-
-def _cooldown(plan: DrillPlan, timeline: Path) -> None:
-    _event(timeline, "cooldown_started")
-    time.sleep(plan.spec.load.cooldown_s)
+    def _trip(self) -> Trip | None:
+        return self.guards.tripped if self.guards is not None else None
 
 
 def _ensure_up(platform: Platform, plan: DrillPlan) -> bool:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from drillkit.crosscheck import cross_check
 from drillkit.measure import Measurements, measure
+from drillkit.observe.slo import SloResult, judge_slo
 from drillkit.plan import DrillPlan
+from drillkit.provenance import release_under_test
 from drillkit.request_log import read_request_log
 from drillkit.timeline import read_lines
 from drillkit.verdict import exit_code, judge
@@ -38,45 +41,89 @@ def fault_window(events: list[dict[str, Any]]) -> tuple[float | None, float | No
     return float(first["output"]["injected_at"]), end, began
 
 
-def finish_journal(plan: DrillPlan, run_dir: Path, *, chaos_journal: dict[str, Any], undone: list[dict[str, Any]],
-                   capacity: dict[str, Any] | None, interrupted: bool) -> dict[str, Any]:  # fmt: skip
+@dataclass(frozen=True)
+class RunRecord:
+    """What the runner collected while the drill ran; the rest is read from the run folder."""
+
+    chaos_journal: dict[str, Any]
+    undone: list[dict[str, Any]]
+    capacity: dict[str, Any] | None
+    interrupted: bool
+    evidence: dict[str, Any] | None = None  # Prometheus range data (drillkit.observe.evidence), or None
+    abort: dict[str, Any] | None = None  # the guard that tripped (drillkit.observe.guards.Trip)
+
+
+def finish_journal(plan: DrillPlan, run_dir: Path, record: RunRecord) -> dict[str, Any]:
     """Measure, judge and write ``journal.json`` (and the PDF); return the journal."""
     events = read_timeline(run_dir / "timeline.jsonl")
     log = read_request_log(run_dir / "request_log")
     start, end, began = fault_window(events)
-    slo = plan.spec.slo
-    measured: Measurements | None = None
-    if start is not None and len(log):
-        measured = measure(
-            log, fault_start=start, rollback_end=end, faulted=_faulted(events), injecting_since=began,
-            gateway_changes=[e for e in events if e["event"] == "gateway_state"],
-            window_s=slo.window_s, p99_slo_s=slo.p99_ms / 1e3, error_budget=slo.error_budget,
-            stable_for_s=plan.spec.recovery.stable_for_s,
-        )  # fmt: skip
+    measured = _measure(plan, log, events, start, end, began)
+    slos = _slos(plan, record.evidence)
     canaries = [e for e in events if e["event"] == "canary"]
-    errors = [f"{u['undo']} {u['args']}: {u['error']}" for u in undone if u["error"]]
-    checks = judge(plan.spec, measured, canaries, errors, capacity)
+    errors = [f"{u['undo']} {u['args']}: {u['error']}" for u in record.undone if u["error"]]
+    checks = judge(plan.spec, measured, canaries, errors, record.capacity, slos=slos, abort=record.abort)
+    evidence = record.evidence or {}
     journal = {
         "drill": plan.spec.model_dump(mode="json"),
         "environment": plan.environment.model_dump(mode="json"),
         "versions": _versions(),
+        "release": release_under_test(),
         "generated_at": time.time(),
-        "interrupted": interrupted,
+        "interrupted": record.interrupted,
         "fault_start": start,
         "rollback_end": end,
-        "capacity": capacity,
+        "capacity": record.capacity,
         "measurements": _finite(asdict(measured)) if measured else None,
-        "checks": [{"name": c.name, "verdict": c.verdict.value, "detail": c.detail} for c in checks],
-        "exit_code": int(exit_code(checks, interrupted=interrupted)),
-        "undone": undone,
+        "checks": [c.as_dict() for c in checks],
+        "exit_code": int(exit_code(checks, interrupted=record.interrupted)),
+        "slos": [s.as_dict() for s in slos],
+        "cross_check": _cross_check(plan, measured, evidence, events, start, began),
+        "abort": record.abort,
+        "prometheus": {k: evidence[k] for k in ("url", "start", "end", "step_s", "series_window_s") if k in evidence} or None,
+        "series": evidence.get("series"),
+        "undone": record.undone,
         "timeline": events,
-        "chaos_journal": chaos_journal,
+        "chaos_journal": record.chaos_journal,
     }
     (run_dir / "journal.json").write_text(json.dumps(journal, indent=1, default=str))
-    from drillkit.report.pdf import render_pdf
+    from drillkit.report.pdf import render_report
 
-    render_pdf(run_dir, generated_at=journal["generated_at"])
+    render_report(run_dir, generated_at=journal["generated_at"])
     return journal
+
+
+def _measure(plan: DrillPlan, log: Any, events: list[dict[str, Any]], start: float | None, end: float | None,
+             began: float | None) -> Measurements | None:  # fmt: skip
+    if start is None or not len(log):
+        return None
+    slo = plan.spec.slo
+    return measure(
+        log, fault_start=start, rollback_end=end, faulted=_faulted(events), injecting_since=began,
+        gateway_changes=[e for e in events if e["event"] == "gateway_state"],
+        window_s=slo.window_s, p99_slo_s=slo.p99_ms / 1e3, error_budget=slo.error_budget,
+        stable_for_s=plan.spec.recovery.stable_for_s,
+    )  # fmt: skip
+
+
+def _slos(plan: DrillPlan, evidence: dict[str, Any] | None) -> list[SloResult]:
+    """Every Prometheus SLO's verdict from the stored range data (NO_DATA without it)."""
+    if evidence is None:
+        return [judge_slo(c, None, error="no Prometheus data was collected") for c in plan.spec.slos]
+    stored = evidence.get("slos", {})
+    return [judge_slo(c, stored.get(c.name, {}).get("series"), stored.get(c.name, {}).get("error")) for c in plan.spec.slos]
+
+
+def _cross_check(plan: DrillPlan, measured: Measurements | None, evidence: dict[str, Any], events: list[dict[str, Any]],
+                 start: float | None, began: float | None) -> dict[str, Any] | None:  # fmt: skip
+    if not plan.spec.cross_check or measured is None or start is None or not evidence.get("series"):
+        return None
+    scrape = plan.environment.prometheus.scrape_interval_s
+    result = cross_check(measured, evidence["series"], fault_start=start, faulted=_faulted(events), injecting_since=began,
+                         error_budget=plan.spec.slo.error_budget, p99_slo_ms=plan.spec.slo.p99_ms,
+                         stable_for_s=plan.spec.recovery.stable_for_s, scrape_interval_s=scrape,
+                         lag_s=float(evidence["series_window_s"]), step_s=float(evidence["step_s"]))  # fmt: skip
+    return result.as_dict()
 
 
 def _faulted(events: list[dict[str, Any]]) -> set[str]:

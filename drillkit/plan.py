@@ -15,6 +15,7 @@ from typing import Any
 from drillkit.chaos.context import ENV_KEY
 from drillkit.errors import SpecError
 from drillkit.spec import DrillSpec, EnvironmentSpec, load_drill, load_environment
+from drillkit.spec.suite import DrillOverrides
 from drillkit.trace import Trace, read_trace
 
 _SLACK_S = 20.0  # rollbacks (node restarts) and measurement take time beyond the pauses
@@ -31,9 +32,9 @@ class DrillPlan:
     trace: Trace
 
 
-def plan_drill(path: str | Path) -> DrillPlan:
-    """Load and validate every input of the drill at ``path``."""
-    spec = load_drill(path)
+def plan_drill(path: str | Path, overrides: DrillOverrides | None = None) -> DrillPlan:
+    """Load and validate every input of the drill at ``path`` (with a suite's ``overrides`` merged in)."""
+    spec = load_drill(path) if overrides is None else overrides.apply(load_drill(path))
     environment = load_environment(spec.environment)
     experiment = load_experiment(spec.experiment, spec.environment)
     trace = read_trace(spec.load.trace, max_user_id=environment.model.users - 1)

@@ -1,94 +1,70 @@
-"""The first plain drill PDF: what users felt over time, with the fault shaded.
+"""The drill PDF: a pure function of the run folder (``drillkit report RUN_DIR``).
 
-Three panels over the drill: request rate by serving region, error ratio, and p99 latency
-against the SLO; the fault window (injection to end of rollback) is shaded and the RTO is
-marked. A pure function of the run folder: a past run renders the same again.
+Pages, in order: the cover (verdict, drill, environment, model version, release and commit,
+times, checks, measurements); the timeline (requests/s by region, error ratio, p50/p99 with
+the SLO, faults shaded, TTD/RTO/failback marked); the tables (SLOs with their PromQL, the
+Prometheus cross-check, restore and RPO, the chaos activity log, environment and versions);
+then the Prometheus series and the GPU series when the run recorded them. Sections an older
+journal lacks are left out. Nothing here reads the clock or queries a live system: the
+report's time is ``generated_at`` (by default the journal's own), so a past run renders the
+same content again.
+
+>>> render_report(Path("reports/region-outage-20260101-030000"))   # doctest: +SKIP
+PosixPath('reports/region-outage-20260101-030000/report.pdf')
 """
 
 from __future__ import annotations
 
-import json
-import math
 from datetime import UTC, datetime
 from pathlib import Path
 
-import matplotlib
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # no display: render to file only
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
+from drillkit.report.cover import cover, utc
+from drillkit.report.layout import Flow, number_pages
+from drillkit.report.run import RunFolder, load_run
+from drillkit.report.series import series_pages
+from drillkit.report.tables import activity_table, cross_check_table, environment_table, restore_table, slo_table
+from drillkit.report.timeline import timeline_page
 
-from drillkit.request_log import read_request_log  # noqa: E402
+REPORT_NAME = "report.pdf"
 
 
-def render_pdf(run_dir: Path, *, generated_at: float) -> Path:
-    """Write ``run_dir/report.pdf`` from ``journal.json`` and the request log."""
-    journal = json.loads((run_dir / "journal.json").read_text())
-    log = read_request_log(run_dir / "request_log")
-    target = run_dir / "report.pdf"
-    with PdfPages(target) as pdf:
-        pdf.savefig(_summary_page(journal, generated_at))
-        if len(log):
-            pdf.savefig(_timeline_page(journal, log))
-        plt.close("all")
+def render_report(run_dir: Path, *, generated_at: float | None = None, target: Path | None = None) -> Path:
+    """Write the run's PDF (default ``run_dir/report.pdf``) and return its path."""
+    run = load_run(run_dir)
+    at = run.generated_at if generated_at is None else generated_at
+    return write_pdf(drill_pages(run, at), target or Path(run_dir) / REPORT_NAME,
+                     footer=f"drillkit {run.name} - {utc(at)}", generated_at=at)  # fmt: skip
+
+
+def drill_pages(run: RunFolder, generated_at: float) -> list[Figure]:
+    """Every page of one drill's report, unnumbered (a suite report concatenates them)."""
+    front = Flow(title=f"{run.name}: drill report")
+    cover(front, run, generated_at)
+    pages = list(front.pages)
+    timeline = timeline_page(run)
+    if timeline is not None:
+        pages.append(timeline)
+    origin = float(run.log["scheduled_at"].min()) if len(run.log) else float(run.journal.get("fault_start") or 0.0)
+    back = Flow(title=f"{run.name}: details")
+    slo_table(back, run)
+    cross_check_table(back, run)
+    restore_table(back, run)
+    activity_table(back, run, origin)
+    environment_table(back, run)
+    return [*pages, *back.pages, *series_pages(run.journal, origin)]
+
+
+def write_pdf(pages: list[Figure], target: Path, *, footer: str, generated_at: float) -> Path:
+    """Number ``pages`` and write them as one PDF dated ``generated_at`` (not the clock)."""
+    number_pages(pages, footer)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp.pdf")
+    when = datetime.fromtimestamp(generated_at, UTC)
+    with PdfPages(tmp, metadata={"CreationDate": when, "ModDate": when, "Title": footer}) as pdf:
+        for page in pages:
+            pdf.savefig(page)
+    tmp.replace(target)
     return target
-
-
-def _summary_page(journal: dict, generated_at: float) -> plt.Figure:  # type: ignore[type-arg]
-    fig = plt.figure(figsize=(8.27, 11.69))
-    drill = journal["drill"]
-    m = journal.get("measurements") or {}
-    lines = [
-        f"drillkit drill report: {drill['name']}",
-        f"generated {datetime.fromtimestamp(generated_at, UTC):%Y-%m-%d %H:%M:%S} UTC",
-        f"experiment: {drill['experiment']}",
-        f"verdict: {'PASS' if journal['exit_code'] == 0 else 'FAIL'} (exit code {journal['exit_code']})",
-        "",
-        *(f"{c['verdict']:8} {c['name']}: {c['detail']}" for c in journal["checks"]),
-        "",
-        f"RTO: {_seconds(m, 'rto_s')}   TTD: {_seconds(m, 'ttd_s')}   outage: {_seconds(m, 'outage_s')}",
-        f"failed requests: {m.get('failed_requests', '-')} of {m.get('requests', '-')}   "
-        f"worst p99: {_seconds(m, 'worst_p99_s')}   failback: {_seconds(m, 'failback_s')}",
-    ]
-    fig.text(0.07, 0.95, "\n".join(lines), va="top", family="monospace", fontsize=9)
-    return fig
-
-
-def _timeline_page(journal: dict, log) -> plt.Figure:  # type: ignore[no-untyped-def,type-arg]
-    slo = journal["drill"]["slo"]
-    origin = float(log["scheduled_at"].min())
-    second = ((log["scheduled_at"] - origin) // slo["window_s"]).astype(int) * slo["window_s"]
-    fig, (rate, errors, p99) = plt.subplots(3, 1, figsize=(11.69, 8.27), sharex=True)
-    by_region = log[log["outcome"] == "ok"].groupby([second, "region"]).size().unstack(fill_value=0) / slo["window_s"]
-    for region in by_region.columns:
-        rate.plot(by_region.index, by_region[region], label=f"served by {region or '?'}")
-    rate.set_ylabel("requests/s")
-    rate.legend(loc="upper right")
-    grouped = log.groupby(second)
-    errors.plot(grouped["outcome"].apply(lambda s: (s != "ok").mean()), color="tab:red")
-    errors.set_ylabel("error ratio")
-    p99.plot(grouped["latency_s"].quantile(0.99) * 1e3, color="tab:purple", label="p99")
-    p99.axhline(slo["p99_ms"], color="grey", linestyle="--", label="SLO")
-    p99.set_ylabel("ms")
-    p99.set_xlabel("seconds since the first request")
-    p99.legend(loc="upper right")
-    _mark(journal, origin, (rate, errors, p99))
-    fig.suptitle(f"{journal['drill']['name']}: what users felt")
-    return fig
-
-
-def _mark(journal: dict, origin: float, axes: tuple) -> None:  # type: ignore[type-arg]
-    start, end = journal.get("fault_start"), journal.get("rollback_end")
-    m = journal.get("measurements") or {}
-    for ax in axes:
-        if start is not None:
-            ax.axvspan(start - origin, (end or start) - origin, color="orange", alpha=0.2, label="fault")
-            if m.get("rto_s") is not None:
-                ax.axvline(start - origin + m["rto_s"], color="green", linestyle=":", label="recovered (RTO)")
-
-
-def _seconds(m: dict, key: str) -> str:  # type: ignore[type-arg]
-    if m.get(f"{key}_never"):
-        return "never"
-    value = m.get(key)
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f} s"

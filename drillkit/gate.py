@@ -1,0 +1,188 @@
+"""The release gate: a pure function of a run or suite folder, a policy and the history.
+
+``drillkit gate RUN_OR_SUITE_DIR`` checks every run against the policy and prints each
+reason; it exits 0 when every reason passes and 1 (``DRILL_FAILED``) otherwise. The rules
+per run: the drill completed; every journal check PASS; RTO and failed requests within the
+drill's budgets; every Prometheus SLO PASS; RPO and restore time within budget (restore
+drills); no regression against the median of the last N runs of the same drill in the
+history store. NO_DATA (a rule that could not be evaluated) fails unless the policy opts in.
+
+>>> result = gate(Path("reports/nightly-20260101-030000"), load_policy("drills/policies/release.yaml"))   # doctest: +SKIP
+>>> result.passed, [r.detail for r in result.failures]                                                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from drillkit.errors import SpecError
+from drillkit.report.history import History, row_of
+from drillkit.report.run import JOURNAL_NAME, RunFolder, load_run, measured
+from drillkit.spec.policy import Budgets, Policy, Regression
+from drillkit.verdict import Verdict
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One rule applied to one run; ``budget`` and ``measured`` when the rule has numbers."""
+
+    drill: str
+    rule: str
+    verdict: Verdict
+    detail: str
+    budget: float | None = None
+    measured: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self) | {"verdict": self.verdict.value}
+        return {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    reasons: list[Reason]
+    allow_no_data: bool
+
+    @property
+    def failures(self) -> list[Reason]:
+        """The reasons that refuse the release."""
+        return [r for r in self.reasons if r.verdict is Verdict.FAIL or (r.verdict is Verdict.NO_DATA and not self.allow_no_data)]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def gate(target: Path, policy: Policy, *, history: History | None = None) -> GateResult:
+    """Apply ``policy`` to the run folder or suite folder ``target``."""
+    runs, missing = run_folders(target)
+    reasons = [Reason(name, "completed", Verdict.FAIL, detail) for name, detail in missing]
+    for run in runs:
+        reasons += check_run(run, policy, history)
+    if not runs and not missing:
+        reasons.append(Reason("-", "runs", Verdict.NO_DATA, f"no run folder in {target}"))
+    return GateResult(reasons, policy.allow_no_data)
+
+
+def run_folders(target: Path) -> tuple[list[RunFolder], list[tuple[str, str]]]:
+    """The runs of a run folder or a suite folder, and the suite's drills that left no journal."""
+    if (target / JOURNAL_NAME).exists():
+        return [load_run(target)], []
+    summary = target / "summary.json"
+    if not summary.exists():
+        raise SpecError(str(target), "-", "neither a run folder (journal.json) nor a suite folder (summary.json)",
+                        "pass reports/<drill>-<time>/ or reports/<suite>-<time>/")  # fmt: skip
+    runs, missing = [], []
+    for drill in json.loads(summary.read_text()).get("drills", []):
+        run_dir = drill.get("run_dir")
+        if run_dir and (target / run_dir / JOURNAL_NAME).exists():
+            runs.append(load_run(target / run_dir))
+        else:
+            missing.append((drill.get("name", "?"), f"{drill.get('name')} did not complete: {drill.get('error') or drill.get('status')}"))
+    return runs, missing
+
+
+def check_run(run: RunFolder, policy: Policy, history: History | None) -> list[Reason]:
+    """Every rule of the policy applied to one run."""
+    reasons = [_completed(run)]
+    if policy.require_checks_pass:
+        reasons += [Reason(run.name, f"check {c['name']}", Verdict(c["verdict"]), c["detail"]) for c in run.journal.get("checks") or []]
+    budgets = policy.budgets_for(run.name)
+    reasons += _recovery(run, budgets)
+    if policy.require_slos_pass:
+        reasons += _slos(run)
+    reasons += _restore(run, budgets, explicit=run.name in policy.drills)
+    if policy.regression is not None:
+        reasons += regression_reasons(run, policy.regression, history)
+    return reasons
+
+
+def _completed(run: RunFolder) -> Reason:
+    if run.journal.get("interrupted"):
+        return Reason(run.name, "completed", Verdict.FAIL, "the drill was interrupted")
+    return Reason(run.name, "completed", Verdict.PASS, f"exit code {run.journal.get('exit_code')}")
+
+
+def _recovery(run: RunFolder, budgets: Budgets) -> list[Reason]:
+    m = run.measurements
+    return [r for r in (
+        _limit(run.name, "rto", measured(m, "rto_s") if m else None, budgets.max_rto_s, "RTO", "s"),
+        _limit(run.name, "failed_requests", measured(m, "failed_requests") if m else None, budgets.max_failed_requests,
+               "failed requests", ""),
+    ) if r is not None]  # fmt: skip
+
+
+def _limit(drill: str, rule: str, value: float | None, budget: float | None, what: str, unit: str) -> Reason | None:
+    if budget is None:
+        return None
+    if value is None:
+        return Reason(drill, rule, Verdict.NO_DATA, f"{what}: not measured (budget {budget:g}{unit})", budget, None)
+    shown = "never" if math.isinf(value) else f"{value:g}{unit}"
+    verdict = Verdict.PASS if value <= budget else Verdict.FAIL
+    return Reason(drill, rule, verdict, f"{what} {shown} ({'within' if verdict is Verdict.PASS else 'over'} the budget {budget:g}{unit})",
+                  budget, value)  # fmt: skip
+
+
+def _slos(run: RunFolder) -> list[Reason]:
+    slos = run.section("slos")
+    if not slos:
+        return [Reason(run.name, "slos", Verdict.NO_DATA, "the run has no Prometheus SLO results")]
+    out = []
+    for s in slos:
+        verdict = Verdict(s.get("verdict", "NO_DATA"))
+        detail = f"{s.get('name')}: {s.get('value')} {s.get('comparison', '')} {s.get('threshold')} ({s.get('query')})"
+        if verdict is Verdict.NO_DATA and s.get("allow_no_data"):
+            verdict, detail = Verdict.PASS, detail + "; no data, allowed by the SLO"
+        out.append(Reason(run.name, f"slo {s.get('name')}", verdict, detail, s.get("threshold"), s.get("value")))
+    return out
+
+
+def _restore(run: RunFolder, budgets: Budgets, *, explicit: bool) -> list[Reason]:
+    restore = run.section("restore")
+    if not restore and not explicit:
+        return []  # not a restore drill: RPO budgets do not apply
+    r = restore or {}
+    return [x for x in (
+        _limit(run.name, "rpo", r.get("rpo_s"), budgets.max_rpo_s, "RPO", "s"),
+        _limit(run.name, "restore_time", r.get("restore_time_s"), budgets.max_restore_time_s, "restore time", "s"),
+    ) if x is not None]  # fmt: skip
+
+
+def regression_reasons(run: RunFolder, policy: Regression, history: History | None) -> list[Reason]:
+    """One reason per metric: the run against the median of the last N earlier runs of its drill.
+
+    A value regresses when it exceeds the median by more than ``max_increase_pct`` percent *and*
+    by more than the metric's ``min_delta`` (so 0 -> 1 failed request is no regression).
+    """
+    current = row_of(run)
+    earlier = [] if history is None else [
+        r for r in history.rows(drill=run.name, before=current.at, last=policy.runs + 1) if r.run_dir != current.run_dir
+    ][-policy.runs :]  # fmt: skip
+    reasons = []
+    for metric in policy.metrics:
+        values = [float(v) for r in earlier if (v := getattr(r, metric)) is not None]
+        value = getattr(current, metric)
+        if len(values) < policy.min_runs or value is None:
+            verdict = Verdict.PASS if policy.allow_no_history else Verdict.NO_DATA
+            reasons.append(Reason(run.name, f"regression {metric}", verdict,
+                                  f"{len(values)} earlier runs of {run.name} with {metric} (need {policy.min_runs})"))  # fmt: skip
+            continue
+        reasons.append(_compare(run.name, metric, float(value), values, policy))
+    return reasons
+
+
+def _compare(drill: str, metric: str, value: float, values: list[float], policy: Regression) -> Reason:
+    median = statistics.median(values)
+    increase = value - median
+    pct = (increase / median * 100) if median > 0 else (math.inf if increase > 0 else 0.0)
+    regressed = increase > policy.min_delta.get(metric, 0.0) and pct > policy.max_increase_pct  # type: ignore[call-overload]
+    shown = "+inf" if math.isinf(pct) else f"{pct:+.1f}%"
+    detail = (f"{metric} {value:g} vs median {median:g} of the last {len(values)} runs of {drill} "
+              f"({shown}, limit +{policy.max_increase_pct:g}%)")  # fmt: skip
+    return Reason(drill, f"regression {metric}", Verdict.FAIL if regressed else Verdict.PASS, detail,
+                  median * (1 + policy.max_increase_pct / 100), value)  # fmt: skip

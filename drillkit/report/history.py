@@ -1,0 +1,113 @@
+"""The history store: one row per drill run in SQLite (``reports/history.sqlite``).
+
+Every ``drillkit run`` appends its run at the end (:func:`record_run`); ``drillkit history
+--rebuild`` recreates the store from the run folders, since the journal stays the single
+source of truth. The gate reads it to catch regressions across runs and releases.
+
+>>> store = History(Path("reports/history.sqlite"))          # doctest: +SKIP
+>>> store.append(row_of(load_run(Path("reports/node-crash-20260101-030000"))))   # doctest: +SKIP
+>>> [r.rto_s for r in store.rows(drill="node-crash")]         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from contextlib import closing
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+
+from drillkit.errors import SpecError
+from drillkit.report.run import JOURNAL_NAME, RunFolder, load_run, measured
+
+HISTORY_NAME = "history.sqlite"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One run as the history keeps it (seconds; ``inf`` means never recovered)."""
+
+    run_dir: str
+    drill: str
+    at: float  # the journal's generated_at
+    release: str | None
+    commit: str | None
+    verdict: str
+    exit_code: int
+    rto_s: float | None
+    ttd_s: float | None
+    failed_requests: int | None
+    error_budget_consumed: float | None
+    rpo_s: float | None
+    restore_time_s: float | None
+
+
+_COLUMNS = [f.name for f in fields(HistoryRow)]
+
+
+def row_of(run: RunFolder) -> HistoryRow:
+    """The history row of a run folder."""
+    m, release, restore = run.measurements, run.section("release") or {}, run.section("restore") or {}
+    failed = m.get("failed_requests")
+    return HistoryRow(
+        run_dir=str(run.path.resolve()), drill=run.name, at=run.generated_at, release=release.get("release"),
+        commit=release.get("commit"), verdict=run.verdict.value, exit_code=int(run.journal.get("exit_code", 1)),
+        rto_s=measured(m, "rto_s"), ttd_s=measured(m, "ttd_s"), failed_requests=None if failed is None else int(failed),
+        error_budget_consumed=measured(m, "error_budget_consumed"), rpo_s=restore.get("rpo_s"),
+        restore_time_s=restore.get("restore_time_s"),
+    )  # fmt: skip
+
+
+class History:
+    """The SQLite store at ``path`` (created on first use)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connect()) as db, db:
+            db.execute(f"CREATE TABLE IF NOT EXISTS runs ({', '.join(_COLUMNS)}, PRIMARY KEY (run_dir))")
+            db.execute("CREATE INDEX IF NOT EXISTS runs_by_drill ON runs (drill, at)")
+
+    def append(self, row: HistoryRow) -> None:
+        """Add a run (a run appended twice, e.g. by a rebuild, replaces itself)."""
+        with closing(self._connect()) as db, db:
+            db.execute(f"INSERT OR REPLACE INTO runs VALUES ({', '.join('?' * len(_COLUMNS))})", astuple(row))
+
+    def rows(self, *, drill: str | None = None, before: float | None = None, last: int | None = None) -> list[HistoryRow]:
+        """Runs in time order, optionally of one drill, before a time, only the ``last`` N."""
+        clauses = {"drill = ?": drill, "at < ?": before}
+        where = " AND ".join(["1=1", *(c for c, v in clauses.items() if v is not None)])
+        args = [v for v in clauses.values() if v is not None]
+        query = f"SELECT * FROM runs WHERE {where} ORDER BY at DESC, run_dir DESC"
+        with closing(self._connect()) as db:
+            found = [HistoryRow(*r) for r in db.execute(query + (f" LIMIT {int(last)}" if last else ""), args)]
+        return found[::-1]
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            return sqlite3.connect(self.path, timeout=10)
+        except sqlite3.Error as exc:
+            raise SpecError(str(self.path), "-", f"cannot open the history store ({exc})", "pass --history PATH to a writable file") from None
+
+
+def rebuild(history: History, reports: Path) -> int:
+    """Append every run folder under ``reports`` (also those inside suite folders); the count."""
+    count = 0
+    for journal in sorted([*reports.glob(f"*/{JOURNAL_NAME}"), *reports.glob(f"*/*/{JOURNAL_NAME}")]):
+        try:
+            history.append(row_of(load_run(journal.parent)))
+            count += 1
+        except (SpecError, KeyError, TypeError, ValueError) as exc:
+            log.warning("skipped %s: %s", journal.parent, exc)
+    return count
+
+
+def record_run(path: Path, run_dir: Path) -> None:
+    """Append a finished run; the drill's verdict must not depend on the store, so a failure is logged."""
+    if not (run_dir / JOURNAL_NAME).exists():
+        return
+    try:
+        History(path).append(row_of(load_run(run_dir)))
+    except (sqlite3.Error, SpecError, OSError) as exc:
+        log.warning("could not append %s to the history %s (`drillkit history --rebuild` recreates it): %s", run_dir, path, exc)
