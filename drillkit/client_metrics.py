@@ -16,7 +16,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 
-from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 
@@ -44,4 +44,30 @@ class ClientHistogram(Collector):
                 running += count
                 cumulative.append((bound, running))
             family.add_metric(list(labels), cumulative, series[-1])
+        yield family
+
+
+class ClientCounter(Collector):
+    """A lock-free counter for one thread whose label sets can be created at zero up front.
+
+    A series that first appears with a value hides its first increase from ``rate()``; so
+    the request counter starts every ``(kind, outcome)`` at zero and the first error counts.
+
+    >>> c = ClientCounter("x_total", "demo", ("outcome",), initial=[("ok",), ("error",)])
+    >>> c.inc(("error",)); [(s.labels["outcome"], s.value) for s in next(iter(c.collect())).samples]
+    [('ok', 0.0), ('error', 1.0)]
+    """
+
+    def __init__(self, name: str, documentation: str, labels: Sequence[str], initial: Sequence[tuple[str, ...]] = ()) -> None:
+        self.name, self.documentation = name, documentation
+        self.labels = tuple(labels)
+        self._values: dict[tuple[str, ...], float] = {tuple(i): 0.0 for i in initial}
+
+    def inc(self, labels: tuple[str, ...], amount: float = 1.0) -> None:
+        self._values[labels] = self._values.get(labels, 0.0) + amount
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(self.name.removesuffix("_total"), self.documentation, labels=self.labels)
+        for labels, value in list(self._values.items()):
+            family.add_metric(list(labels), value)
         yield family

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import gevent
 from gevent.event import Event
@@ -30,11 +30,11 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 from prometheus_client import CollectorRegistry, start_http_server
 
-from drillkit.client_metrics import ClientHistogram
+from drillkit.client_metrics import ClientCounter, ClientHistogram
 from drillkit.model.client import EncodedRequest, decode_answer, encode_recommend, encode_search
 from drillkit.replay import Dispatch, Schedule, run_schedule
 from drillkit.request_log import RequestLogWriter, RequestRecord
-from drillkit.trace import Trace, read_trace
+from drillkit.trace import KINDS, Trace, read_trace
 
 SHARD_MESSAGE = "drillkit_shard"
 DONE_MESSAGE = "drillkit_done"
@@ -66,6 +66,7 @@ class Replay:
     registry: CollectorRegistry
     latency: ClientHistogram
     lag: ClientHistogram
+    requests: ClientCounter
     worker: str
     parse_every: int = 10
     shard: tuple[int, int] = (0, 1)
@@ -138,14 +139,19 @@ def _new_replay(options: Any) -> Replay:
                           "Request latency seen by the load generator", ("kind", "region", "outcome"), LATENCY_BUCKETS)),
         lag=_register(registry, ClientHistogram("drillkit_client_schedule_lag_seconds",
                       "Send time minus scheduled time", ("kind",), LAG_BUCKETS)),
+        requests=_register(registry, ClientCounter("drillkit_client_requests_total", "Requests by kind and outcome",
+                           ("kind", "outcome"), initial=[(k, o) for k in KINDS for o in ("ok", "error")])),
         worker=worker,
         parse_every=max(1, options.parse_every),
     )  # fmt: skip
 
 
-def _register(registry: CollectorRegistry, histogram: ClientHistogram) -> ClientHistogram:
-    registry.register(histogram)
-    return histogram
+C = TypeVar("C", ClientCounter, ClientHistogram)
+
+
+def _register(registry: CollectorRegistry, collector: C) -> C:
+    registry.register(collector)
+    return collector
 
 
 def _assign(replay: Replay, data: dict[str, Any]) -> None:
@@ -284,6 +290,7 @@ class TraceReplayUser(FastHttpUser):
         cls = "" if status == 200 and error is None else error_class(status, error)
         outcome = "error" if cls else "ok"
         replay.latency.observe((kind, region, outcome), latency)
+        replay.requests.inc((kind, outcome))
         replay.log.append(RequestRecord(i, kind, dispatch.scheduled_at, sent_at, latency, outcome, cls, status,
                                         region, node, replay.worker))  # fmt: skip
 
