@@ -186,3 +186,16 @@ def _compare(drill: str, metric: str, value: float, values: list[float], policy:
               f"({shown}, limit +{policy.max_increase_pct:g}%)")  # fmt: skip
     return Reason(drill, f"regression {metric}", Verdict.FAIL if regressed else Verdict.PASS, detail,
                   median * (1 + policy.max_increase_pct / 100), value)  # fmt: skip
+
+
+def write_gate_junit(path: Path, result: GateResult) -> Path:
+    """The gate as JUnit XML: one testcase per rule per drill; NO_DATA is an error unless allowed."""
+    from drillkit.report.junit import Case, write_junit
+
+    cases = []
+    for r in result.reasons:
+        refused = r in result.failures
+        failed, no_data = refused and r.verdict is Verdict.FAIL, refused and r.verdict is Verdict.NO_DATA
+        cases.append(Case(classname=f"drillkit.gate.{r.drill}", name=r.rule, failure=r.detail if failed else None,
+                          error=f"NO_DATA: {r.detail}" if no_data else None, output=r.detail))  # fmt: skip
+    return write_junit(path, "drillkit.gate", cases, properties={"passed": str(result.passed).lower()})

@@ -66,7 +66,8 @@ class History:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as db, db:
-            db.execute(f"CREATE TABLE IF NOT EXISTS runs ({', '.join(_COLUMNS)}, PRIMARY KEY (run_dir))")
+            columns = ", ".join(f'"{c}"' for c in _COLUMNS)  # quoted: "commit" is an SQL keyword
+            db.execute(f"CREATE TABLE IF NOT EXISTS runs ({columns}, PRIMARY KEY (run_dir))")
             db.execute("CREATE INDEX IF NOT EXISTS runs_by_drill ON runs (drill, at)")
 
     def append(self, row: HistoryRow) -> None:
@@ -111,3 +112,12 @@ def record_run(path: Path, run_dir: Path) -> None:
         History(path).append(row_of(load_run(run_dir)))
     except (sqlite3.Error, SpecError, OSError) as exc:
         log.warning("could not append %s to the history %s (`drillkit history --rebuild` recreates it): %s", run_dir, path, exc)
+
+
+def find_history(target: Path) -> Path | None:
+    """The store that belongs to a run or suite folder: ``history.sqlite`` in the folder's
+    parent (a reports folder) or grandparent (a run inside a suite folder)."""
+    for folder in (target.parent, target.parent.parent):
+        if (folder / HISTORY_NAME).exists():
+            return folder / HISTORY_NAME
+    return None
