@@ -60,8 +60,13 @@ class DrillResult:
     journal: dict[str, Any]
 
 
-def run_drill(plan: DrillPlan, *, reports: Path = Path("reports"), force: bool = False) -> DrillResult:
-    """Run the planned drill and write its run folder; see the module docstring."""
+def run_drill(plan: DrillPlan, *, reports: Path = Path("reports"), force: bool = False,
+              history: Path | None = None) -> DrillResult:  # fmt: skip
+    """Run the planned drill and write its run folder; see the module docstring.
+
+    The run is appended to ``history`` (default ``reports/history.sqlite``); a suite passes
+    the store of its own reports folder, since its run folders sit one level deeper.
+    """
     platform = open_platform(plan.environment, spec_file=str(plan.spec.environment))
     run_dir = reports / f"{plan.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -70,7 +75,7 @@ def run_drill(plan: DrillPlan, *, reports: Path = Path("reports"), force: bool =
         try:
             return DrillRun(plan, platform, run_dir, force=force).execute()
         finally:
-            record_run(reports / HISTORY_NAME, run_dir)  # every run, a refused one too; the history never fails a drill
+            record_run(history or reports / HISTORY_NAME, run_dir)  # every run, a refused one too; the history never fails a drill
             if started_env:
                 platform.down()
 
