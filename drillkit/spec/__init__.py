@@ -21,9 +21,11 @@ from drillkit.spec.environment import (
     load_environment,
     state_root,
 )
+from drillkit.spec.kubernetes import KubernetesSpec
 from drillkit.spec.loader import Spec, load_spec
 
 __all__ = [
+    "KubernetesSpec",
     "DrillSpec", "EnvironmentSpec", "FailOn", "GatewayMode", "GatewaySpec", "LoadSpec", "ModelSpec",
     "PrometheusSpec", "RecoverySpec", "RegionRole", "RegionSpec", "SloSpec", "Spec",
     "load_drill", "load_environment", "load_spec", "state_root",

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from drillkit.spec.kubernetes import KubernetesSpec
 from drillkit.spec.loader import Spec, load_spec
 
 _NAME = r"^[a-z][a-z0-9]{0,30}$"  # no '-': node names are "<region>-<index>"
@@ -74,12 +75,13 @@ class EnvironmentSpec(Spec):
     """An environment: where the two regions run and how the gateway joins them."""
 
     name: Annotated[str, Field(pattern=_NAME, description="lowercase letters and digits, e.g. local")]
-    platform: Literal["local"] = Field("local", description="local (kubernetes comes later)")
+    platform: Literal["local", "kubernetes"] = Field("local", description="local or kubernetes")
     state_dir: Path = Field(Path(".drillkit"), description="folder for state, logs and model repositories")
     regions: tuple[RegionSpec, ...] = Field(description="exactly one primary region and one or more standbys")
     gateway: GatewaySpec = GatewaySpec()
     model: ModelSpec = ModelSpec()
     prometheus: PrometheusSpec = PrometheusSpec()
+    kubernetes: KubernetesSpec | None = Field(None, description="clusters, images, GPUs (platform: kubernetes only)")
 
     @field_validator("regions")
     @classmethod
@@ -94,6 +96,15 @@ class EnvironmentSpec(Spec):
         roles = [r.role for r in self.regions]
         if roles.count(RegionRole.PRIMARY) != 1 or len(roles) < 2:
             raise ValueError("need exactly one region with role: primary and at least one with role: standby")
+        return self
+
+    @model_validator(mode="after")
+    def _kubernetes_iff_platform(self) -> EnvironmentSpec:
+        # On Kubernetes, regions[].nodes is the number of Triton pods (StatefulSet replicas) of a region.
+        if (self.platform == "kubernetes") != (self.kubernetes is not None):
+            raise ValueError("a `kubernetes:` section is required with platform: kubernetes, and only then")
+        if self.kubernetes is not None:
+            self.kubernetes.check_regions([r.name for r in self.regions])
         return self
 
     @property

@@ -1,0 +1,154 @@
+"""The ``kubernetes:`` section of an environment (``platform: kubernetes``).
+
+One kube context per region, each running the region's Triton nodes; a gateway that is
+either a drillkit-deployed HAProxy in a chosen context or an existing global endpoint; the
+model repository on a PersistentVolumeClaim or in object storage. ``regions[].nodes`` of the
+environment is the number of Triton pods (StatefulSet replicas) of each region.
+``drills/environments/kubernetes.yaml`` documents every field:
+
+>>> spec = load_environment("drills/environments/kubernetes.yaml")   # doctest: +SKIP
+>>> [c.context for c in spec.kubernetes.clusters]                    # doctest: +SKIP
+['kind-drill-a', 'kind-drill-b']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from drillkit.spec.loader import Spec
+
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+_HOST_PORT = r"^[A-Za-z0-9.-]+:\d{1,5}$"
+_URL = r"^https?://[^\s/]+(/\S*)?$"
+_QUANTITY = r"^\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
+ServiceType = Literal["NodePort", "LoadBalancer", "ClusterIP"]
+
+
+class ClusterSpec(Spec):
+    region: str = Field(description="a region name from regions[]")
+    context: str = Field(min_length=1, description="the kube context of the region's cluster")
+    service_type: ServiceType = Field("NodePort", description="how the region's Service is exposed to the gateway")
+    node_port: int | None = Field(None, ge=30000, le=32767, description="fixed nodePort of the region's Service")
+    address: Annotated[str | None, Field(pattern=_HOST_PORT)] = Field(
+        None, description="host:port where the gateway reaches the region's Service (needed with a deployed gateway)"
+    )
+    proxy_url: Annotated[str | None, Field(pattern=_URL)] = Field(
+        None, description="a `kubectl proxy` of this context: node endpoints and metrics for drills go through it"
+    )
+
+
+class ImagesSpec(Spec):
+    drillkit: str = Field(min_length=1, description="the drillkit image: model server (PyTriton bundles Triton), fetch, hogs, Locust")
+    haproxy: str = Field("haproxy:3.0", min_length=1, description="the gateway's HAProxy image")
+    pull_policy: Literal["IfNotPresent", "Always", "Never"] = Field("IfNotPresent", description="imagePullPolicy")
+    pull_secrets: tuple[str, ...] = Field((), description="imagePullSecrets names in the namespace")
+
+
+class TolerationSpec(Spec):
+    key: str | None = Field(None, description="taint key, e.g. nvidia.com/gpu")
+    operator: Literal["Exists", "Equal"] = Field("Exists", description="Exists or Equal")
+    value: str | None = Field(None, description="taint value (with Equal)")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(None, description="taint effect")
+
+
+class GpuSpec(Spec):
+    resource: str = Field("nvidia.com/gpu", min_length=1, description="the extended resource of a GPU")
+    count: int = Field(1, ge=0, le=16, description="GPUs per Triton pod (0: CPU-only nodes, e.g. kind)")
+    node_selector: dict[str, str] = Field({}, description="labels of the GPU nodes")
+    tolerations: tuple[TolerationSpec, ...] = Field((), description="tolerations for the GPU nodes' taints")
+    hog_access: Literal["request", "visible-devices"] = Field(
+        "request", description="a hog pod requests the GPU resource (needs sharing) or sees all devices by env"
+    )
+
+
+class ResourcesSpec(Spec):
+    cpu: Annotated[str, Field(pattern=_QUANTITY)] = Field("2", description="CPU request and limit of a Triton pod")
+    memory: Annotated[str, Field(pattern=_QUANTITY)] = Field("8Gi", description="memory request and limit of a Triton pod")
+    shm: Annotated[str, Field(pattern=_QUANTITY)] = Field("2Gi", description="size of /dev/shm (PyTriton's tensors)")
+
+
+class ModelRepositorySpec(Spec):
+    pvc: Annotated[str | None, Field(pattern=_DNS_LABEL)] = Field(
+        None, description="a PersistentVolumeClaim holding <version>/ folders (`drillkit model publish`)"
+    )
+    url: Annotated[str | None, Field(pattern=r"^(s3|https?)://\S+$")] = Field(
+        None, description="object storage base URL with <version>/manifest.json (s3://bucket/prefix or https://...)"
+    )
+    secret: Annotated[str | None, Field(pattern=_DNS_LABEL)] = Field(
+        None, description="a Secret whose keys become the fetch container's environment (AWS_ACCESS_KEY_ID, ...)"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelRepositorySpec:
+        if (self.pvc is None) == (self.url is None):
+            raise ValueError("set exactly one of model_repository.pvc and model_repository.url")
+        return self
+
+
+class DeployedGatewaySpec(Spec):
+    context: str = Field(min_length=1, description="the context that runs the HAProxy gateway (one of clusters[])")
+    url: Annotated[str, Field(pattern=_URL)] = Field(description="where drillkit and its load generator reach the gateway")
+    service_type: ServiceType = Field("NodePort", description="how the gateway's Service is exposed")
+    node_port: int | None = Field(None, ge=30000, le=32767, description="fixed nodePort of the gateway's Service")
+
+
+class ExternalGatewaySpec(Spec):
+    url: Annotated[str, Field(pattern=_URL)] = Field(description="the existing global endpoint")
+    stats_url: Annotated[str | None, Field(pattern=_URL)] = Field(
+        None, description="its HAProxy CSV stats (servers named after regions); without it TTD has no data"
+    )
+
+
+class KubernetesGatewaySpec(Spec):
+    deploy: DeployedGatewaySpec | None = Field(None, description="a drillkit-deployed HAProxy")
+    external: ExternalGatewaySpec | None = Field(None, description="an existing global endpoint")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> KubernetesGatewaySpec:
+        if (self.deploy is None) == (self.external is None):
+            raise ValueError("set exactly one of kubernetes.gateway.deploy and kubernetes.gateway.external")
+        return self
+
+
+class KubernetesSpec(Spec):
+    """Where and how the regions run on Kubernetes (see the module docstring)."""
+
+    kubeconfig: Path | None = Field(None, description="kubeconfig file (default $KUBECONFIG, then ~/.kube/config)")
+    namespace: Annotated[str, Field(pattern=_DNS_LABEL)] = Field("drillkit", description="namespace in every cluster")
+    create_namespace: bool = Field(True, description="create the namespace (and delete it on down) or use an existing one")
+    clusters: tuple[ClusterSpec, ...] = Field(description="one entry per region: its context and Service")
+    images: ImagesSpec
+    gpu: GpuSpec = GpuSpec()
+    resources: ResourcesSpec = ResourcesSpec()
+    model_repository: ModelRepositorySpec
+    gateway: KubernetesGatewaySpec
+    service_monitor: bool = Field(False, description="also create a ServiceMonitor (Prometheus Operator CRD)")
+    chaos_mesh: bool = Field(False, description="latency and bandwidth faults through Chaos Mesh NetworkChaos")
+    start_timeout_s: float = Field(600.0, gt=0, le=7200, description="how long `up` waits for every pod to be ready")
+
+    @model_validator(mode="after")
+    def _addresses_for_a_deployed_gateway(self) -> KubernetesSpec:
+        if self.gateway.deploy is None:
+            return self
+        missing = [c.region for c in self.clusters if c.address is None]
+        if missing:
+            raise ValueError(f"kubernetes.clusters: {', '.join(missing)} need an address (host:port) for the deployed gateway")
+        if self.gateway.deploy.context not in self.contexts():
+            raise ValueError(f"kubernetes.gateway.deploy.context {self.gateway.deploy.context!r} is not one of clusters[].context")
+        return self
+
+    def check_regions(self, regions: list[str]) -> None:
+        """Every region has exactly one cluster, and every cluster a region (ValueError naming the field)."""
+        named = [c.region for c in self.clusters]
+        if sorted(named) != sorted(regions):
+            raise ValueError(f"kubernetes.clusters must name each region once: regions {regions}, clusters {named}")
+
+    def cluster(self, region: str) -> ClusterSpec:
+        return next(c for c in self.clusters if c.region == region)
+
+    def contexts(self) -> list[str]:
+        """Every context this environment may touch, in spec order, without repeats."""
+        return list(dict.fromkeys(c.context for c in self.clusters))
