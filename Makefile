@@ -47,6 +47,7 @@ integration: setup
 bench: setup
 	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_stack
 	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_load
+	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_report
 
 clean:
 	rm -rf $(VENV) .drillkit .pytest_cache
