@@ -23,10 +23,13 @@ from drillkit.spec.environment import (
 )
 from drillkit.spec.kubernetes import KubernetesSpec
 from drillkit.spec.loader import Spec, load_spec
+from drillkit.spec.policy import Budgets, Policy, Regression, load_policy
+from drillkit.spec.suite import DrillOverrides, SuiteDrill, SuiteSpec, load_suite
 
 __all__ = [
     "KubernetesSpec",
     "DrillSpec", "EnvironmentSpec", "FailOn", "GatewayMode", "GatewaySpec", "LoadSpec", "ModelSpec",
     "PrometheusSpec", "RecoverySpec", "RegionRole", "RegionSpec", "SloSpec", "Spec",
     "load_drill", "load_environment", "load_spec", "state_root",
+    "Budgets", "Policy", "Regression", "load_policy", "DrillOverrides", "SuiteDrill", "SuiteSpec", "load_suite",
 ]  # fmt: skip
