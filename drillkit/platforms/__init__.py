@@ -7,6 +7,8 @@ False
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from drillkit.errors import NotUpError
 from drillkit.platforms.base import EnvironmentStatus, Platform
 from drillkit.spec import EnvironmentSpec
@@ -14,8 +16,19 @@ from drillkit.spec import EnvironmentSpec
 __all__ = ["Platform", "open_platform", "require_up"]
 
 
-def open_platform(spec: EnvironmentSpec, *, spec_file: str | None = None) -> Platform:
-    """The platform that runs ``spec`` (``spec.platform``)."""
+def open_platform(spec: EnvironmentSpec, *, spec_file: str | None = None, allow_contexts: Iterable[str] = ()) -> Platform:
+    """The platform that runs ``spec`` (``spec.platform``).
+
+    ``allow_contexts``: Kubernetes contexts that look like production and may be touched
+    anyway (``--allow-context``); ``$DRILLKIT_ALLOW_CONTEXTS`` adds to them, so drills and a
+    stock ``chaos run`` can be allowed too.
+    """
+    if spec.platform == "kubernetes":
+        from drillkit.platforms.k8s.clusters import allowed_from_environment
+        from drillkit.platforms.kubernetes import KubernetesPlatform
+
+        allowed = [*allow_contexts, *allowed_from_environment()]
+        return KubernetesPlatform(spec, spec_file=spec_file, allow_contexts=allowed)
     from drillkit.platforms.local import LocalPlatform
 
     return LocalPlatform(spec, spec_file=spec_file)

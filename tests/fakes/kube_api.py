@@ -276,8 +276,9 @@ def fake_kube() -> Iterator[FakeKube]:
     kube = FakeKube()
     handler = type("Handler", (_Handler,), {"kube": kube})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads, server.block_on_close = True, False  # clients' idle keep-alive connections must not hold up the end
     kube.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield kube

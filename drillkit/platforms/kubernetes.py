@@ -1,0 +1,138 @@
+"""The Kubernetes platform: one cluster (kube context) per region, the same drills as locally.
+
+What a drillkit *node* is here: a Triton pod of the region's StatefulSet. Node ``primary-2``
+is pod ``<env>-primary-2`` (the StatefulSet ordinal), so names are stable and a crashed node
+comes back under its own name, and a fault aimed at a node follows its replacement pod.
+
+How each primitive maps (see ``k8s/node_faults.py`` and ``k8s/side_faults.py``):
+
+| primitive | on Kubernetes | undone by |
+|---|---|---|
+| ``kill_node`` | delete the pod, grace 0; the StatefulSet recreates it | ``restart_nodes``: wait until ready |
+| ``pause_node`` | cordon the pod's node and evict drillkit's pods on it (a drain) | ``resume_node``: uncordon |
+| ``inject_gpu_fault`` | taint and cordon the GPU node, delete its Triton pods (device plugin view) | ``restart_nodes``: untaint, uncordon, wait |
+| ``set_network_fault`` | blackhole: deny-all NetworkPolicy; latency/bandwidth: Chaos Mesh | ``Fault()``: delete them |
+| ``start_hog`` | a pod pinned to the node, on its GPU, running ``drillkit.chaos.hog`` | ``stop_hog``: delete it |
+
+Every object drillkit creates is labelled (``drillkit.io/run``, ``drillkit.io/environment``,
+``app.kubernetes.io/managed-by``); node changes are recorded as labels on the node in the same
+patch that makes them. Only the contexts the spec names are touched (``k8s/clusters.py``).
+
+>>> platform = KubernetesPlatform(load_environment("drills/environments/kubernetes.yaml"))  # doctest: +SKIP
+>>> platform.up().gateway_url                                                              # doctest: +SKIP
+'http://172.18.0.2:30080'
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from drillkit.errors import NotUpError
+from drillkit.netfault.faults import Fault
+from drillkit.platforms.base import EnvironmentStatus
+from drillkit.platforms.k8s import deploy, node_faults, side_faults, status
+from drillkit.platforms.k8s.clusters import Clusters
+from drillkit.platforms.k8s.run import RunRecord, load_run
+from drillkit.spec import EnvironmentSpec, KubernetesSpec, state_root
+from drillkit.undo import UndoLog
+
+
+class KubernetesPlatform:
+    """Two (or more) regions, each a StatefulSet of Triton pods in its own cluster.
+
+    Attributes:
+        name: the environment's name.
+        spec: the validated environment spec; ``k8s`` is its ``kubernetes:`` section.
+        root: the local state folder (run record, undo log, drill lock).
+        clusters: the API clients of the contexts this environment may touch.
+        poll_s: how often waits poll the API; ``sleep`` and ``clock`` make the waits.
+    """
+
+    def __init__(
+        self,
+        spec: EnvironmentSpec,
+        *,
+        spec_file: str | None = None,
+        allow_contexts: Iterable[str] = (),
+        poll_s: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        assert spec.kubernetes is not None, "validated: platform kubernetes has a kubernetes section"
+        self.name = spec.name
+        self.spec = spec
+        self.k8s: KubernetesSpec = spec.kubernetes
+        self.spec_file = spec_file
+        self.root = state_root(spec).resolve()
+        self.clusters = Clusters(spec.kubernetes, spec_file=spec_file or "environment", allow=allow_contexts)
+        self.poll_s = poll_s
+        self.sleep = sleep
+        self.clock = clock
+
+    @property
+    def run_path(self) -> Path:
+        return self.root / "kubernetes.json"
+
+    def run(self) -> RunRecord:
+        """The run ``up`` recorded; NotUpError when there is none."""
+        record = load_run(self.run_path)
+        if record is None:
+            raise NotUpError(f"environment {self.name!r} is not up: run `drillkit up` first")
+        return record
+
+    def up(self) -> EnvironmentStatus:
+        """Apply every object (idempotent) and wait until every pod is ready and the gateway serves."""
+        deploy.up(self)
+        return self.status()
+
+    def down(self) -> list[str]:
+        """Delete every object labelled with this environment (and run); return ``context/kind/name``s."""
+        return deploy.down(self)
+
+    def status(self) -> EnvironmentStatus:
+        return status.environment_status(self)
+
+    def kill_node(self, node: str) -> None:
+        node_faults.kill(self, node)
+
+    def pause_node(self, node: str) -> None:
+        node_faults.drain(self, node)
+
+    def resume_node(self, node: str) -> None:
+        node_faults.undrain(self, node)
+
+    def restart_node(self, node: str) -> None:
+        self.restart_nodes([node])
+
+    def restart_nodes(self, nodes: list[str]) -> None:
+        node_faults.restore(self, nodes)
+
+    def gateway_states(self) -> dict[str, str]:
+        return status.gateway_states(self)
+
+    def node_names(self, region: str | None = None) -> list[str]:
+        return [n for r in self.spec.regions if region in (None, r.name) for n in r.node_names()]
+
+    def set_network_fault(self, node: str, fault: Fault) -> None:
+        side_faults.set_network_fault(self, node, fault)
+
+    def inject_gpu_fault(self, node: str, xid: int) -> None:
+        node_faults.gpu_fault(self, node, xid)
+
+    def start_hog(self, handle: str, node: str, kind: str, level: float, duration_s: float) -> None:
+        side_faults.start_hog(self, handle, node, kind, level, duration_s)
+
+    def stop_hog(self, handle: str) -> None:
+        side_faults.stop_hog(self, handle)
+
+    def undo_log(self) -> UndoLog:
+        return UndoLog(self.root / "undo.jsonl")
+
+    def region_of(self, node: str) -> str:
+        """The region of a node name; KeyError lists the known nodes."""
+        for region in self.spec.regions:
+            if node in region.node_names():
+                return region.name
+        raise KeyError(f"no node {node!r}; nodes: {', '.join(self.node_names())}")
