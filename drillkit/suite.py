@@ -26,7 +26,11 @@ from drillkit.drill import DrillResult, run_drill
 from drillkit.errors import EnvironmentFailure, ExitCode
 from drillkit.plan import DrillPlan, plan_drill
 from drillkit.report.history import HISTORY_NAME
-from drillkit.report.suite_report import DrillStatus, render_suite_outputs, suite_exit_code
+from drillkit.report.suite_report import (
+    DrillStatus,
+    render_suite_outputs,
+    suite_exit_code,
+)
 from drillkit.spec.suite import DrillOverrides, SuiteSpec, load_suite
 
 SUMMARY_NAME = "summary.json"

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Self
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from drillkit.suite import DrillOutcome
 
@@ -21,7 +28,7 @@ class SuiteProgress:
         self.progress = Progress(*columns, console=console, transient=transient)
         self.task = self.progress.add_task("suite", total=len(names))
 
-    def __enter__(self) -> SuiteProgress:
+    def __enter__(self) -> Self:
         self.progress.start()
         return self
 

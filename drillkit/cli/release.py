@@ -43,8 +43,8 @@ def suite(
     as_json: JsonOption = False,
 ) -> None:
     """Run a suite of drills in order; write one suite folder (run folders, suite.pdf, junit.xml, summary.json)."""
-    from drillkit.cli.progress import SuiteProgress
     from drillkit.cli.drill import _interrupt_on_signals
+    from drillkit.cli.progress import SuiteProgress
     from drillkit.suite import SuiteRunner, plan_suite
 
     plan = plan_suite(suite_file)
@@ -71,7 +71,8 @@ def gate(
     as_json: JsonOption = False,
 ) -> None:
     """Check a run or suite folder against a release policy; exit 0 (release) or 1 (refused), printing each reason."""
-    from drillkit.gate import gate as apply_gate, write_gate_junit
+    from drillkit.gate import gate as apply_gate
+    from drillkit.gate import write_gate_junit
     from drillkit.report.history import History, find_history
     from drillkit.spec.policy import load_policy
 
@@ -101,7 +102,8 @@ def history(
     """Every recorded run (drill, release, verdict, RTO, failed requests, RPO), oldest first."""
     from dataclasses import asdict
 
-    from drillkit.report.history import HISTORY_NAME, History, rebuild as rebuild_store
+    from drillkit.report.history import HISTORY_NAME, History
+    from drillkit.report.history import rebuild as rebuild_store
     from drillkit.report.trend import render_trend
 
     db = History(store or reports / HISTORY_NAME)

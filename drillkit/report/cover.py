@@ -70,8 +70,8 @@ def _measurements(m: dict[str, Any]) -> list[list[str]]:
         ["TTD (time to detect)", seconds(measured(m, "ttd_s"))],
         ["outage (request level)", seconds(measured(m, "outage_s"), 3)],
         ["failback", seconds(measured(m, "failback_s"))],
-        ["failed requests", f"{m.get('failed_requests', '-')} of {m.get('requests', '-')} "
-                            f"({m.get('failed_during_incident', '-')} during the incident)"],
+        ["failed requests", (f"{m.get('failed_requests', '-')} of {m.get('requests', '-')} "
+                             f"({m.get('failed_during_incident', '-')} during the incident)")],
         ["worst p99 in the incident", seconds(measured(m, "worst_p99_s"), 3)],
         ["error budget consumed", "-" if budget is None else f"{budget:.1%}"],
     ]  # fmt: skip

@@ -18,8 +18,8 @@ from typing import NamedTuple
 import matplotlib
 
 matplotlib.use("Agg")  # no display: render to files only
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 A4_PORTRAIT = (8.27, 11.69)
 A4_LANDSCAPE = (11.69, 8.27)

@@ -25,7 +25,13 @@ from drillkit.report.cover import cover, utc
 from drillkit.report.layout import Flow, number_pages
 from drillkit.report.run import RunFolder, load_run
 from drillkit.report.series import series_pages
-from drillkit.report.tables import activity_table, cross_check_table, environment_table, restore_table, slo_table
+from drillkit.report.tables import (
+    activity_table,
+    cross_check_table,
+    environment_table,
+    restore_table,
+    slo_table,
+)
 from drillkit.report.timeline import timeline_page
 
 REPORT_NAME = "report.pdf"

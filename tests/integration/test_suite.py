@@ -67,7 +67,7 @@ def test_a_suite_of_three_drills_writes_junit_a_pdf_and_history(env: Path, tmp_p
     took = time.monotonic() - started
     statuses = [o.status.value for o in result.outcomes]
     assert statuses == ["PASSED", "FAILED", "PASSED"], [(o.name, o.error) for o in result.outcomes]
-    cases = {c.name: c for c in list(JUnitXml.fromfile(str(result.folder / "junit.xml")))[0]}
+    cases = {c.name: c for c in next(iter(JUnitXml.fromfile(str(result.folder / "junit.xml"))))}
     assert sorted(cases) == ["network-partition", "node-crash", "region-outage"]
     failure = cases["network-partition"].result[0]
     assert isinstance(failure, Failure) and "budget 0.001 s" in failure.message, failure.message

@@ -70,10 +70,10 @@ def test_the_cli_prints_json_and_rebuilds(tmp_path: Path) -> None:
     make_run(tmp_path / "reports" / "a", name="node-crash", rto_s=1.25)
     make_run(tmp_path / "reports" / "b", rto_s=None, generated_at=T0 + 500)
     command = [sys.executable, "-c", "from drillkit.cli import main; main()", "history", "--reports", str(tmp_path / "reports")]
-    done = subprocess.run([*command, "--rebuild", "--json"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    done = subprocess.run([*command, "--rebuild", "--json"], capture_output=True, text=True, check=False, cwd=REPO, timeout=120)
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)
     assert [(r["drill"], r["rto_s"]) for r in rows] == [("node-crash", 1.25), ("region-outage", None)]
     wide = {**os.environ, "COLUMNS": "200"}
-    one = subprocess.run([*command, "--drill", "node-crash"], capture_output=True, text=True, cwd=REPO, timeout=120, env=wide)
+    one = subprocess.run([*command, "--drill", "node-crash"], capture_output=True, text=True, check=False, cwd=REPO, timeout=120, env=wide)
     assert "node-crash" in one.stdout and "region-outage" not in one.stdout and "1.25" in one.stdout

@@ -67,7 +67,7 @@ def test_a_suite_runs_in_order_and_writes_its_folder(tmp_path: Path) -> None:
     assert sleeps == [7, 7]  # settle between drills, not before the first
     assert [o.status.value for o in result.outcomes] == ["PASSED", "FAILED", "PASSED"]  # 4 s over the overridden 2 s
     assert result.exit_code is ExitCode.DRILL_FAILED
-    suite = list(JUnitXml.fromfile(str(result.folder / "junit.xml")))[0]
+    suite = next(iter(JUnitXml.fromfile(str(result.folder / "junit.xml"))))
     assert (suite.tests, suite.failures, suite.errors) == (3, 1, 0)
     failure = {c.name: c.result for c in suite}["region-outage"][0]
     assert isinstance(failure, Failure) and "RTO 4.00 s (budget 2 s)" in failure.message
@@ -87,7 +87,7 @@ def test_an_environment_error_is_retried_but_a_failed_verdict_never(tmp_path: Pa
     assert [(o.status.value, len(o.attempts)) for o in result.outcomes] == [("PASSED", 2), ("FAILED", 1), ("ERROR", 2)]
     assert "StartupError: standby-1 died" in result.outcomes[2].error
     assert sleeps == [7, 7, 7, 7]  # each retry waits the settle time too
-    cases = {c.name: c.result for c in list(JUnitXml.fromfile(str(result.folder / "junit.xml")))[0]}
+    cases = {c.name: c.result for c in next(iter(JUnitXml.fromfile(str(result.folder / "junit.xml"))))}
     assert isinstance(cases["network-partition"][0], Error) and cases["node-crash"] == []
 
 
@@ -96,7 +96,7 @@ def test_stop_on_failure_skips_the_rest(tmp_path: Path) -> None:
                                   drills=[{"drill": str(DRILLS / "node-crash.yaml")}, {"drill": str(DRILLS / "node-hang.yaml")}])  # fmt: skip
     assert runner.calls == ["node-crash"]
     assert [o.status.value for o in result.outcomes] == ["FAILED", "SKIPPED"]
-    cases = {c.name: c.result for c in list(JUnitXml.fromfile(str(result.folder / "junit.xml")))[0]}
+    cases = {c.name: c.result for c in next(iter(JUnitXml.fromfile(str(result.folder / "junit.xml"))))}
     assert isinstance(cases["node-hang"][0], Skipped)
 
 
