@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,15 @@ class LoadProgress:
     rate_rps: float  # over the last second of scheduled time
 
 
+@dataclass(frozen=True)
+class LiveWindow:
+    """The load generator's own view of the last seconds (for abort guards)."""
+
+    requests: int
+    error_ratio: float
+    p99_ms: float
+
+
 class Load:
     """One replay run. Attributes: ``plan``, ``trace`` (validated at construction), ``process``."""
 
@@ -73,6 +83,7 @@ class Load:
         self.locustfile = locustfile
         self.process: supervise.Process | None = None
         self._seen: dict[Path, pd.DataFrame] = {}
+        self._seen_lock = threading.Lock()  # progress() runs in the drill, recent() in its guard thread
 
     @property
     def scheduled(self) -> int:
@@ -134,16 +145,30 @@ class Load:
 
     def progress(self) -> LoadProgress:
         """Counts from the parts flushed so far (each part is read once)."""
-        for part in sorted(self.plan.request_log.glob("part-*.parquet")):
-            if part not in self._seen:
-                self._seen[part] = pd.read_parquet(part, columns=["scheduled_at", "outcome"])
-        if not self._seen:
+        frame = self._flushed()
+        if frame.empty:
             return LoadProgress(0, 0, 0, 0.0)
-        frame = pd.concat(self._seen.values(), ignore_index=True)
         ok = int((frame["outcome"] == "ok").sum())
         newest = float(frame["scheduled_at"].max())
         rate = float((frame["scheduled_at"] > newest - 1.0).sum())
         return LoadProgress(len(frame), ok, len(frame) - ok, rate)
+
+    def recent(self, window_s: float, now: float) -> LiveWindow | None:
+        """Error ratio and p99 of the requests scheduled in the last ``window_s`` before ``now``
+        (None when none is logged yet: a request is logged when it completes or times out)."""
+        frame = self._flushed()
+        recent = frame[frame["scheduled_at"] >= now - window_s] if len(frame) else frame
+        if recent.empty:
+            return None
+        failed = float((recent["outcome"] != "ok").mean())
+        return LiveWindow(len(recent), failed, float(recent["latency_s"].quantile(0.99)) * 1e3)
+
+    def _flushed(self) -> pd.DataFrame:
+        with self._seen_lock:
+            for part in sorted(self.plan.request_log.glob("part-*.parquet")):
+                if part not in self._seen:
+                    self._seen[part] = pd.read_parquet(part, columns=["scheduled_at", "outcome", "latency_s"])
+            return pd.concat(self._seen.values(), ignore_index=True) if self._seen else pd.DataFrame()
 
     def stop(self, grace_s: float = 15.0) -> Path:
         """Stop Locust (SIGTERM lets it flush), then compact the request log; return its path."""

@@ -72,14 +72,20 @@ def windows(log: pd.DataFrame, *, window_s: float, p99_slo_s: float, error_budge
 
 def rto(ws: list[Window], fault_start: float, *, stable_for_s: float, window_s: float) -> float:
     """Recovery time after ``fault_start`` (0: never hurt; inf: never recovered)."""
-    after = [w for w in ws if w.start + window_s > fault_start]
-    first_bad = next((i for i, w in enumerate(after) if not w.good), None)
+    after = [(w.start, w.good) for w in ws if w.start + window_s > fault_start]
+    return recovery(after, fault_start, stable_for_s=stable_for_s, step_s=window_s)
+
+
+def recovery(steps: list[tuple[float, bool]], fault_start: float, *, stable_for_s: float, step_s: float) -> float:
+    """RTO over judged steps ``(start, good)`` in time order: the start of the first good step
+    after the first bad one from which ``stable_for_s`` of steps stay good, minus fault_start."""
+    first_bad = next((i for i, (_, good) in enumerate(steps) if not good), None)
     if first_bad is None:
         return 0.0
-    need = max(1, math.ceil(stable_for_s / window_s))
-    for i in range(first_bad + 1, len(after) - need + 1):
-        if all(w.good for w in after[i : i + need]):
-            return max(0.0, after[i].start - fault_start)
+    need = max(1, math.ceil(stable_for_s / step_s))
+    for i in range(first_bad + 1, len(steps) - need + 1):
+        if all(good for _, good in steps[i : i + need]):
+            return max(0.0, steps[i][0] - fault_start)
     return math.inf
 
 
@@ -152,3 +158,20 @@ def measure(
         error_budget_consumed=failed / (error_budget * len(log)) if len(log) and error_budget > 0 else 0.0,
         failback_s=failback(ws, rollback_end),
     )
+
+
+def rpo(failure_at: float | None, backup_created_at: float | None) -> float | None:
+    """Data lost, seconds: the failure time minus the time of the backup that restored (None: unknown)."""
+    if failure_at is None or backup_created_at is None:
+        return None
+    return max(0.0, failure_at - backup_created_at)
+
+
+def versions_lost(before: list[str], restored: list[str]) -> list[str]:
+    """Model versions the region held before the failure that the restore did not bring back."""
+    return sorted(set(before) - set(restored))
+
+
+def restore_time(started_at: float, ended_at: float) -> float:
+    """Seconds from the start of a restore to the region serving the verified model."""
+    return ended_at - started_at

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from drillkit.chaos.context import ENV_KEY
 from drillkit.errors import SpecError
 from drillkit.spec import DrillSpec, EnvironmentSpec, load_drill, load_environment
@@ -43,7 +45,21 @@ def plan_drill(path: str | Path, overrides: DrillOverrides | None = None) -> Dri
         raise SpecError(str(path), "load.trace", f"{spec.load.trace} lasts {trace.duration_s / spec.load.speed:.0f} s at this "
                         f"speed; the drill needs about {needed:.0f} s of traffic",
                         "use a longer trace (`drillkit traffic synth --duration ...`) or a lower speed")  # fmt: skip
+    check_prometheus(spec, environment, file=str(path))
     return DrillPlan(Path(path), spec, environment, experiment, trace)
+
+
+def check_prometheus(spec: DrillSpec, environment: EnvironmentSpec, *, file: str) -> None:
+    """The drill's PromQL parses, its windows hold two scrapes, and an external server answers it."""
+    from drillkit.observe.client import PromClient
+    from drillkit.observe.validate import check_server, check_syntax, check_windows, drill_queries
+
+    queries = drill_queries(spec)
+    check_windows(spec, file=file, scrape_interval_s=environment.prometheus.scrape_interval_s)
+    check_syntax(queries, file=file)
+    if environment.prometheus.url:  # the embedded one starts with the drill; an external one must answer now
+        client = PromClient.from_spec(environment.prometheus, url=environment.prometheus.url)
+        check_server(client, queries, file=file)
 
 
 def load_experiment(path: Path, environment_file: Path) -> dict[str, Any]:
@@ -52,17 +68,29 @@ def load_experiment(path: Path, environment_file: Path) -> dict[str, Any]:
     from chaoslib.experiment import ensure_experiment_is_valid
 
     try:
-        experiment = json.loads(path.read_text())
+        experiment = _parse_experiment(path)
     except FileNotFoundError:
         raise SpecError(str(path), "-", "experiment not found", "point `experiment:` at a file in chaos/") from None
     except json.JSONDecodeError as exc:
         raise SpecError(str(path), f"line {exc.lineno}", f"not valid JSON ({exc.msg})", "fix the syntax there") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise SpecError(str(path), f"line {mark.line + 1}" if mark else "-", f"not valid YAML ({getattr(exc, 'problem', exc)})",
+                        "fix the syntax there") from None  # fmt: skip
+    if not isinstance(experiment, dict):
+        raise SpecError(str(path), "-", "an experiment is a mapping (title, method, ...)", "see chaos/node-crash.json")
     experiment.setdefault("configuration", {})[ENV_KEY] = str(environment_file)
     try:
         ensure_experiment_is_valid(experiment)
     except ChaosException as exc:
         raise SpecError(str(path), "experiment", str(exc), "see `drillkit faults` for the activities and their arguments") from None
     return experiment
+
+
+def _parse_experiment(path: Path) -> Any:
+    """JSON, or YAML for ``.yaml`` / ``.yml`` (as Chaos Toolkit itself reads experiments)."""
+    text = path.read_text()
+    return yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
 
 
 def experiment_pauses(experiment: dict[str, Any]) -> float:

@@ -19,7 +19,7 @@ from drillkit.smoke import send_probe
 from drillkit.timeline import append_line
 
 
-class _Loop:
+class Loop:
     """A daemon thread calling ``tick`` every ``interval_s`` until ``stop``; errors are logged."""
 
     def __init__(self, interval_s: float, timeline: Path) -> None:
@@ -48,7 +48,7 @@ class _Loop:
         raise NotImplementedError
 
 
-class GatewayWatcher(_Loop):
+class GatewayWatcher(Loop):
     def __init__(self, servers: Callable[[], dict[str, str]], timeline: Path, interval_s: float = 0.1) -> None:
         super().__init__(interval_s, timeline)
         self.servers = servers
@@ -62,7 +62,7 @@ class GatewayWatcher(_Loop):
         self.last = now
 
 
-class Canary(_Loop):
+class Canary(Loop):
     def __init__(self, gateway_url: str, manifest: Manifest, timeline: Path, interval_s: float = 0.5) -> None:
         super().__init__(interval_s, timeline)
         self.client = RecommenderClient(gateway_url, timeout_s=3.0)

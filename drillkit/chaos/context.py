@@ -17,13 +17,19 @@ REQUEST_LOG_KEY = "drillkit_request_log"
 Configuration = Mapping[str, Any] | None
 
 
-def platform_for(configuration: Configuration) -> Platform:
-    """The platform of ``configuration['drillkit_env']`` (or ``$DRILLKIT_ENV``)."""
+def environment_file(configuration: Configuration) -> Path:
+    """The environment YAML named by ``configuration['drillkit_env']`` (or ``$DRILLKIT_ENV``)."""
     path = (configuration or {}).get(ENV_KEY) or os.environ.get("DRILLKIT_ENV")
     if not path:
         raise SpecError("experiment", f"configuration.{ENV_KEY}", "no environment named",
                         f"set configuration.{ENV_KEY} to an environment YAML, or export DRILLKIT_ENV")  # fmt: skip
-    return open_platform(load_environment(Path(path)), spec_file=str(path))
+    return Path(path)
+
+
+def platform_for(configuration: Configuration) -> Platform:
+    """The platform of the experiment's environment."""
+    path = environment_file(configuration)
+    return open_platform(load_environment(path), spec_file=str(path))
 
 
 def targets(platform: Platform, target: str) -> list[str]:

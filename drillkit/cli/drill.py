@@ -70,10 +70,10 @@ def faults(as_json: JsonOption = False) -> None:
     """List the Chaos Toolkit actions and probes drillkit provides, with their arguments."""
     import inspect
 
-    from drillkit.chaos import actions, probes
+    from drillkit.chaos import actions, prom_probes, probes
 
     rows = []
-    for module in (actions, probes):
+    for module in (actions, probes, prom_probes):
         for name in module.__all__:
             func = getattr(module, name)
             params = [str(p) for p in inspect.signature(func).parameters.values() if p.name != "configuration"]
@@ -112,13 +112,24 @@ def _print_verdict(journal: dict, run_dir: Path) -> None:  # type: ignore[type-a
     for column in ("check", "verdict", "detail"):
         table.add_column(column)
     for c in journal["checks"]:
-        color = "green" if c["verdict"] == "PASS" else "red"
-        table.add_row(c["name"], f"[{color}]{c['verdict']}[/]", c["detail"])
+        color = "green" if c["verdict"] == "PASS" else "yellow" if c.get("allowed_no_data") else "red"
+        table.add_row(c["name"], f"[{color}]{c['verdict']}[/]", escape(c["detail"]))
     out.print(table)
     m = journal.get("measurements") or {}
     if m:
-        out.print(f"RTO {m.get('rto_s')} s, TTD {m.get('ttd_s')} s, outage {m.get('outage_s'):.3f} s, "
-                  f"failed {m.get('failed_requests')} of {m.get('requests')}, failback {m.get('failback_s')} s")  # fmt: skip
+        out.print(f"RTO {_s(m, 'rto_s')}, TTD {_s(m, 'ttd_s')}, outage {_s(m, 'outage_s')}, "
+                  f"failed {m.get('failed_requests')} of {m.get('requests')}, failback {_s(m, 'failback_s')}")  # fmt: skip
+    x = journal.get("cross_check")
+    if x:
+        color = "red" if x["flagged"] else "green"
+        out.print(f"Prometheus cross-check: RTO {_s(x, 'rto_prom_s')} (log {_s(x, 'rto_log_s')}), "
+                  f"TTD {_s(x, 'ttd_prom_s')} (log {_s(x, 'ttd_log_s')}): [{color}]{x['note']}[/]")  # fmt: skip
     out.print(f"verdict: {'PASS' if journal['exit_code'] == 0 else 'FAIL'}   report: {run_dir / 'report.pdf'}")
 
 
+def _s(values: dict, key: str) -> str:  # type: ignore[type-arg]
+    """A duration for people: '1.23 s', 'never' or '-'."""
+    if values.get(f"{key}_never"):
+        return "never"
+    value = values.get(key)
+    return "-" if value is None else f"{value:.2f} s"

@@ -1,4 +1,4 @@
-"""Metrics: the embedded Prometheus (its scrape configuration and command line).
+"""The embedded Prometheus (its scrape configuration and command line).
 
 Prometheus scrapes every Triton node (labelled ``region`` and ``node``), the gateway's
 built-in exporter and, through a file-discovery slot, the load generator: each of its

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from drillkit.spec.loader import Spec, load_spec
+from drillkit.spec.slo import AbortGuard, SloCheck
 
 
 class LoadSpec(Spec):
@@ -27,6 +28,8 @@ class SloSpec(Spec):
 class RecoverySpec(Spec):
     rto_budget_s: float = Field(gt=0, description="the most recovery time that passes, seconds")
     stable_for_s: float = Field(3.0, gt=0, description="good windows needed to count as recovered, seconds")
+    rpo_budget_s: float | None = Field(None, gt=0, description="restore drills: the most data loss (RPO) that passes, seconds")
+    restore_budget_s: float | None = Field(None, gt=0, description="restore drills: the most restore time that passes, seconds")
 
 
 class FailOn(Spec):
@@ -45,7 +48,18 @@ class DrillSpec(Spec):
     slo: SloSpec = SloSpec()
     recovery: RecoverySpec
     fail_on: FailOn = FailOn()
+    slos: tuple[SloCheck, ...] = Field((), description="SLOs checked in Prometheus with PromQL (see drillkit/spec/slo.py)")
+    abort: tuple[AbortGuard, ...] = Field((), description="guards that stop the fault and roll back at once")
+    cross_check: bool = Field(True, description="compute TTD and RTO again from Prometheus and compare")
     bring_up: bool = Field(True, description="start the environment when it is not up (and stop it after)")
+
+    @field_validator("slos", "abort")
+    @classmethod
+    def _unique_names(cls, items: tuple[SloCheck | AbortGuard, ...]) -> tuple[SloCheck | AbortGuard, ...]:
+        names = [i.name for i in items]
+        if len(set(names)) != len(names):
+            raise ValueError(f"names must be unique, got {names}")
+        return items
 
 
 def load_drill(path: str | Path) -> DrillSpec:

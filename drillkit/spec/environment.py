@@ -66,9 +66,28 @@ class ModelSpec(Spec):
 
 
 class PrometheusSpec(Spec):
+    """The embedded Prometheus, or an external one by URL (credentials only from the environment)."""
+
     scrape_interval_s: float = Field(1.0, gt=0, le=60, description="scrape interval in seconds")
-    url: str | None = Field(None, description="an external Prometheus URL instead of the embedded one")
+    url: str | None = Field(None, pattern=r"^https?://[^@/]+(/.*)?$",
+                            description="an external Prometheus URL (http[s]://host:port[/path], no credentials)")
     retention: str = Field("2d", pattern=r"^\d+[smhdwy]$", description="TSDB retention, e.g. 2d")
+    bearer_token_env: str | None = Field(None, description="environment variable holding a bearer token")
+    basic_auth_user_env: str | None = Field(None, description="environment variable holding the basic-auth user")
+    basic_auth_password_env: str | None = Field(None, description="environment variable holding the basic-auth password")
+    verify_tls: bool = Field(True, description="verify the server's TLS certificate (turn off only for a lab)")
+    ca_file: Path | None = Field(None, description="CA bundle to verify the server with")
+    timeout_s: float = Field(10.0, gt=0, le=300, description="timeout of one query, seconds")
+    retries: int = Field(3, ge=0, le=10, description="retries of a query on connection errors and 5xx")
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> PrometheusSpec:
+        basic = (self.basic_auth_user_env, self.basic_auth_password_env)
+        if (basic[0] is None) != (basic[1] is None):
+            raise ValueError("basic auth needs both basic_auth_user_env and basic_auth_password_env")
+        if self.bearer_token_env and basic[0]:
+            raise ValueError("give a bearer token or basic auth, not both")
+        return self
 
 
 class EnvironmentSpec(Spec):

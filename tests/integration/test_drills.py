@@ -44,12 +44,27 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPlatfor
         platform.down()
 
 
-def drill_file(folder: Path, env_file: Path, experiment: Path, *, budget: float = 5.0, name: str = "t") -> Path:
+# Every drill here is also judged in Prometheus: PromQL SLOs and a cross-check of TTD and RTO.
+SLOS = [
+    {"name": "p99-latency", "kind": "latency", "quantile": 0.99, "threshold_ms": 250, "window_s": 3},
+    {"name": "errors", "kind": "error_ratio", "max_ratio": 0.05, "window_s": 3},
+    {"name": "availability", "kind": "availability", "min_ratio": 0.95, "window_s": 3},
+]
+# Generous guards: they must never stop a drill that recovers.
+GUARDS = [
+    {"name": "error-storm", "source": "prometheus", "signal": "error_ratio", "above": 0.9, "window_s": 3, "for_s": 20},
+    {"name": "clients-failing", "source": "loadgen", "signal": "error_ratio", "above": 0.9, "window_s": 3, "for_s": 20},
+]
+
+
+def drill_file(folder: Path, env_file: Path, experiment: Path, *, budget: float = 5.0, name: str = "t",
+               abort: list[dict[str, object]] | None = None) -> Path:  # fmt: skip
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump({
         "name": name, "environment": str(env_file), "experiment": str(experiment),
         "load": {"trace": str(TRACE), "warmup_s": 3, "cooldown_s": 3},
         "recovery": {"rto_budget_s": budget, "stable_for_s": 2}, "bring_up": False,
+        "slos": SLOS, "abort": GUARDS if abort is None else abort,
     }))  # fmt: skip
     return path
 
@@ -96,6 +111,15 @@ def test_a_drill_recovers_within_budget_and_leaves_no_fault(
     assert {c["name"]: c["verdict"] for c in journal["checks"]}["rollback"] == "PASS"
     assert journal["fault_start"] is not None and journal["rollback_end"] > journal["fault_start"]
     assert (result.run_dir / "report.pdf").stat().st_size > 1000
+    slos = {s["name"]: s for s in journal["slos"]}
+    assert all(slos[n]["verdict"] in ("PASS", "FAIL") and slos[n]["value"] is not None for n in ("p99-latency", "errors", "availability")), slos
+    if base == "region-outage":  # the reference deployment fails over without hurting users
+        assert {s["verdict"] for s in slos.values()} == {"PASS"}, slos
+    assert slos["errors"]["query"].startswith("(sum(rate(drillkit_client_requests_total") and slos["errors"]["value"] is not None
+    cross = journal["cross_check"]
+    assert cross["rto_prom_s"] is not None and abs(cross["rto_diff_s"]) <= 2.0, cross
+    assert journal["series"]["requests_per_s_by_region"]["series"], "the report's series were kept"
+    assert journal["abort"] is None
     assert_healthy(platform)
 
 
@@ -204,4 +228,28 @@ def test_the_capacity_precheck_refuses_when_the_standby_cannot_take_the_load(
     assert journal["fault_start"] is None  # nothing was injected
     added = platform.undo_log().entries()[faults_before:]
     assert [e.fault for e in added] == ["load"]  # the drill's load generator, and no fault
+    assert_healthy(platform)
+
+
+def test_an_abort_guard_stops_a_harsh_fault_and_the_rollback_runs(env: tuple[LocalPlatform, Path], tmp_path: Path) -> None:
+    platform, env_file = env
+    both = experiment(tmp_path, "network-partition", pause=40)  # both regions cut for 40 s: no one gets an answer
+    data = json.loads(both.read_text())
+    data["method"][0]["provider"]["arguments"] = {"target": "primary"}
+    data["method"].insert(1, {**data["method"][0], "name": "partition-standby", "pauses": {"after": 40},
+                              "provider": {**data["method"][0]["provider"], "arguments": {"target": "standby"}}})  # fmt: skip
+    data["method"][0].pop("pauses")
+    both.write_text(json.dumps(data))
+    guards = [{"name": "no-backend-up", "source": "prometheus", "signal": "backends_up", "below": 1, "for_s": 1},
+              {"name": "clients-failing", "source": "loadgen", "signal": "error_ratio", "above": 0.5, "window_s": 2, "for_s": 1}]
+    started = time.monotonic()
+    result = run_drill(plan_drill(drill_file(tmp_path, env_file, both, budget=30, name="abort", abort=guards)),
+                       reports=tmp_path / "r")  # fmt: skip
+    assert time.monotonic() - started < 40, "the guard did not cut the 40 s fault short"
+    journal = result.journal
+    assert journal["abort"]["tripped"] and journal["abort"]["guard"] in ("no-backend-up", "clients-failing")
+    assert {c["name"]: c["verdict"] for c in journal["checks"]}["abort"] == "FAIL"
+    assert result.exit_code == 1 and journal["interrupted"] is False
+    assert [e["event"] for e in journal["timeline"]].count("abort") == 1
+    assert {u["undo"] for u in journal["undone"]} <= {"clear_network"} and all(u["error"] is None for u in journal["undone"])
     assert_healthy(platform)

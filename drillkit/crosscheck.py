@@ -1,0 +1,91 @@
+"""The Prometheus cross-check: TTD and RTO computed a second time, from range data.
+
+The request log is the measuring instrument; Prometheus is what SREs trust. Both must tell
+the same story, so the drill recomputes its two headline numbers from the series it stored
+(1 s steps) and records both values and their difference; a difference over two scrape
+intervals is flagged. Pure functions of the journal's series.
+
+- RTO: a step ``t`` is good when the error ratio and the p99 over its rate window
+  ``(t - lag, t]`` meet the SLO; the window's start ``t - lag`` is when good service began.
+  The same ``recovery`` rule as the request log then applies.
+- TTD: the first step at which HAProxy's exporter shows a faulted server not UP.
+
+>>> cross_check(measurements, series, fault_start=t0, faulted={"primary-0"}, ...)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from drillkit.measure import Measurements, recovery
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    ttd_log_s: float | None
+    ttd_prom_s: float | None
+    ttd_diff_s: float | None
+    rto_log_s: float
+    rto_prom_s: float | None
+    rto_diff_s: float | None
+    scrape_interval_s: float
+    flagged: bool
+    note: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in asdict(self).items()} | {
+            "rto_prom_never": self.rto_prom_s is not None and math.isinf(self.rto_prom_s),
+        }
+
+
+def _points(series: dict[str, Any] | None) -> dict[float, float]:
+    """One unlabelled series' points by time (the aggregated queries have a single series)."""
+    found = (series or {}).get("series") or []
+    return {float(t): float(v) for t, v in found[0]["points"]} if found else {}
+
+
+def prom_rto(series: dict[str, Any], *, fault_start: float, error_budget: float, p99_slo_ms: float,
+             stable_for_s: float, step_s: float, lag_s: float) -> float | None:  # fmt: skip
+    """RTO from the stored ``error_ratio`` and ``latency_p99_ms`` series (None: no data)."""
+    errors, p99 = _points(series.get("error_ratio")), _points(series.get("latency_p99_ms"))
+    steps = [(t - lag_s, errors[t] <= error_budget and p99[t] <= p99_slo_ms)
+             for t in sorted(errors) if t in p99 and t > fault_start]  # fmt: skip
+    if not steps:
+        return None
+    return recovery(steps, fault_start, stable_for_s=stable_for_s, step_s=step_s)
+
+
+def prom_ttd(series: dict[str, Any], *, fault_start: float, faulted: set[str], since: float | None = None) -> float | None:
+    """Seconds from fault_start to the first step showing a faulted server not UP (None: never)."""
+    begin = fault_start if since is None else since
+    downs = [float(t) for s in (series.get("gateway_servers_up") or {}).get("series", [])
+             if s["labels"].get("server") in faulted for t, v in s["points"] if float(t) >= begin and float(v) < 1]  # fmt: skip
+    return max(0.0, min(downs) - fault_start) if downs else None
+
+
+def cross_check(m: Measurements, series: dict[str, Any], *, fault_start: float, faulted: set[str],
+                injecting_since: float | None, error_budget: float, p99_slo_ms: float, stable_for_s: float,
+                scrape_interval_s: float, lag_s: float, step_s: float = 1.0) -> CrossCheck:  # fmt: skip
+    """Both measurements side by side; flagged when either differs by more than two scrapes."""
+    rto_p = prom_rto(series, fault_start=fault_start, error_budget=error_budget, p99_slo_ms=p99_slo_ms,
+                     stable_for_s=stable_for_s, step_s=step_s, lag_s=lag_s)  # fmt: skip
+    ttd_p = prom_ttd(series, fault_start=fault_start, faulted=faulted, since=injecting_since)
+    rto_d, ttd_d = _diff(m.rto_s, rto_p), _diff(m.ttd_s, ttd_p)
+    limit = 2 * scrape_interval_s
+    flagged = any(d is not None and (math.isinf(d) or abs(d) > limit) for d in (rto_d, ttd_d))
+    note = "no Prometheus data to compare" if rto_p is None else (
+        f"differs by more than {limit:g} s (two scrapes)" if flagged else f"agrees within {limit:g} s")  # fmt: skip
+    return CrossCheck(m.ttd_s, ttd_p, ttd_d, m.rto_s, rto_p, rto_d, scrape_interval_s, flagged, note)
+
+
+def _diff(log: float | None, prom: float | None) -> float | None:
+    """prom - log; None when either is missing, 0 when both never happened, inf when one did."""
+    if log is None or prom is None:
+        return None
+    if math.isinf(log) and math.isinf(prom):
+        return 0.0
+    if math.isinf(log) or math.isinf(prom):
+        return math.inf
+    return prom - log

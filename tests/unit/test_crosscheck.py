@@ -1,0 +1,67 @@
+"""The Prometheus cross-check of TTD and RTO on synthetic series with exactly known answers."""
+
+from __future__ import annotations
+
+import math
+
+from drillkit.crosscheck import cross_check, prom_rto, prom_ttd
+from drillkit.measure import Measurements
+
+T0 = 1000.0  # fault_start
+
+
+def one(points: dict[float, float]) -> dict[str, object]:
+    return {"series": [{"labels": {}, "points": [[t, v] for t, v in sorted(points.items())]}]}
+
+
+def steps(bad_from: float, bad_to: float, *, start: float = T0 - 5, end: float = T0 + 20) -> dict[str, object]:
+    """Error ratio 0 except 0.5 at steps in [bad_from, bad_to]; p99 fine throughout."""
+    times = [start + i for i in range(int(end - start) + 1)]
+    errors = {t: 0.5 if bad_from <= t <= bad_to else 0.0 for t in times}
+    return {"error_ratio": one(errors), "latency_p99_ms": one({t: 40.0 for t in times})}
+
+
+def measured(rto: float, ttd: float | None) -> Measurements:
+    return Measurements(requests=1000, failed_requests=10, failed_during_incident=10, ttd_s=ttd, rto_s=rto,
+                        outage_s=rto, worst_p99_s=0.1, error_budget_consumed=1.0, failback_s=1.0)  # fmt: skip
+
+
+def test_rto_is_the_start_of_the_first_clean_rate_window() -> None:
+    # Bad steps at T0+1..T0+4: errors ended just before T0+3 (the 2 s window of T0+5 is clean).
+    rto = prom_rto(steps(T0 + 1, T0 + 4), fault_start=T0, error_budget=0.01, p99_slo_ms=250, stable_for_s=3, step_s=1, lag_s=2)
+    assert rto == 3.0
+
+
+def test_rto_zero_when_never_bad_and_inf_when_never_recovered_and_none_without_data() -> None:
+    kwargs = {"fault_start": T0, "error_budget": 0.01, "p99_slo_ms": 250, "stable_for_s": 3, "step_s": 1, "lag_s": 2}
+    assert prom_rto(steps(0, 0), **kwargs) == 0.0
+    assert math.isinf(prom_rto(steps(T0 + 1, T0 + 100), **kwargs) or 0)
+    assert prom_rto({}, **kwargs) is None
+
+
+def test_slow_steps_count_as_bad() -> None:
+    series = steps(0, 0)
+    series["latency_p99_ms"] = one({T0 - 5 + i: (900.0 if T0 + 2 <= T0 - 5 + i <= T0 + 3 else 40.0) for i in range(26)})
+    assert prom_rto(series, fault_start=T0, error_budget=0.01, p99_slo_ms=250, stable_for_s=3, step_s=1, lag_s=2) == 2.0
+
+
+def test_ttd_is_the_first_step_a_faulted_server_is_not_up() -> None:
+    servers = {"series": [
+        {"labels": {"server": "primary-0", "state": "UP"}, "points": [[T0 - 1, 1], [T0, 1], [T0 + 1, 1], [T0 + 2, 0]]},
+        {"labels": {"server": "standby-0", "state": "UP"}, "points": [[T0 + 1, 0]]},  # not faulted: ignored
+    ]}  # fmt: skip
+    assert prom_ttd({"gateway_servers_up": servers}, fault_start=T0, faulted={"primary-0"}) == 2.0
+    assert prom_ttd({"gateway_servers_up": servers}, fault_start=T0, faulted={"primary-1"}) is None
+
+
+def test_agreement_within_two_scrapes_is_not_flagged_and_beyond_is() -> None:
+    series = steps(T0 + 1, T0 + 4) | {"gateway_servers_up": {"series": [
+        {"labels": {"server": "primary-0"}, "points": [[T0 + 1, 0]]}]}}  # fmt: skip
+    kwargs = {"fault_start": T0, "faulted": {"primary-0"}, "injecting_since": None, "error_budget": 0.01,
+              "p99_slo_ms": 250, "stable_for_s": 3, "scrape_interval_s": 1.0, "lag_s": 2}  # fmt: skip
+    close = cross_check(measured(rto=2.5, ttd=0.3), series, **kwargs)
+    assert (close.rto_prom_s, close.rto_diff_s, close.ttd_prom_s, close.flagged) == (3.0, 0.5, 1.0, False)
+    far = cross_check(measured(rto=0.5, ttd=0.3), series, **kwargs)
+    assert far.flagged and far.rto_diff_s == 2.5 and "more than 2 s" in far.note
+    never = cross_check(measured(rto=math.inf, ttd=0.3), series, **kwargs)
+    assert never.flagged and never.as_dict()["rto_log_s"] is None
