@@ -43,7 +43,8 @@ def run(
     with err.status(f"drill [bold]{plan.spec.name}[/] running ({plan.experiment.get('title')})"):
         result = run_drill(plan, reports=reports, force=force)
     if as_json:
-        out.print_json(json.dumps({k: result.journal[k] for k in ("checks", "measurements", "exit_code")} | {"run_dir": str(result.run_dir)}))
+        keys = ("checks", "measurements", "slos", "cross_check", "abort", "restore", "exit_code")
+        out.print_json(json.dumps({k: result.journal.get(k) for k in keys} | {"run_dir": str(result.run_dir)}))
     else:
         _print_verdict(result.journal, result.run_dir)
     raise typer.Exit(int(result.exit_code))
