@@ -4,35 +4,46 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from drillkit.cli._app import DEFAULT_ENV, EnvOption, JsonOption, app, err, out, platform_of
 from drillkit.errors import ExitCode
-from drillkit.platforms import require_up
+from drillkit.platforms import Platform, open_platform, require_up
 from drillkit.platforms.base import EnvironmentStatus
+from drillkit.spec import load_environment
+
+AllowOption = Annotated[
+    list[str],
+    typer.Option("--allow-context", metavar="NAME", help="Kubernetes: touch this context although its name looks like production (repeatable)."),
+]
+
+
+def _platform(env: Path, allow: list[str]) -> Platform:
+    return open_platform(load_environment(env), spec_file=str(env), allow_contexts=allow)
 
 
 @app.command(rich_help_panel="Environment")
-def up(env: EnvOption = Path(DEFAULT_ENV), as_json: JsonOption = False) -> None:
+def up(env: EnvOption = Path(DEFAULT_ENV), as_json: JsonOption = False, allow_context: AllowOption = []) -> None:  # noqa: B006
     """Start the environment and wait until every node serves through the gateway."""
-    platform = platform_of(env)
+    platform = _platform(env, allow_context)
     with err.status(f"starting environment [bold]{platform.name}[/] (Triton nodes, fault proxy, HAProxy, Prometheus)"):
         status = platform.up()
     _print_status(status, as_json)
 
 
 @app.command(rich_help_panel="Environment")
-def status(env: EnvOption = Path(DEFAULT_ENV), as_json: JsonOption = False) -> None:
+def status(env: EnvOption = Path(DEFAULT_ENV), as_json: JsonOption = False, allow_context: AllowOption = []) -> None:  # noqa: B006
     """Show every component of the environment, live."""
-    _print_status(platform_of(env).status(), as_json)
+    _print_status(_platform(env, allow_context).status(), as_json)
 
 
 @app.command(rich_help_panel="Environment")
-def down(env: EnvOption = Path(DEFAULT_ENV), as_json: JsonOption = False) -> None:
+def down(env: EnvOption = Path(DEFAULT_ENV), as_json: JsonOption = False, allow_context: AllowOption = []) -> None:  # noqa: B006
     """End exactly what `up` started (also after the CLI was killed)."""
-    stopped = platform_of(env).down()
+    stopped = _platform(env, allow_context).down()
     if as_json:
         out.print_json(json.dumps({"stopped": stopped}))
     else:

@@ -245,6 +245,23 @@ def statefulset_controller(host: Callable[[str, int], str] = lambda sts, i: f"no
     return control
 
 
+def job_controller(log: Callable[[str], str], *, failed: frozenset[str] = frozenset()) -> Controller:
+    """After an apply: the Job ran to the end (``failed`` Job names failed); each pod's log is ``log(pod)``."""
+
+    def control(kube: FakeKube, job: dict[str, Any]) -> None:
+        name, ns = job["metadata"]["name"], job["metadata"]["namespace"]
+        count = job["spec"]["completions"]
+        for i in range(count):
+            pod = f"{name}-{i}"
+            kube.put(f"/api/v1/namespaces/{ns}/pods/{pod}", {"apiVersion": "v1", "kind": "Pod", "metadata": {
+                "name": pod, "namespace": ns, "labels": job["spec"]["template"]["metadata"]["labels"]},
+                "spec": job["spec"]["template"]["spec"], "status": {"phase": "Succeeded"}})  # fmt: skip
+            kube.texts[f"/api/v1/namespaces/{ns}/pods/{pod}/log"] = log(pod)
+        job["status"] = {"failed": count} if name in failed else {"succeeded": count}
+
+    return control
+
+
 def deployment_controller(kube: FakeKube, deployment: dict[str, Any]) -> None:
     replicas = deployment["spec"].get("replicas", 1)
     deployment["status"] = {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas}
