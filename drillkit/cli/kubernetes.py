@@ -38,7 +38,10 @@ def _kubernetes_platform(env: Path, allow: list[str]):  # type: ignore[no-untype
 def k8s_manifests(env: EnvOption = Path(DEFAULT_ENV)) -> None:
     """Print every manifest `drillkit up` applies, per context, as YAML (touches no cluster)."""
     from drillkit.platforms.k8s.render_gateway import gateway_manifests
-    from drillkit.platforms.k8s.render_region import namespace_manifest, region_manifests
+    from drillkit.platforms.k8s.render_region import (
+        namespace_manifest,
+        region_manifests,
+    )
     from drillkit.platforms.k8s.run import load_run, new_run
 
     platform = _kubernetes_platform(env, [])
@@ -64,7 +67,7 @@ def k8s_load(
     run_dir: Annotated[Path | None, typer.Option("--out", help="Run folder (default reports/load-k8s-<time>).")] = None,
     keep: Annotated[bool, typer.Option(help="Leave the load's Jobs in the cluster (for kubectl logs).")] = False,
     env: EnvOption = Path(DEFAULT_ENV),
-    allow_context: AllowOption = [],  # noqa: B006
+    allow_context: AllowOption = [],  # noqa: B006  (typer reads the default)
     as_json: JsonOption = False,
 ) -> None:
     """Replay a trace from Locust master + worker pods into the gateway; collect the request log here."""
@@ -82,7 +85,7 @@ def k8s_load(
     with err.status(f"load {job.id}: {workers} workers in {where} replaying {trace.name} into {job.host}"):
         path = run_load(platform, job, where, folder, keep=keep)
     frame = read_request_log(path.parent)
-    summary = {"request_log": str(path), "requests": int(len(frame)), "ok": int((frame["outcome"] == "ok").sum()),
+    summary = {"request_log": str(path), "requests": len(frame), "ok": int((frame["outcome"] == "ok").sum()),
                "by_region": {str(k): int(v) for k, v in frame["region"].value_counts().items()},
                "workers": sorted({str(w) for w in frame["worker"].unique()})}  # fmt: skip
     if as_json:

@@ -49,7 +49,7 @@ def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A small model version served over HTTP to the pods' fetch init containers."""
     root = tmp_path_factory.mktemp("bucket")
     build(root, "v1", ModelParams(items=2000, dim=16, users=500, seed=7), created_at="2026-01-01T00:00:00Z")
-    server = ThreadingHTTPServer(("0.0.0.0", 0), partial(SimpleHTTPRequestHandler, directory=str(root)))  # noqa: S104  (pods must reach it)
+    server = ThreadingHTTPServer(("0.0.0.0", 0), partial(SimpleHTTPRequestHandler, directory=str(root)))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

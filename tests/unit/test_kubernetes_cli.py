@@ -10,8 +10,9 @@ from pathlib import Path
 import kubernetes_validate
 import yaml
 
-from tests.fakes.kube_api import deployment_controller, fake_kube, statefulset_controller
+from tests.fakes.kube_api import fake_kube
 from tests.fakes.kube_env import kube_environment
+from tests.fakes.kube_objects import deployment_controller, statefulset_controller
 
 
 def drillkit(*args: str) -> subprocess.CompletedProcess[str]:

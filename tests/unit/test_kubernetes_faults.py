@@ -18,8 +18,9 @@ from drillkit.errors import AlreadyUpError, ComponentError, SpecError
 from drillkit.netfault.faults import Fault
 from drillkit.platforms.base import Health
 from drillkit.platforms.kubernetes import KubernetesPlatform
-from tests.fakes.kube_api import APPLY, FakeKube, deployment_controller, fake_kube, node, statefulset_controller
+from tests.fakes.kube_api import APPLY, FakeKube, fake_kube
 from tests.fakes.kube_env import CONTEXTS, kube_environment
+from tests.fakes.kube_objects import deployment_controller, node, statefulset_controller
 
 MERGE = "application/merge-patch+json"
 PODS = "/api/v1/namespaces/drills/pods"

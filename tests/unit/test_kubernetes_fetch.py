@@ -96,8 +96,9 @@ def test_a_missing_version_or_source_exits_1(tmp_path: Path, bucket: tuple[str, 
 
 def test_up_keeps_a_verified_local_copy_for_the_drills_golden_answers(bucket: tuple[str, Path], tmp_path: Path) -> None:
     from drillkit.platforms.kubernetes import KubernetesPlatform
-    from tests.fakes.kube_api import deployment_controller, fake_kube, statefulset_controller
+    from tests.fakes.kube_api import fake_kube
     from tests.fakes.kube_env import CONTEXTS, kube_environment
+    from tests.fakes.kube_objects import deployment_controller, statefulset_controller
 
     url, root = bucket
     with fake_kube() as a, fake_kube() as b:

@@ -17,8 +17,13 @@ from drillkit.platforms.k8s.render_load import LoadJob, load_manifests
 from drillkit.platforms.k8s.results import archive_text, extract
 from drillkit.platforms.kubernetes import KubernetesPlatform
 from drillkit.request_log import RequestLogWriter, RequestRecord, read_request_log
-from tests.fakes.kube_api import FakeKube, deployment_controller, fake_kube, job_controller, statefulset_controller
+from tests.fakes.kube_api import FakeKube, fake_kube
 from tests.fakes.kube_env import CONTEXTS, kube_environment
+from tests.fakes.kube_objects import (
+    deployment_controller,
+    job_controller,
+    statefulset_controller,
+)
 
 RUN = "k8s-20260101000000"
 TRACE = b"offset_s,kind,user_id,query,k\n0.0,recommend,1,,10\n0.5,search,2,red shoes,10\n"

@@ -20,8 +20,13 @@ from drillkit.platforms.k8s import meta
 from drillkit.platforms.k8s.render_gateway import gateway_manifests
 from drillkit.platforms.k8s.render_region import namespace_manifest, region_manifests
 from drillkit.platforms.kubernetes import KubernetesPlatform
-from tests.fakes.kube_api import APPLY, FakeKube, deployment_controller, fake_kube, ready_pod, statefulset_controller
+from tests.fakes.kube_api import APPLY, FakeKube, fake_kube
 from tests.fakes.kube_env import CONTEXTS, kube_environment
+from tests.fakes.kube_objects import (
+    deployment_controller,
+    ready_pod,
+    statefulset_controller,
+)
 
 NS = "drills"
 APPLY_QUERY = {"fieldManager": "drillkit", "force": "true"}
@@ -176,7 +181,7 @@ def test_up_reports_why_pods_are_not_ready_and_leaves_them_for_inspection(tmp_pa
     pending["status"] = {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
                                                               "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]}  # fmt: skip
     fakes["standby"].put("/api/v1/namespaces/drills/pods/k8s-standby-0", pending)
-    clock = iter(range(0, 1000))
+    clock = iter(range(1000))
     platform = make_platform(tmp_path, fakes)
     platform.clock = lambda: float(next(clock))
     with pytest.raises(StartupError, match=r"region standby: 0/2 pods ready \(k8s-standby-0: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.\)"):

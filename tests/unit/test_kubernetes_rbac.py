@@ -21,10 +21,14 @@ from drillkit.platforms.k8s.load import run_load
 from drillkit.platforms.k8s.render_load import LoadJob
 from drillkit.platforms.k8s.results import archive_text
 from drillkit.platforms.kubernetes import KubernetesPlatform
-from tests.fakes.kube_api import (
-    FakeKube, deployment_controller, fake_kube, job_controller, node, statefulset_controller,
-)  # fmt: skip
+from tests.fakes.kube_api import FakeKube, fake_kube
 from tests.fakes.kube_env import CONTEXTS, kube_environment
+from tests.fakes.kube_objects import (  # fmt: skip
+    deployment_controller,
+    job_controller,
+    node,
+    statefulset_controller,
+)
 
 RBAC = Path("drills/environments/rbac.yaml")
 _PATH = re.compile(r"^(?P<root>/api/v1|/apis/(?P<group>[^/]+)/[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)"

@@ -19,9 +19,17 @@ from drillkit.errors import SpecError
 from drillkit.model import node as triton_node
 from drillkit.netfault.faults import Fault
 from drillkit.platforms.k8s import meta
-from drillkit.platforms.k8s.render_faults import hog_pod, network_chaos, partition_policy
+from drillkit.platforms.k8s.render_faults import (
+    hog_pod,
+    network_chaos,
+    partition_policy,
+)
 from drillkit.platforms.k8s.render_gateway import gateway_manifests, haproxy_config
-from drillkit.platforms.k8s.render_region import namespace_manifest, node_args, region_manifests
+from drillkit.platforms.k8s.render_region import (
+    namespace_manifest,
+    node_args,
+    region_manifests,
+)
 from tests.fakes.kube_env import kube_environment
 
 VERSIONS = ("1.29", "1.37")  # the oldest and newest Kubernetes drillkit is checked against

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 from drillkit.errors import ComponentError, StartupError
 from drillkit.platforms.k8s import meta
 from drillkit.platforms.k8s.client import KubeClient, collection, object_path
-from drillkit.platforms.k8s.render_load import LOAD, ROLE, LoadJob, load_manifests, name_of
+from drillkit.platforms.k8s.render_load import (
+    LOAD,
+    ROLE,
+    LoadJob,
+    load_manifests,
+    name_of,
+)
 from drillkit.platforms.k8s.results import extract
 from drillkit.request_log import compact
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from drillkit.errors import ComponentError, NotUpError, StartupError
+from drillkit.platforms.base import Health
 from drillkit.platforms.k8s import meta
 from drillkit.platforms.k8s.client import KubeApiError, KubeClient, collection
 from drillkit.platforms.k8s.status import pod_health
-from drillkit.platforms.base import Health
 
 if TYPE_CHECKING:
     from drillkit.platforms.kubernetes import KubernetesPlatform

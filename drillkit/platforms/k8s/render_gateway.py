@@ -107,7 +107,7 @@ def _deployment(spec: EnvironmentSpec, run: str, digest: str) -> Manifest:
             "selector": {"matchLabels": select},
             "template": {
                 "metadata": {"labels": {**select, **meta.labels(spec.name, run, "gateway")},
-                             "annotations": {"drillkit.io/config-sha256": digest}},  # fmt: skip
+                             "annotations": {"drillkit.io/config-sha256": digest}},
                 "spec": pod,
             },
         },

@@ -101,16 +101,16 @@ def _triton_container(spec: EnvironmentSpec, k: KubernetesSpec, region: str) -> 
         "command": ["python"],
         "args": node_args(spec, region),
         "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-                {"name": "PYTHONUNBUFFERED", "value": "1"}],  # fmt: skip
+                {"name": "PYTHONUNBUFFERED", "value": "1"}],
         "ports": [{"name": "http", "containerPort": meta.HTTP_PORT}, {"name": "grpc", "containerPort": meta.GRPC_PORT},
-                  {"name": "metrics", "containerPort": meta.METRICS_PORT}],  # fmt: skip
+                  {"name": "metrics", "containerPort": meta.METRICS_PORT}],
         "resources": {"requests": {"cpu": k.resources.cpu, "memory": k.resources.memory}, "limits": limits},
         # Ready means the model answers: the gateway and the Service only send it traffic then.
         "readinessProbe": _http_probe("/v2/models/recommend/ready", period_s=2, failures=2),
         "startupProbe": _http_probe("/v2/health/live", period_s=5, failures=120),  # model load: up to 10 min
         "livenessProbe": _http_probe("/v2/health/live", period_s=10, failures=3),
         "volumeMounts": [{"name": "models", "mountPath": MODELS, "readOnly": True},
-                         {"name": "workspace", "mountPath": WORKSPACE}, {"name": "dshm", "mountPath": "/dev/shm"}],  # fmt: skip
+                         {"name": "workspace", "mountPath": WORKSPACE}, {"name": "dshm", "mountPath": "/dev/shm"}],
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
     }
 
@@ -152,7 +152,7 @@ def pods_service(spec: EnvironmentSpec, run: str, region: str) -> Manifest:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": meta.metadata(meta.pods_service(spec.name, region), k.namespace,
-                                  meta.labels(spec.name, run, "inference-pods", **{meta.REGION: region})),  # fmt: skip
+                                  meta.labels(spec.name, run, "inference-pods", **{meta.REGION: region})),
         "spec": {"clusterIP": "None", "selector": meta.node_labels(spec.name, region), "ports": ports},
     }
 
@@ -168,7 +168,7 @@ def region_service(spec: EnvironmentSpec, run: str, region: str) -> Manifest:
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": meta.metadata(meta.statefulset_name(spec.name, region), k.namespace,
-                                  meta.labels(spec.name, run, "inference", **{meta.REGION: region})),  # fmt: skip
+                                  meta.labels(spec.name, run, "inference", **{meta.REGION: region})),
         "spec": {"type": cluster.service_type, "selector": meta.node_labels(spec.name, region), "ports": [port]},
     }
 
@@ -180,7 +180,7 @@ def disruption_budget(spec: EnvironmentSpec, run: str, region: str) -> Manifest:
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": meta.metadata(meta.statefulset_name(spec.name, region), k.namespace,
-                                  meta.labels(spec.name, run, "inference", **{meta.REGION: region})),  # fmt: skip
+                                  meta.labels(spec.name, run, "inference", **{meta.REGION: region})),
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": meta.node_labels(spec.name, region)}},
     }
 
@@ -193,7 +193,7 @@ def service_monitor(spec: EnvironmentSpec, run: str, region: str) -> Manifest:
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
         "metadata": meta.metadata(meta.statefulset_name(spec.name, region), k.namespace,
-                                  meta.labels(spec.name, run, "inference", **{meta.REGION: region})),  # fmt: skip
+                                  meta.labels(spec.name, run, "inference", **{meta.REGION: region})),
         "spec": {
             "selector": {"matchLabels": {meta.ENVIRONMENT: spec.name, meta.REGION: region, meta.COMPONENT: "inference-pods"}},
             "endpoints": [{"port": "metrics", "interval": interval, "path": "/metrics", "relabelings": [

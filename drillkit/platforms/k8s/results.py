@@ -30,7 +30,7 @@ from drillkit.errors import ComponentError
 BEGIN = "===== drillkit request log begin"
 END = "===== drillkit request log end"
 _PART = re.compile(r"^part-[A-Za-z0-9._-]+\.parquet$")
-_BLOCK = re.compile(rf"^{BEGIN} (?P<name>\S+) =====\n(?P<body>.*?)^{END} sha256=(?P<sha>[0-9a-f]{{64}}) =====$", re.M | re.S)
+_BLOCK = re.compile(rf"^{BEGIN} (?P<name>\S+) =====\n(?P<body>.*?)^{END} sha256=(?P<sha>[0-9a-f]{{64}}) =====$", re.MULTILINE | re.DOTALL)
 
 
 def archive_text(folder: Path, name: str) -> str:

@@ -13,11 +13,15 @@ from typing import TYPE_CHECKING
 
 from drillkit.errors import AlreadyUpError, NotUpError
 from drillkit.netfault.faults import Fault
+from drillkit.platforms.base import Health
 from drillkit.platforms.k8s import meta
 from drillkit.platforms.k8s.client import KubeClient, collection, object_path
-from drillkit.platforms.k8s.render_faults import hog_pod, network_chaos, partition_policy
+from drillkit.platforms.k8s.render_faults import (
+    hog_pod,
+    network_chaos,
+    partition_policy,
+)
 from drillkit.platforms.k8s.status import pod_health
-from drillkit.platforms.base import Health
 
 if TYPE_CHECKING:
     from drillkit.platforms.kubernetes import KubernetesPlatform

@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING, Any
 from drillkit.errors import ComponentError
 from drillkit.gateway import parse_stat
 from drillkit.netutil import http_status
-from drillkit.platforms.base import ComponentKind, ComponentStatus, EnvironmentStatus, Health
+from drillkit.platforms.base import (
+    ComponentKind,
+    ComponentStatus,
+    EnvironmentStatus,
+    Health,
+)
 from drillkit.platforms.k8s import meta
 from drillkit.platforms.k8s.client import collection
 from drillkit.platforms.k8s.run import load_run
@@ -123,6 +128,6 @@ def _stats_csv(p: KubernetesPlatform) -> str | None:
         path = f"{collection('Service', p.k8s.namespace)}/{meta.gateway_stats(p.name)}:stats/proxy/stats;csv;norefresh"
         return p.clusters.context(gateway.deploy.context).text(path)
     if gateway.external is not None and gateway.external.stats_url:
-        with urllib.request.urlopen(gateway.external.stats_url, timeout=2) as response:  # noqa: S310  (http(s) by the spec's pattern)
+        with urllib.request.urlopen(gateway.external.stats_url, timeout=2) as response:
             return response.read().decode(errors="replace")
     return None
