@@ -13,15 +13,16 @@ from matplotlib.figure import Figure
 from drillkit.report.layout import A4_LANDSCAPE, new_page
 from drillkit.report.timeline import fault_windows
 
-_GPU_PREFIX = "nv_gpu"
+_GPU_PREFIXES = ("gpu_", "nv_gpu")
 _PER_PAGE = 6
 
 
 def series_pages(journal: dict[str, Any], origin: float) -> list[Figure]:
     """One page of service series and one of GPU series (each only when present)."""
-    series = journal.get("series") or {}
-    gpu = {k: v for k, v in series.items() if k.startswith(_GPU_PREFIX)}
-    other = {k: v for k, v in series.items() if not k.startswith(_GPU_PREFIX)}
+    # A query that found nothing (the GPU series on a CPU-only run) gets no panel.
+    series = {k: v for k, v in (journal.get("series") or {}).items() if any(s.get("points") for s in v.get("series") or [])}
+    gpu = {k: v for k, v in series.items() if k.startswith(_GPU_PREFIXES)}
+    other = {k: v for k, v in series.items() if not k.startswith(_GPU_PREFIXES)}
     pages = []
     for title, group in (("Prometheus view", other), ("GPUs (Triton nv_gpu_* metrics)", gpu)):
         names = sorted(group)

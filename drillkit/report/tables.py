@@ -22,7 +22,7 @@ def slo_table(flow: Flow, run: RunFolder) -> None:
         flow.paragraph("the drill defines no Prometheus SLO")
         return
     rows = [[s.get("name", "-"), s.get("verdict", "-"), _value(s), f"{s.get('comparison', '')} {s.get('threshold', '')}",
-             f"{s.get('query', '-')}  [window {s.get('window', '-')}]"] for s in slos]  # fmt: skip
+             f"{s.get('query', '-')}  [{s.get('evaluate', 'worst')} over the drill, window {s.get('window_s', '-')} s]"] for s in slos]  # fmt: skip
     flow.table([Column("SLO", 16), Column("verdict", 7), Column("measured", 9), Column("objective", 10),
                 Column("PromQL", 50)], rows, colors={1: VERDICT_COLORS})  # fmt: skip
 

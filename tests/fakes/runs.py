@@ -109,10 +109,10 @@ def all_sections(*, slo_verdict: str = "PASS", rpo_s: float = 120.0, restore_tim
     return {
         "release": {"release": "v2.4.0-rc1", "commit": "0123456789abcdef0123456789abcdef01234567"},
         "slos": [
-            {"name": "availability", "kind": "error_ratio", "query": long_query, "window": "30s", "threshold": 0.01,
+            {"name": "availability", "kind": "error_ratio", "query": long_query, "window_s": 30.0, "threshold": 0.01,
              "comparison": "<=", "value": 0.004, "verdict": slo_verdict, "allow_no_data": False,
              "evaluated_at": T0 + 61, "source": "prometheus"},
-            {"name": "latency-p99", "kind": "latency", "window": "30s", "threshold": 0.25, "comparison": "<=",
+            {"name": "latency-p99", "kind": "latency", "window_s": 30.0, "threshold": 0.25, "comparison": "<=",
              "query": "histogram_quantile(0.99, sum by (le) (rate(drillkit_client_latency_seconds_bucket[30s])))",
              "value": 0.031, "verdict": "PASS", "allow_no_data": False, "evaluated_at": T0 + 61, "source": "prometheus"},
         ],
@@ -121,12 +121,13 @@ def all_sections(*, slo_verdict: str = "PASS", rpo_s: float = 120.0, restore_tim
         "series": {
             "error_ratio": {"query": long_query, "step_s": 1.0, "unit": "ratio",
                             "series": [{"labels": {}, "points": points}]},
-            "nv_gpu_utilization": {"query": "nv_gpu_utilization", "step_s": 1.0, "unit": "ratio",
+            "gpu_utilization": {"query": "nv_gpu_utilization", "step_s": 1.0, "unit": "ratio",
                                    "series": [{"labels": {"node": "primary-0", "gpu_uuid": "GPU-1"}, "points": points}]},
-            "nv_gpu_memory_used_bytes": {"query": "nv_gpu_memory_used_bytes", "step_s": 1.0, "unit": "bytes",
-                                         "series": [{"labels": {"node": "primary-0"}, "points": points}]},
+            "gpu_memory_used_bytes": {"query": "nv_gpu_memory_used_bytes", "step_s": 1.0, "unit": "bytes",
+                                      "series": [{"labels": {"node": "primary-0"}, "points": points}]},
+            "gpu_power_watts": {"query": "nv_gpu_power_usage", "step_s": 1.0, "unit": "W", "series": []},  # found nothing
         },
-        "abort": {"tripped": False, "guard": None, "reason": None, "at": None, "source": None},
+        "abort": None,  # no guard tripped
         "restore": {"backup_id": "bk-20260528-0300", "backup_created_at": T0 - rpo_s, "failure_at": T0 + 20,
                     "restore_started_at": T0 + 21, "restore_ended_at": T0 + 21 + restore_time_s,
                     "restore_time_s": restore_time_s, "rpo_s": rpo_s, "versions_lost": ["v2"], "versions_lost_count": 1,

@@ -45,6 +45,13 @@ def test_a_recorded_run_renders_verdict_rto_slos_and_a_png_of_page_one(tmp_path:
     assert png.stat().st_size > 20_000  # a person can look at it in the test's tmp folder
 
 
+def test_series_that_found_nothing_get_no_panel_or_page(tmp_path: Path) -> None:
+    sections = all_sections()
+    sections["series"] = {k: {**v, "series": []} if k.startswith("gpu_") else v for k, v in sections["series"].items()}
+    pages = _texts(render_report(make_run(tmp_path / "cpu", sections=sections)))
+    assert len(pages) == 4 and "GPUs" not in "".join(pages)  # a CPU-only run: no GPU page
+
+
 def test_an_older_run_without_optional_sections_renders_what_exists(tmp_path: Path) -> None:
     pages = _texts(render_report(make_run(tmp_path / "old")))
     assert len(pages) == 3  # cover, timeline, details
