@@ -9,6 +9,7 @@ How each primitive maps (see ``k8s/node_faults.py`` and ``k8s/side_faults.py``):
 | primitive | on Kubernetes | undone by |
 |---|---|---|
 | ``kill_node`` | delete the pod, grace 0; the StatefulSet recreates it | ``restart_nodes``: wait until ready |
+| ``stop_region`` | scale the region's StatefulSet to 0 and delete its pods | ``restart_nodes``: scale back, wait |
 | ``pause_node`` | cordon the pod's node and evict drillkit's pods on it (a drain) | ``resume_node``: uncordon |
 | ``inject_gpu_fault`` | taint and cordon the GPU node, delete its Triton pods (device plugin view) | ``restart_nodes``: untaint, uncordon, wait |
 | ``set_network_fault`` | blackhole: deny-all NetworkPolicy; latency/bandwidth: Chaos Mesh | ``Fault()``: delete them |
@@ -102,6 +103,10 @@ class KubernetesPlatform:
 
     def resume_node(self, node: str) -> None:
         node_faults.undrain(self, node)
+
+    def stop_region(self, region: str) -> None:
+        """A region outage that lasts until ``restart_nodes``: its StatefulSet scaled to zero, pods gone."""
+        node_faults.stop_region(self, region)
 
     def restart_node(self, node: str) -> None:
         self.restart_nodes([node])

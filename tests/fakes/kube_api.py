@@ -47,6 +47,7 @@ class Call:
     query: dict[str, str]
     content_type: str | None
     body: Any
+    authorization: str | None = None  # the credentials the kubeconfig gave the client
 
 
 Controller = Callable[["FakeKube", dict[str, Any]], None]
@@ -146,7 +147,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(raw) if raw else None
         kube = self.kube
         with kube.lock:
-            kube.calls.append(Call(method, path, query, self.headers.get("Content-Type") if raw else None, body))
+            kube.calls.append(Call(method, path, query, self.headers.get("Content-Type") if raw else None, body,
+                                   self.headers.get("Authorization")))  # fmt: skip
             if (method, path) in kube.refuse:
                 status, message = kube.refuse[(method, path)]
                 return self._status(status, message)
@@ -226,9 +228,22 @@ def _subresource(kube: FakeKube, method: str, path: str, sub: str, body: Any) ->
         if kube.objects.pop(owner, None) is None:
             return _failure(404, "pod not found")
         return 201, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
+    if sub == "scale" and method == "PATCH":
+        return _scale(kube, owner, body)
     if method == "GET" and path in kube.texts:
         return 200, kube.texts[path]
     return _failure(404, f"no {sub} here")
+
+
+def _scale(kube: FakeKube, owner: str, body: Any) -> tuple[int, Any]:
+    workload = kube.objects.get(owner)
+    if workload is None:
+        return _failure(404, "not found")
+    workload["spec"]["replicas"] = body["spec"]["replicas"]
+    controller = kube.controllers.get(workload.get("kind", ""))
+    if controller is not None:
+        controller(kube, workload)
+    return 200, {"apiVersion": "autoscaling/v1", "kind": "Scale", "spec": {"replicas": workload["spec"]["replicas"]}}
 
 
 @contextmanager

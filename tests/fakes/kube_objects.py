@@ -21,6 +21,9 @@ def statefulset_controller(host: Callable[[str, int], str] = lambda sts, i: f"no
         for i in range(replicas):
             labels = {**sts["spec"]["template"]["metadata"]["labels"], "statefulset.kubernetes.io/pod-name": f"{name}-{i}"}
             kube.put(f"/api/v1/namespaces/{ns}/pods/{name}-{i}", ready_pod(f"{name}-{i}", ns, labels, host(name, i)))
+        for path in [p for p in kube.objects if p.startswith(f"/api/v1/namespaces/{ns}/pods/{name}-")]:
+            if int(path.rsplit("-", 1)[1]) >= replicas:  # scaled down: the highest ordinals go
+                del kube.objects[path]
         sts["status"] = {"replicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas}
 
     return control

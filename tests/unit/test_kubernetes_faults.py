@@ -208,3 +208,20 @@ def test_hang_and_rollback_through_the_chaos_actions(platform: KubernetesPlatfor
     assert [(u["undo"], u["error"]) for u in done["undone"]] == [("resume_nodes", None)]
     assert host(fakes["standby"], "standby")["spec"]["unschedulable"] is False
     assert not platform.undo_log().pending()
+
+
+def test_a_region_outage_scales_to_zero_until_the_restart_scales_back(platform: KubernetesPlatform, fakes: dict[str, FakeKube]) -> None:
+    primary = fakes["primary"]
+    platform.stop_region("primary")
+    scale = "/apis/apps/v1/namespaces/drills/statefulsets/k8s-primary/scale"
+    assert [(c.method, c.path, c.content_type, c.body) for c in primary.writes()] == [
+        ("PATCH", scale, MERGE, {"spec": {"replicas": 0}}),
+        ("DELETE", f"{PODS}/k8s-primary-0", "application/json", {"gracePeriodSeconds": 0}),
+        ("DELETE", f"{PODS}/k8s-primary-1", "application/json", {"gracePeriodSeconds": 0}),
+    ]  # fmt: skip
+    assert [n.health for n in platform.status().nodes("primary")] == [Health.DEAD, Health.DEAD]
+    primary.clear()
+    platform.restart_nodes(["primary-0", "primary-1"])
+    assert [(c.path, c.body) for c in primary.calls_of("PATCH")] == [(scale, {"spec": {"replicas": 2}})]
+    assert [n.health for n in platform.status().nodes("primary")] == [Health.READY, Health.READY]
+    assert not fakes["standby"].writes()

@@ -72,6 +72,7 @@ def test_up_applies_every_rendered_manifest_in_its_own_context_and_waits(tmp_pat
                                 ("Deployment", "k8s-gateway"), ("Service", "k8s-gateway"), ("Service", "k8s-gateway-stats")]  # fmt: skip
     assert primary.calls_of("PATCH")[1].path == "/apis/apps/v1/namespaces/drills/statefulsets/k8s-primary"
     assert not primary.calls_of("DELETE", "POST") and not standby.calls_of("DELETE", "POST")
+    assert {c.authorization for c in primary.calls + standby.calls} == {"Bearer test-token"}  # the kubeconfig's user
     assert status.up and [n.health for n in status.nodes()] == [Health.READY] * 4
     assert status.gateway_url == "http://172.18.0.2:30080" and status.prometheus_url == "http://127.0.0.1:9090"
 

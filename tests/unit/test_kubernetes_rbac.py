@@ -84,6 +84,8 @@ def exercise_everything(tmp_path: Path, fakes: dict[str, FakeKube]) -> list[tupl
     p.status()
     p.kill_node("primary-0")
     p.up()  # the controller brings it back
+    p.stop_region("standby")
+    p.restart_nodes(["standby-0", "standby-1"])
     p.pause_node("primary-1")
     p.resume_node("primary-1")
     p.up()

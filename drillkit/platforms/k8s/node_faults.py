@@ -8,7 +8,8 @@ uncordons only what drillkit cordoned, once no other drillkit mark remains. So t
 right even after the runner died, from any machine.
 
 chaostoolkit-kubernetes equivalents (not called, see ``clusters.py``): ``kill`` is
-``chaosk8s.pod.actions.terminate_pods(grace_period=0)``; ``drain`` is ``cordon_node`` plus
+``chaosk8s.pod.actions.terminate_pods(grace_period=0)``; ``stop_region`` is
+``chaosk8s.statefulset.actions.scale_statefulset(replicas=0)`` plus that; ``drain`` is ``cordon_node`` plus
 evictions like ``drain_nodes`` but only of drillkit's pods and without its 10 s polling
 (``drain_nodes`` evicts every tenant's pods); ``undrain`` is ``uncordon_node``.
 """
@@ -72,12 +73,29 @@ def gpu_fault(p: KubernetesPlatform, node: str, xid: int) -> None:
         kube.delete(f"{collection('Pod', p.k8s.namespace)}/{name}", {"gracePeriodSeconds": 0})
 
 
+def stop_region(p: KubernetesPlatform, region: str) -> None:
+    """A region outage: scale its StatefulSet to zero and delete its pods at once (no drain).
+
+    Nothing comes back until ``restore`` (``restart_nodes``) scales it up again.
+    """
+    kube = p.clusters.region(region)
+    _scale(p, kube, region, 0)
+    for node in p.node_names(region):
+        kube.delete(f"{collection('Pod', p.k8s.namespace)}/{meta.node_pod(p.name, node)}", {"gracePeriodSeconds": 0})
+
+
 def restore(p: KubernetesPlatform, nodes: list[str]) -> None:
-    """``restart_nodes``: clear GPU faults on the nodes' hosts, then wait until every node is ready.
+    """``restart_nodes``: give back what faults took (replicas, GPU taints), then wait until every node is ready.
 
     The StatefulSet controller restarts crashed pods by itself; a pod that is ready again
     is left alone (deleting it would be a second outage during the rollback).
     """
+    for region in dict.fromkeys(p.region_of(n) for n in nodes):
+        kube = p.clusters.region(region)
+        sts = kube.get(f"{collection('StatefulSet', p.k8s.namespace)}/{meta.statefulset_name(p.name, region)}") or {}
+        wanted = next(r.nodes for r in p.spec.regions if r.name == region)
+        if (sts.get("spec") or {}).get("replicas", wanted) < wanted:
+            _scale(p, kube, region, wanted)
     for node in nodes:
         _unmark(p, p.clusters.region(p.region_of(node)), mark_key(p.name, "gpu", node), GPU_TAINT)
     deadline = p.clock() + p.k8s.start_timeout_s
@@ -88,6 +106,12 @@ def restore(p: KubernetesPlatform, nodes: list[str]) -> None:
             raise StartupError(f"nodes {', '.join(waiting)} not ready after {p.k8s.start_timeout_s:.0f} s")
         if waiting:
             p.sleep(p.poll_s)
+
+
+def _scale(p: KubernetesPlatform, kube: KubeClient, region: str, replicas: int) -> None:
+    # The scale subresource: only the replica count changes (`up` re-applies it anyway).
+    path = f"{collection('StatefulSet', p.k8s.namespace)}/{meta.statefulset_name(p.name, region)}/scale"
+    kube.patch(path, {"spec": {"replicas": replicas}})
 
 
 def _health(p: KubernetesPlatform, node: str) -> Health:
