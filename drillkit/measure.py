@@ -70,9 +70,11 @@ def windows(log: pd.DataFrame, *, window_s: float, p99_slo_s: float, error_budge
     return out
 
 
-def rto(ws: list[Window], fault_start: float, *, stable_for_s: float, window_s: float) -> float:
-    """Recovery time after ``fault_start`` (0: never hurt; inf: never recovered)."""
-    after = [(w.start, w.good) for w in ws if w.start + window_s > fault_start]
+def rto(ws: list[Window], fault_start: float, *, stable_for_s: float, window_s: float, since: float | None = None) -> float:
+    """Recovery time after ``fault_start`` (0: never hurt; inf: never recovered), judging the
+    windows from ``since`` (the start of the injection; default fault_start) on."""
+    begin = fault_start if since is None else since
+    after = [(w.start, w.good) for w in ws if w.start + window_s > begin]
     return recovery(after, fault_start, stable_for_s=stable_for_s, step_s=window_s)
 
 
@@ -140,20 +142,26 @@ def measure(
     error_budget: float,
     stable_for_s: float,
 ) -> Measurements:
-    """Every measurement of one drill."""
+    """Every measurement of one drill.
+
+    The incident begins when the injecting action began (``injecting_since``): users hurt
+    while a region's nodes are being killed one by one are hurt by the fault, even though
+    fault_start, the origin of RTO and TTD, is the end of that action.
+    """
+    since = fault_start if injecting_since is None else min(injecting_since, fault_start)
     ws = windows(log, window_s=window_s, p99_slo_s=p99_slo_s, error_budget=error_budget, origin=fault_start)
-    recovery = rto(ws, fault_start, stable_for_s=stable_for_s, window_s=window_s)
-    incident_end = fault_start + recovery if math.isfinite(recovery) else math.inf
-    incident = [w for w in ws if fault_start <= w.start < max(incident_end, fault_start + window_s)]
+    recovery = rto(ws, fault_start, stable_for_s=stable_for_s, window_s=window_s, since=since)
+    incident_end = max(fault_start + recovery if math.isfinite(recovery) else math.inf, fault_start + window_s)
+    incident = [w for w in ws if since < w.start + window_s and w.start < incident_end]
     failed = int((log["outcome"] != "ok").sum())
-    in_incident = log[(log["scheduled_at"] >= fault_start) & (log["scheduled_at"] < max(incident_end, fault_start + window_s))]
+    in_incident = log[(log["scheduled_at"] >= since) & (log["scheduled_at"] < incident_end)]
     return Measurements(
         requests=len(log),
         failed_requests=failed,
         failed_during_incident=int((in_incident["outcome"] != "ok").sum()),
         ttd_s=ttd(gateway_changes, fault_start, faulted, injecting_since),
         rto_s=recovery,
-        outage_s=outage(log, fault_start, p99_slo_s=p99_slo_s),
+        outage_s=outage(log, since, p99_slo_s=p99_slo_s),
         worst_p99_s=max((w.p99_s for w in incident), default=0.0),
         error_budget_consumed=failed / (error_budget * len(log)) if len(log) and error_budget > 0 else 0.0,
         failback_s=failback(ws, rollback_end),

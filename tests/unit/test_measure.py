@@ -108,3 +108,17 @@ def test_a_node_marked_down_during_a_multi_node_injection_is_detected_at_once() 
     changes = [{"at": T0 - 0.05, "node": "p0", "state": "DOWN"}]
     assert ttd(changes, T0, {"p0"}) is None  # before the fault, with no injection window
     assert ttd(changes, T0, {"p0"}, injecting_since=T0 - 0.2) == 0.0
+
+
+def test_users_hurt_while_the_fault_is_being_injected_count_in_the_incident() -> None:
+    # Killing a region's nodes one by one took 0.5 s; requests failed and were slow during it,
+    # and the standby served from fault_start (the end of the injection) on.
+    frame = log(bad=(-0.4, -0.2), slow=(-0.2, -0.1))
+    m = judge(frame, injecting_since=T0 - 0.5)
+    failed = int((frame["outcome"] != "ok").sum())
+    assert failed >= 20 and m.failed_during_incident == failed == m.failed_requests
+    assert m.worst_p99_s == pytest.approx(1.0)
+    assert m.outage_s == pytest.approx(0.31)  # from the first failed request to the first good one after the slow ones
+    assert m.rto_s == 0.0  # already recovered when the injection ended
+    blind = judge(frame)  # without the injection's start, the incident would begin after the harm
+    assert blind.failed_during_incident == 0 and blind.worst_p99_s < 0.25
