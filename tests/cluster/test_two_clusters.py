@@ -114,7 +114,12 @@ def test_distributed_load_brings_every_workers_request_log_home(platform: Kubern
 
 def test_down_leaves_nothing_labelled(platform: KubernetesPlatform) -> None:
     platform.down()
-    for context in platform.k8s.contexts():
-        kube = platform.clusters.context(context)
-        for kind in ("StatefulSet", "Deployment", "Service", "Pod", "NetworkPolicy", "Job"):
-            assert not kube.list(kind, platform.k8s.namespace, meta.selector(meta.environment_labels(platform.name))), kind
+    selector = meta.selector(meta.environment_labels(platform.name))
+
+    def gone() -> bool:
+        kinds = ("StatefulSet", "Deployment", "Service", "Pod", "NetworkPolicy", "Job")
+        return not any(platform.clusters.context(c).list(k, platform.k8s.namespace, selector)
+                       for c in platform.k8s.contexts() for k in kinds)  # fmt: skip
+
+    eventually(gone, 180, "every labelled object deleted")
+    platform.down()  # a second down (the namespace may still be terminating) is harmless

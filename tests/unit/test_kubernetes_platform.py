@@ -228,3 +228,17 @@ def test_open_platform_picks_kubernetes_and_honours_the_allow_variable(tmp_path:
     assert isinstance(platform, KubernetesPlatform)
     assert platform.clusters.allow == {"eks-live", "gke_a_prod", "kind-x"}
     assert platform.node_names("standby") == ["standby-0", "standby-1"] and platform.node_names("nowhere") == []
+
+
+def test_a_second_down_while_things_terminate_deletes_nothing_twice(tmp_path: Path, fakes: dict[str, FakeKube]) -> None:
+    platform = make_platform(tmp_path, fakes)
+    platform.up()
+    standby = fakes["standby"]
+    for path in ("/api/v1/namespaces/drills", "/apis/apps/v1/namespaces/drills/statefulsets/k8s-standby"):
+        standby.objects[path]["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:09Z"  # still terminating
+    standby.clear()
+    deleted = platform.down()
+    assert [c.path for c in standby.calls_of("DELETE")] == [
+        "/apis/policy/v1/namespaces/drills/poddisruptionbudgets/k8s-standby", "/api/v1/namespaces/drills/services/k8s-standby",
+        "/api/v1/namespaces/drills/services/k8s-standby-pods"]  # fmt: skip
+    assert "kind-drill-b/Namespace/drills" not in deleted

@@ -140,7 +140,7 @@ def _kinds(p: KubernetesPlatform) -> list[str]:
 def _delete_listed(kube: KubeClient, kind: str, namespace: str, match: dict[str, str]) -> list[str]:
     deleted = []
     for obj in kube.list(kind, namespace, meta.selector(match)):
-        if not _labelled(obj, match):  # never trust a selector alone with a delete
+        if not _labelled(obj, match) or obj["metadata"].get("deletionTimestamp"):  # never trust a selector alone
             continue
         if kube.delete(object_path(obj | {"kind": kind}), {"propagationPolicy": "Background"}):
             deleted.append(f"{kube.context}/{kind}/{obj['metadata']['name']}")
@@ -152,8 +152,8 @@ def _delete_namespace(p: KubernetesPlatform, kube: KubeClient) -> list[str]:
         return []
     path = collection("Namespace") + f"/{p.k8s.namespace}"
     found = kube.get(path)
-    if found is None or not _labelled(found, meta.environment_labels(p.name)):
-        return []
+    if found is None or not _labelled(found, meta.environment_labels(p.name)) or found["metadata"].get("deletionTimestamp"):
+        return []  # not drillkit's, or already being deleted (a second DELETE is a conflict)
     kube.delete(path, {"propagationPolicy": "Background"})
     return [f"{kube.context}/Namespace/{p.k8s.namespace}"]
 
