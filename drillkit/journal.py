@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from drillkit.backup.section import restore_checks, restore_section
 from drillkit.crosscheck import cross_check
 from drillkit.measure import Measurements, measure
 from drillkit.observe.slo import SloResult, judge_slo
@@ -62,7 +63,9 @@ def finish_journal(plan: DrillPlan, run_dir: Path, record: RunRecord) -> dict[st
     slos = _slos(plan, record.evidence)
     canaries = [e for e in events if e["event"] == "canary"]
     errors = [f"{u['undo']} {u['args']}: {u['error']}" for u in record.undone if u["error"]]
+    restore = restore_section(events)  # restore drills (issue 6): RPO, restore time, versions lost
     checks = judge(plan.spec, measured, canaries, errors, record.capacity, slos=slos, abort=record.abort)
+    checks += restore_checks(plan.spec, restore)
     evidence = record.evidence or {}
     journal = {
         "drill": plan.spec.model_dump(mode="json"),
@@ -80,6 +83,7 @@ def finish_journal(plan: DrillPlan, run_dir: Path, record: RunRecord) -> dict[st
         "slos": [s.as_dict() for s in slos],
         "cross_check": _cross_check(plan, measured, evidence, events, start, began),
         "abort": record.abort,
+        "restore": restore,
         "prometheus": {k: evidence[k] for k in ("url", "start", "end", "step_s", "series_window_s") if k in evidence} or None,
         "series": evidence.get("series"),
         "undone": record.undone,

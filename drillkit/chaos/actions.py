@@ -17,8 +17,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from drillkit.backup import damage
 from drillkit.chaos.context import Configuration, platform_for, targets
 from drillkit.chaos.undo import undo_pending
+from drillkit.model import repository
 from drillkit.netfault.faults import Fault
 from drillkit.platforms.base import Platform
 
@@ -26,6 +28,7 @@ __all__ = [
     "crash_node", "hang_node", "restart_node", "region_outage",
     "add_latency", "reset_connections", "partition", "limit_bandwidth", "clear_network",
     "gpu_device_lost", "gpu_ecc_error", "gpu_memory_pressure", "gpu_compute_pressure",
+    "destroy_model_repository", "corrupt_model_repository", "restore_model_repository",
     "rollback_all",
 ]  # fmt: skip
 
@@ -104,6 +107,53 @@ def gpu_compute_pressure(target: str, level: float = 1.0, duration_s: float = 12
     return _hog(configuration, target, "compute", level, duration_s)
 
 
+def destroy_model_repository(region: str, restart: bool = True, *, configuration: Configuration = None) -> dict[str, Any]:
+    """Data loss: delete the region's model repository (every version); restarted nodes refuse to serve.
+
+    Undo: restore from the newest backup that verifies (nothing when already restored).
+    """
+    platform = platform_for(configuration)
+    nodes = _record_data_fault(platform, "destroy_model_repository", region)
+    injected_at = time.time()
+    versions = damage.destroy_repository(platform.region_repository(region))
+    return _data_fault(platform, region, nodes, versions, injected_at, restart)
+
+
+def corrupt_model_repository(region: str, version: str | None = None, flips: int = 64, restart: bool = True,
+                             *, configuration: Configuration = None) -> dict[str, Any]:  # fmt: skip
+    """Silent corruption: flip bytes in the weights of ``version`` (default: the served one).
+
+    Restarted nodes refuse the version (its manifest check fails). Undo: restore from a backup.
+    """
+    platform = platform_for(configuration)
+    nodes = _record_data_fault(platform, "corrupt_model_repository", region)
+    root = platform.region_repository(region)
+    versions = repository.versions(root)
+    injected_at = time.time()
+    corrupted = damage.corrupt_weights(root / (version or platform.spec.model.version), flips=flips)
+    return {**_data_fault(platform, region, nodes, versions, injected_at, restart), "corrupted": corrupted}
+
+
+def restore_model_repository(region: str, backup: str | None = None, fallback: bool = True,
+                             *, configuration: Configuration = None) -> dict[str, Any]:  # fmt: skip
+    """Restore the region's repository from a backup (default: the newest), verified on Triton before it serves.
+
+    With ``fallback`` a refused backup (corrupted, incomplete) is skipped for the next older one;
+    the output has the backup used, the restore time and every refusal (``restored: false`` when none restored).
+    """
+    from drillkit.backup import store_for
+    from drillkit.backup.errors import RestoreFailed
+    from drillkit.backup.restore import restore_region
+
+    platform = platform_for(configuration)
+    try:
+        report = restore_region(platform, store_for(platform.spec, platform.root), region, backup_id=backup, fallback=fallback)
+    except RestoreFailed as exc:
+        refused = [{"backup_id": r.backup_id, "object": r.object, "reason": r.reason} for r in exc.refusals]
+        return {"region": region, "restored": False, "error": str(exc), "refused": refused}
+    return {"restored": True, **report.as_dict()}
+
+
 def rollback_all(*, configuration: Configuration = None) -> dict[str, Any]:
     """Undo every pending fault of the environment, newest first (use in ``rollbacks``)."""
     undone = undo_pending(platform_for(configuration))
@@ -117,6 +167,18 @@ def _record(platform: Platform, fault: str, undo: str, target: str, **extra: Any
     nodes = targets(platform, target)
     platform.undo_log().record(fault, undo, {"nodes": nodes, **extra})
     return nodes
+
+
+def _record_data_fault(platform: Platform, fault: str, region: str) -> list[str]:
+    nodes = targets(platform, region)
+    platform.undo_log().record(fault, "restore_repository", {"region": region})
+    return nodes
+
+
+def _data_fault(platform: Platform, region: str, nodes: list[str], versions: list[str], injected_at: float,
+                restart: bool) -> dict[str, Any]:  # fmt: skip
+    refused = damage.restart_refusing(platform, nodes) if restart else []
+    return {"region": region, "nodes": nodes, "versions": versions, "refused_to_start": refused, "injected_at": injected_at}
 
 
 def _node_fault(configuration: Configuration, target: str, name: str, undo: str, key: str,

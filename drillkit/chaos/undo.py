@@ -32,6 +32,15 @@ def _stop_hog(platform: Platform, handle: str) -> None:
     platform.stop_hog(handle)
 
 
+def _restore_repository(platform: Platform, region: str) -> None:
+    # Idempotent: a drill's method usually restores already; only a broken region is restored.
+    from drillkit.backup import store_for
+    from drillkit.backup.restore import region_serves, restore_region
+
+    if not region_serves(platform, region):
+        restore_region(platform, store_for(platform.spec, platform.root), region, fallback=True)
+
+
 def _stop_process(platform: Platform, process: dict[str, Any]) -> None:
     # A drill's own helper (its load generator) left behind by a killed runner.
     supervise.terminate([supervise.Process.model_validate(process)], grace_s=5)
@@ -43,6 +52,7 @@ UNDOS: dict[str, Callable[..., None]] = {
     "resume_nodes": _resume_nodes,
     "stop_hog": _stop_hog,
     "stop_process": _stop_process,
+    "restore_repository": _restore_repository,
 }
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from drillkit.cli._app import DEFAULT_ENV, EnvOption, app, out
+from drillkit.cli._app import DEFAULT_ENV, EnvOption, app, out, platform_of
 from drillkit.spec import load_environment
 
 model_app = typer.Typer(no_args_is_help=True, help="Build, verify and publish model repository versions.")
@@ -17,13 +17,17 @@ app.add_typer(model_app, name="model", rich_help_panel="Model")
 def model_build(
     env: EnvOption = Path(DEFAULT_ENV),
     root: Annotated[Path | None, typer.Option(help="Repository root (default: <state_dir>/models).")] = None,
+    version: Annotated[str | None, typer.Option(help="Build this version name instead of model.version (e.g. v2).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed instead of model.seed (a retrained model).")] = None,
 ) -> None:
     """Build the environment's model version into a repository (skipped when it exists and verifies)."""
     from drillkit.platforms.provision import ensure_built
 
     spec = load_environment(env)
-    path = ensure_built(spec.model, root or spec.state_dir / "models")
-    out.print(f"model {spec.model.version} ready at {path}")
+    changes = {k: v for k, v in (("version", version), ("seed", seed)) if v is not None}
+    model = spec.model.model_validate({**spec.model.model_dump(), **changes}) if changes else spec.model
+    path = ensure_built(model, root or spec.state_dir / "models")
+    out.print(f"model {model.version} ready at {path}")
 
 
 @model_app.command("verify")
@@ -36,10 +40,24 @@ def model_verify(version_dir: Path) -> None:
 
 
 @model_app.command("publish")
-def model_publish(version_dir: Path, dest_root: Path) -> None:
-    """Copy a verified version into another repository (atomic; the copy is verified too)."""
+def model_publish(
+    version_dir: Path,
+    dest_root: Annotated[Path | None, typer.Argument(help="Repository to publish into (default: the environment's regions).")] = None,
+    region: Annotated[list[str] | None, typer.Option("--region", help="Region of --env to publish into (repeatable; default: all).")] = None,
+    env: EnvOption = Path(DEFAULT_ENV),
+) -> None:
+    """Copy a verified version into a repository, or into the regions of an environment (atomic; verified).
+
+    A region's repository gains the version as data (backed up, restorable, losable); its
+    nodes keep serving the environment's ``model.version``.
+    """
     from drillkit.model.repository import publish
 
-    out.print(f"published to {publish(version_dir, dest_root)}")
+    if dest_root is not None:
+        out.print(f"published to {publish(version_dir, dest_root)}")
+        return
+    platform = platform_of(env)
+    for name in region or [r.name for r in platform.spec.regions]:
+        out.print(f"published to {publish(version_dir, platform.region_repository(name))}")
 
 

@@ -8,6 +8,7 @@ Faults are expressed as platform primitives (kill, pause, restart a node), never
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from enum import StrEnum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -15,6 +16,7 @@ from typing import Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 from drillkit.netfault.faults import Fault
+from drillkit.spec import EnvironmentSpec
 from drillkit.undo import UndoLog
 
 
@@ -79,6 +81,7 @@ class Platform(Protocol):
 
     name: str
     root: Path  # the environment's local state folder: undo log, drill lock, logs
+    spec: EnvironmentSpec  # the environment it runs
 
     def up(self) -> EnvironmentStatus:
         """Start everything and return once every node is ready and the gateway answers."""
@@ -138,4 +141,23 @@ class Platform(Protocol):
 
     def undo_log(self) -> UndoLog:
         """Where faults on this environment record their undo before acting."""
+        ...
+
+    def region_repository(self, region: str) -> Path:
+        """The folder holding the region's model repository, every version (a mounted volume elsewhere)."""
+        ...
+
+    def switch_repository(self, region: str, new_dir: Path) -> None:
+        """Make ``new_dir`` (next to the repository folder) the region's repository in one atomic step.
+
+        Running nodes keep what they loaded; they serve the new repository once restarted.
+        """
+        ...
+
+    def verification_node(self, region: str, repository: Path) -> AbstractContextManager[str]:
+        """Start a throwaway node of ``region`` serving ``repository`` (outside the gateway); yield its URL.
+
+        The node loads the environment's model version from ``repository`` exactly as a
+        serving node would (manifest check, real Triton load); it is ended on exit.
+        """
         ...

@@ -18,10 +18,12 @@ import shutil
 import signal
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from drillkit import supervise
-from drillkit.errors import AlreadyUpError, MissingDependencyError, NotUpError
+from drillkit.backup.swap import install_dir
+from drillkit.errors import AlreadyUpError, MissingDependencyError, NotUpError, SpecError
 from drillkit.model.node import DEVICE_LOST_SIGNAL, ECC_ERROR_SIGNAL
 from drillkit.netfault import Fault, NetfaultClient
 from drillkit.platforms import local_start
@@ -151,6 +153,18 @@ class LocalPlatform:
 
     def undo_log(self) -> UndoLog:
         return UndoLog(self.root / "undo.jsonl")
+
+    def region_repository(self, region: str) -> Path:
+        names = [r.name for r in self.spec.regions]
+        if region not in names:
+            raise SpecError(self.spec_file or self.name, "region", f"no region {region!r}", f"use one of {', '.join(names)}")
+        return local_start.region_repo(self, region)
+
+    def switch_repository(self, region: str, new_dir: Path) -> None:
+        install_dir(new_dir, self.region_repository(region))
+
+    def verification_node(self, region: str, repository: Path) -> AbstractContextManager[str]:
+        return local_start.verification_node(self, region, repository)
 
     def _state(self) -> LocalState:
         state = load_state(self.state_path)

@@ -9,17 +9,20 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drillkit import gateway, netfault, observe, supervise
-from drillkit.errors import StartupError
+from drillkit.backup.config import source_of
+from drillkit.backup.scheduler import schedule_config
+from drillkit.errors import NotUpError, StartupError
 from drillkit.model import node as triton_node
 from drillkit.model import repository
 from drillkit.netutil import free_port, http_status, port_is_free
 from drillkit.platforms import provision
-from drillkit.platforms.local_state import LocalState, NodeRecord, new_state, save_state
+from drillkit.platforms.local_state import LocalState, NodeRecord, exclusive, load_state, new_state, save_state
 from drillkit.smoke import verify_gateway
 
 if TYPE_CHECKING:
@@ -33,7 +36,7 @@ def start_all(p: LocalPlatform, binaries: dict[str, str]) -> LocalState:
     manifest = repository.verify(version_dir)
     state = new_state(p.name, p.spec_file, manifest.version)
     for region in p.spec.regions:
-        repo = _region_repo(p, region.name)
+        repo = region_repo(p, region.name)
         provision.publish(version_dir, repo)
         for name in region.node_names():
             state.nodes.append(_spawn_node(p, name, region.name, repo, _node_ports()))
@@ -44,6 +47,8 @@ def start_all(p: LocalPlatform, binaries: dict[str, str]) -> LocalState:
         _start_prometheus(p, state, binaries["prometheus"])
     _wait_ready(p, state, time.monotonic() + p.start_timeout_s)
     verify_gateway(state.gateway_url or "", manifest)
+    if p.spec.backup and p.spec.backup.every:
+        _start_backup_scheduler(p, state)
     return state
 
 
@@ -91,8 +96,45 @@ def _fresh_root(root: Path) -> None:
         (root / "logs").rename(root / "logs.previous")
 
 
-def _region_repo(p: LocalPlatform, region: str) -> Path:
+def region_repo(p: LocalPlatform, region: str) -> Path:
     return p.root / "regions" / region / "models"
+
+
+def _start_backup_scheduler(p: LocalPlatform, state: LocalState) -> None:
+    config = schedule_config(p.spec, state_root=p.root, repository=region_repo(p, source_of(p.spec).region),
+                             state_file=p.state_path)  # fmt: skip
+    (p.root / "backup-schedule.json").write_text(config.model_dump_json(indent=1))
+    command = [p.python, "-m", "drillkit.backup.scheduler", "--config", str(p.root / "backup-schedule.json")]
+    state.backup = supervise.spawn("backup", command, log_path=p.root / "logs" / "backup.log")
+    save_state(p.state_path, state)
+
+
+@contextmanager
+def verification_node(p: LocalPlatform, region: str, repository: Path) -> Iterator[str]:
+    """A throwaway node serving ``repository`` on free ports, recorded so `down` ends it too."""
+    name = f"{region}-verify"
+    with exclusive(p.root / "lock", p.name):
+        state = _loaded(p)
+        record = _spawn_node(p, name, region, repository, _node_ports())
+        state.verifiers[name] = record.process
+        save_state(p.state_path, state)
+    try:
+        _wait(lambda: _node_ready(record), [record.process], time.monotonic() + p.start_timeout_s, f"verification node {name}")
+        yield f"http://127.0.0.1:{record.http_port}"
+    finally:
+        supervise.kill(record.process)  # throwaway and outside the gateway: no requests to drain
+        clean_node_leftovers(record)
+        with exclusive(p.root / "lock", p.name):
+            state = _loaded(p)
+            state.verifiers.pop(name, None)
+            save_state(p.state_path, state)
+
+
+def _loaded(p: LocalPlatform) -> LocalState:
+    state = load_state(p.state_path)
+    if state is None:
+        raise NotUpError(f"environment {p.name!r} is not up: run `drillkit up` first")
+    return state
 
 
 def _node_ports() -> tuple[int, int, int]:

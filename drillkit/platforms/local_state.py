@@ -61,12 +61,15 @@ class LocalState(BaseModel):
     prometheus: Process | None = None
     prometheus_port: int | None = None
     hogs: dict[str, Process] = {}  # resource hogs started by GPU-pressure faults
+    backup: Process | None = None  # the scheduled-backup child (environment spec `backup.every`)
+    verifiers: dict[str, Process] = {}  # throwaway nodes that check a restored repository
 
 
     def processes(self) -> list[Process]:
         """Every recorded process, in start order."""
-        rest = [self.netfault, self.haproxy, self.prometheus]
-        return [n.process for n in self.nodes] + [p for p in rest if p is not None] + list(self.hogs.values())
+        rest = [self.netfault, self.haproxy, self.prometheus, self.backup]
+        return ([n.process for n in self.nodes] + [p for p in rest if p is not None] + list(self.hogs.values())
+                + list(self.verifiers.values()))  # fmt: skip
 
     def node(self, name: str) -> NodeRecord:
         """The node called ``name``; KeyError lists the known names."""

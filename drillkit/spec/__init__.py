@@ -9,6 +9,7 @@ them so callers write ``from drillkit.spec import DrillSpec``:
 ('primary', [2, 2])
 """
 
+from drillkit.spec.backup import BackupSpec, StoreKind, StoreSpec
 from drillkit.spec.drill import DrillSpec, FailOn, LoadSpec, RecoverySpec, SloSpec, load_drill
 from drillkit.spec.environment import (
     EnvironmentSpec,
@@ -28,6 +29,7 @@ from drillkit.spec.suite import DrillOverrides, SuiteDrill, SuiteSpec, load_suit
 
 __all__ = [
     "KubernetesSpec",
+    "BackupSpec", "StoreKind", "StoreSpec",
     "DrillSpec", "EnvironmentSpec", "FailOn", "GatewayMode", "GatewaySpec", "LoadSpec", "ModelSpec",
     "PrometheusSpec", "RecoverySpec", "RegionRole", "RegionSpec", "SloSpec", "Spec",
     "load_drill", "load_environment", "load_spec", "state_root",

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from drillkit.spec.backup import BackupSpec
 from drillkit.spec.kubernetes import KubernetesSpec
 from drillkit.spec.loader import Spec, load_spec
 
@@ -100,6 +101,7 @@ class EnvironmentSpec(Spec):
     gateway: GatewaySpec = GatewaySpec()
     model: ModelSpec = ModelSpec()
     prometheus: PrometheusSpec = PrometheusSpec()
+    backup: BackupSpec | None = Field(None, description="backups of a region's model repository (see spec/backup.py)")
     kubernetes: KubernetesSpec | None = Field(None, description="clusters, images, GPUs (platform: kubernetes only)")
 
     @field_validator("regions")
@@ -115,6 +117,8 @@ class EnvironmentSpec(Spec):
         roles = [r.role for r in self.regions]
         if roles.count(RegionRole.PRIMARY) != 1 or len(roles) < 2:
             raise ValueError("need exactly one region with role: primary and at least one with role: standby")
+        if self.backup and self.backup.region and self.backup.region not in [r.name for r in self.regions]:
+            raise ValueError(f"backup.region {self.backup.region!r} is not a region here; use one of {[r.name for r in self.regions]}")
         return self
 
     @model_validator(mode="after")
