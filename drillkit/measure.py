@@ -183,20 +183,3 @@ def versions_lost(before: list[str], restored: list[str]) -> list[str]:
 def restore_time(started_at: float, ended_at: float) -> float:
     """Seconds from the start of a restore to the region serving the verified model."""
     return ended_at - started_at
-
-
-def rpo(failure_at: float | None, backup_created_at: float | None) -> float | None:
-    """Data lost, seconds: the failure time minus the time of the backup that restored (None: unknown)."""
-    if failure_at is None or backup_created_at is None:
-        return None
-    return max(0.0, failure_at - backup_created_at)
-
-
-def versions_lost(before: list[str], restored: list[str]) -> list[str]:
-    """Model versions the region held before the failure that the restore did not bring back."""
-    return sorted(set(before) - set(restored))
-
-
-def restore_time(started_at: float, ended_at: float) -> float:
-    """Seconds from the start of a restore to the region serving the verified model."""
-    return ended_at - started_at
