@@ -225,3 +225,17 @@ def test_a_region_outage_scales_to_zero_until_the_restart_scales_back(platform: 
     assert [(c.path, c.body) for c in primary.calls_of("PATCH")] == [(scale, {"spec": {"replicas": 2}})]
     assert [n.health for n in platform.status().nodes("primary")] == [Health.READY, Health.READY]
     assert not fakes["standby"].writes()
+
+
+def test_a_gpu_fault_on_a_region_sharing_one_gpu_node_marks_it_once(platform: KubernetesPlatform, fakes: dict[str, FakeKube]) -> None:
+    configuration = {"drillkit_env": platform.spec_file}
+    primary = fakes["primary"]
+    output = actions.gpu_device_lost("primary", configuration=configuration)
+    assert output["nodes"] == ["primary-0", "primary-1"]
+    # primary-0's fault took the host and both pods; primary-1's pod was gone by then.
+    assert [c.method for c in primary.writes()] == ["PATCH", "DELETE", "DELETE"]
+    assert host(primary, "primary")["metadata"]["labels"]["k8s.drillkit.io/gpu-primary-0"] == "cordoned"
+    sts = primary.objects["/apis/apps/v1/namespaces/drills/statefulsets/k8s-primary"]
+    statefulset_controller(lambda s, i: "k8s-primary-gpu-2")(primary, sts)  # the controller replaces them elsewhere
+    actions.rollback_all(configuration=configuration)
+    assert host(primary, "primary")["spec"] == {"unschedulable": False, "taints": []}

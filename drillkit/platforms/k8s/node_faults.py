@@ -46,8 +46,9 @@ def kill(p: KubernetesPlatform, node: str) -> None:
 
 def drain(p: KubernetesPlatform, node: str) -> None:
     """Cordon the node's cluster node and evict drillkit's Triton pods on it (PDBs apply)."""
-    kube, pod = _pod(p, node)
-    host = pod["spec"]["nodeName"]
+    kube, host = _host(p, node)
+    if host is None:
+        return  # its pod runs nowhere (evicted with a neighbour on the same host): nothing left to take
     _mark(p, kube, host, mark_key(p.name, "drain", node))
     blocked = [name for name in _on_host(p, kube, host) if not _evict(kube, p.k8s.namespace, name)]
     if blocked:
@@ -64,8 +65,9 @@ def gpu_fault(p: KubernetesPlatform, node: str, xid: int) -> None:
     """What the device plugin and node health checks make of a fatal Xid: taint, cordon, pods gone."""
     if xid not in XIDS:
         raise ValueError(f"Xid {xid} is not simulated here; use 79 (device lost) or 48 (ECC error)")
-    kube, pod = _pod(p, node)
-    host = pod["spec"]["nodeName"]
+    kube, host = _host(p, node)
+    if host is None:
+        return  # its pod runs nowhere (deleted with a neighbour on the same GPU node): nothing left to take
     taint = {"key": GPU_TAINT, "value": str(xid), "effect": "NoSchedule"}
     _mark(p, kube, host, mark_key(p.name, "gpu", node), taint)
     for name in _on_host(p, kube, host):
@@ -119,14 +121,26 @@ def _health(p: KubernetesPlatform, node: str) -> Health:
     return pod_health(kube.get(f"{collection('Pod', p.k8s.namespace)}/{meta.node_pod(p.name, node)}"))
 
 
-def _pod(p: KubernetesPlatform, node: str) -> tuple[KubeClient, dict[str, Any]]:
-    """The node's running pod, found by its StatefulSet labels (never an unlabelled pod)."""
+def _find(p: KubernetesPlatform, node: str) -> tuple[KubeClient, dict[str, Any] | None]:
+    """The node's pod, found by its StatefulSet labels (never an unlabelled pod), or None."""
     kube = p.clusters.region(p.region_of(node))
     found = kube.list("Pod", p.k8s.namespace, meta.selector(meta.node_labels(p.name, p.region_of(node))),
                       field_selector=f"metadata.name={meta.node_pod(p.name, node)}")  # fmt: skip
-    if not found or not (found[0].get("spec") or {}).get("nodeName"):
+    return kube, found[0] if found else None
+
+
+def _pod(p: KubernetesPlatform, node: str) -> tuple[KubeClient, dict[str, Any]]:
+    """The node's scheduled pod; NotUpError when there is none."""
+    kube, pod = _find(p, node)
+    if pod is None or not (pod.get("spec") or {}).get("nodeName"):
         raise NotUpError(f"node {node} has no scheduled pod ({meta.node_pod(p.name, node)} in {kube.context}): is it up?")
-    return kube, found[0]
+    return kube, pod
+
+
+def _host(p: KubernetesPlatform, node: str) -> tuple[KubeClient, str | None]:
+    """The cluster node the node's pod runs on (None while it is pending or being replaced)."""
+    kube, pod = _find(p, node)
+    return kube, ((pod or {}).get("spec") or {}).get("nodeName")
 
 
 def _pod_path(p: KubernetesPlatform, pod: dict[str, Any]) -> str:
