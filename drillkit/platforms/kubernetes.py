@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-from drillkit.errors import NotUpError
+from drillkit.errors import NotUpError, SpecError
 from drillkit.netfault.faults import Fault
 from drillkit.platforms.base import EnvironmentStatus
 from drillkit.platforms.k8s import deploy, node_faults, side_faults, status
@@ -134,6 +135,22 @@ class KubernetesPlatform:
 
     def undo_log(self) -> UndoLog:
         return UndoLog(self.root / "undo.jsonl")
+
+    # Data-loss faults and restores need the region's model repository as a local folder; on
+    # Kubernetes it is a PVC or object storage that only pods see. Refused, plainly.
+    def region_repository(self, region: str) -> Path:
+        raise self._no_repository("a region's model repository")
+
+    def switch_repository(self, region: str, new_dir: Path) -> None:
+        raise self._no_repository("switching a region's model repository")
+
+    def verification_node(self, region: str, repository: Path) -> AbstractContextManager[str]:
+        raise self._no_repository("a verification node")
+
+    def _no_repository(self, what: str) -> SpecError:
+        return SpecError(self.spec_file or "environment", "platform", f"{what} is not available on Kubernetes: the "
+                         "repository is a PVC or object storage that only the pods see",
+                         "run data-loss and restore drills on the local platform; publish models to the bucket or PVC")  # fmt: skip
 
     def region_of(self, node: str) -> str:
         """The region of a node name; KeyError lists the known nodes."""

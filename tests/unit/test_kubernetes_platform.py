@@ -242,3 +242,13 @@ def test_a_second_down_while_things_terminate_deletes_nothing_twice(tmp_path: Pa
         "/apis/policy/v1/namespaces/drills/poddisruptionbudgets/k8s-standby", "/api/v1/namespaces/drills/services/k8s-standby",
         "/api/v1/namespaces/drills/services/k8s-standby-pods"]  # fmt: skip
     assert "kind-drill-b/Namespace/drills" not in deleted
+
+
+def test_it_is_a_platform_and_refuses_repository_faults_plainly(tmp_path: Path, fakes: dict[str, FakeKube]) -> None:
+    from drillkit.platforms.base import Platform
+
+    platform = make_platform(tmp_path, fakes)
+    assert isinstance(platform, Platform)
+    with pytest.raises(SpecError, match="not available on Kubernetes.*run data-loss and restore drills on the local platform"):
+        platform.region_repository("primary")
+    assert not fakes["primary"].calls
