@@ -114,6 +114,8 @@ class RecommenderClient:
     def __init__(self, base_url: str, *, timeout_s: float = 5.0) -> None:
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        # A base path is kept: on Kubernetes a node is reached through the API server's proxy.
+        self.prefix = parts.path.rstrip("/")
         self.timeout_s = timeout_s
         self._conn: http.client.HTTPConnection | None = None
 
@@ -157,9 +159,8 @@ class RecommenderClient:
                 raise
         return self._round_trip(self._connection(), request)
 
-    @staticmethod
-    def _round_trip(conn: http.client.HTTPConnection, request: EncodedRequest) -> tuple[int, dict[str, str], bytes]:
-        conn.request("POST", request.path, body=request.body, headers=request.headers)
+    def _round_trip(self, conn: http.client.HTTPConnection, request: EncodedRequest) -> tuple[int, dict[str, str], bytes]:
+        conn.request("POST", self.prefix + request.path, body=request.body, headers=request.headers)
         response = conn.getresponse()
         body = response.read()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, body

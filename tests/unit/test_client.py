@@ -27,6 +27,12 @@ def test_recommend_round_trip_carries_inputs_and_serving_node(triton: str) -> No
     assert FakeTriton.seen[-1] == {"path": "/v2/models/recommend/infer", "user_id": 40, "k": 3}
 
 
+def test_a_base_path_is_kept_for_nodes_behind_a_proxy(triton: str) -> None:
+    base = f"{triton}/api/v1/namespaces/ns/pods/env-primary-0:8000/proxy/"
+    RecommenderClient(base).recommend(user_id=7, k=2)
+    assert FakeTriton.seen[-1]["path"] == "/api/v1/namespaces/ns/pods/env-primary-0:8000/proxy/v2/models/recommend/infer"
+
+
 def test_search_sends_the_query_text(triton: str) -> None:
     reply = RecommenderClient(triton).search("red shoes", user_id=2, k=2)
     assert reply.answer is not None and reply.answer.item_ids == (2, 3)
