@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,19 @@ EnvOption = Annotated[
     typer.Option("--env", "-e", envvar="DRILLKIT_ENV", help="Environment spec (YAML).", show_default=True),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+AllowOption = Annotated[
+    list[str],
+    typer.Option("--allow-context", metavar="NAME", help="Kubernetes: touch this context although its name looks like production (repeatable)."),
+]
+
+
+def allow_in_process(names: list[str]) -> None:
+    """Let a drill touch production-looking contexts: its runner and the Chaos Toolkit
+    activities it runs in-process both read ``$DRILLKIT_ALLOW_CONTEXTS``."""
+    if names:
+        from drillkit.platforms.k8s.clusters import ALLOW_ENV, allowed_from_environment
+
+        os.environ[ALLOW_ENV] = ",".join([*allowed_from_environment(), *names])
 
 
 def platform_of(env: Path) -> Platform:

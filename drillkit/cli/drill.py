@@ -10,16 +10,38 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from drillkit.cli._app import DEFAULT_ENV, EnvOption, JsonOption, app, err, out, platform_of
+from drillkit.cli._app import (
+    DEFAULT_ENV,
+    AllowOption,
+    EnvOption,
+    JsonOption,
+    allow_in_process,
+    app,
+    err,
+    out,
+    platform_of,
+)
 from drillkit.errors import ExitCode
+
+EnvOverride = Annotated[
+    Path | None,
+    typer.Option("--env", "-e", help="Run against this environment instead of the one the drill names."),
+]
+
+
+def _plan(drill: Path, env: Path | None):  # type: ignore[no-untyped-def]
+    from drillkit.plan import plan_drill
+    from drillkit.spec.suite import DrillOverrides
+
+    if env is None:
+        return plan_drill(drill)
+    return plan_drill(drill, DrillOverrides({"environment": str(env.resolve())}, "command line", "--env"))
 
 
 @app.command(rich_help_panel="Drills")
-def validate(drill: Path) -> None:
+def validate(drill: Path, env: EnvOverride = None) -> None:
     """Validate a drill completely (spec, environment, experiment, trace) without touching anything."""
-    from drillkit.plan import plan_drill
-
-    plan = plan_drill(drill)
+    plan = _plan(drill, env)
     out.print(f"{drill}: valid ({plan.experiment.get('title')}; {len(plan.trace)} requests over {plan.trace.duration_s:.0f} s)")
 
 
@@ -29,13 +51,15 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate everything, then stop.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Inject even when the capacity pre-check refuses.")] = False,
     reports: Annotated[Path, typer.Option(help="Folder for run folders.")] = Path("reports"),
+    env: EnvOverride = None,
+    allow_context: AllowOption = [],  # noqa: B006  (typer reads the default)
     as_json: JsonOption = False,
 ) -> None:
     """Run a drill: load, fault, rollback, measure; exit with the drill's verdict."""
     from drillkit.drill import run_drill
-    from drillkit.plan import plan_drill
 
-    plan = plan_drill(drill)
+    allow_in_process(allow_context)
+    plan = _plan(drill, env)
     if dry_run:
         out.print(f"{drill}: valid; dry run, nothing started")
         return
@@ -51,10 +75,11 @@ def run(
 
 
 @app.command(rich_help_panel="Drills")
-def recover(env: EnvOption = Path(DEFAULT_ENV), as_json: JsonOption = False) -> None:
+def recover(env: EnvOption = Path(DEFAULT_ENV), as_json: JsonOption = False, allow_context: AllowOption = []) -> None:  # noqa: B006
     """Undo every fault a crashed or killed drill left behind (replays the undo log)."""
     from drillkit.chaos.undo import undo_pending
 
+    allow_in_process(allow_context)
     undone = undo_pending(platform_of(env), faults_only=False)
     if as_json:
         out.print_json(json.dumps(undone))
@@ -71,7 +96,7 @@ def faults(as_json: JsonOption = False) -> None:
     """List the Chaos Toolkit actions and probes drillkit provides, with their arguments."""
     import inspect
 
-    from drillkit.chaos import actions, prom_probes, probes
+    from drillkit.chaos import actions, probes, prom_probes
 
     rows = []
     for module in (actions, probes, prom_probes):

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from drillkit.cli._app import DEFAULT_ENV, EnvOption, JsonOption, app, err, out, platform_of
+from drillkit.cli._app import (
+    DEFAULT_ENV,
+    AllowOption,
+    EnvOption,
+    JsonOption,
+    app,
+    err,
+    out,
+    platform_of,
+)
 from drillkit.errors import ExitCode
 from drillkit.platforms import Platform, open_platform, require_up
 from drillkit.platforms.base import EnvironmentStatus
 from drillkit.spec import load_environment
-
-AllowOption = Annotated[
-    list[str],
-    typer.Option("--allow-context", metavar="NAME", help="Kubernetes: touch this context although its name looks like production (repeatable)."),
-]
 
 
 def _platform(env: Path, allow: list[str]) -> Platform:

@@ -44,3 +44,12 @@ def test_commands_that_need_a_running_environment_exit_4_and_say_so(tmp_path: Pa
 def test_an_unknown_option_is_a_usage_error_with_exit_2() -> None:
     done = drillkit("up", "--no-such-option")
     assert done.returncode == 2
+
+
+def test_a_drill_can_be_validated_against_another_environment(tmp_path: Path) -> None:
+    env = tmp_path / "other.yaml"
+    env.write_text(ENV.format(state=tmp_path) + "gateway: {retries: 99}\n")
+    done = drillkit("validate", "drills/node-crash.yaml", "--env", str(env))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "other.yaml: gateway.retries" in done.stderr  # the override was read, not the drill's own environment
+    assert drillkit("validate", "drills/node-crash.yaml", "--env", "drills/environments/local.yaml").returncode == 0
