@@ -48,6 +48,7 @@ bench: setup
 	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_stack
 	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_load
 	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_report
+	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_backup
 
 clean:
 	rm -rf $(VENV) .drillkit .pytest_cache

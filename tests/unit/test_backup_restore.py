@@ -220,3 +220,51 @@ def test_a_node_that_refuses_the_model_refuses_the_backup(make_repo: MakeRepo, t
     with pytest.raises(RestoreFailed, match="could not load it: refusing to serve: .*item_bias.npy"):
         restore_region(platform, store, "primary")
     assert not region_serves(platform, "primary")  # no node runs
+
+
+def fixed_answer_handler(ids: list[int], scores: list[float]) -> type[BaseHTTPRequestHandler]:
+    class Fixed(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            a, b = np.array(ids, np.int64), np.array(scores, np.float32)
+            outputs = [{"name": n, "datatype": t, "shape": [1, 3], "parameters": {"binary_data_size": x.nbytes}}
+                       for n, t, x in (("item_ids", "INT64", a), ("scores", "FP32", b))]  # fmt: skip
+            head = json.dumps({"model_name": "x", "outputs": outputs}).encode()
+            self.send_response(200)
+            self.send_header("Inference-Header-Content-Length", str(len(head)))
+            self.send_header("Content-Length", str(len(head) + a.nbytes + b.nbytes))
+            self.end_headers()
+            self.wfile.write(head + a.tobytes() + b.tobytes())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Fixed
+
+
+@pytest.mark.parametrize(
+    ("ids", "scores", "identical"),
+    [
+        ([10, 11, 12], [0.9, 0.5, 0.5], True),
+        ([10, 12, 11], [0.9, 0.5, 0.5], True),  # a near-tie in another order (as a GPU may give)
+        ([11, 10, 12], [0.9, 0.5, 0.5], False),  # item 11 scored 0.9: another model
+        ([10, 11, 13], [0.9, 0.5, 0.5], False),
+        ([10, 11, 12], [0.9, 0.5, 0.49], False),
+    ],
+)
+def test_golden_answers_must_match_item_for_item(ids: list[int], scores: list[float], identical: bool) -> None:
+    from drillkit.backup.golden import golden_identical
+    from drillkit.model.repository import Golden, Manifest, RecommendProbe
+
+    golden = Golden(recommend=(RecommendProbe(7, 3, (10, 11, 12), (0.9, 0.5, 0.5)),), search=())
+    manifest = Manifest("v1", "2026-01-01", {}, {}, golden, "0" * 64)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), fixed_answer_handler(ids, scores))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert golden_identical(f"http://127.0.0.1:{server.server_address[1]}", manifest)[0] is identical
+    finally:
+        server.shutdown()
+        server.server_close()
