@@ -43,10 +43,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPlatfor
     env_file.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
     platform = LocalPlatform(spec, spec_file=str(env_file))
     platform.up()
+    scheduler = load_state(platform.state_path).backup  # type: ignore[union-attr]
     try:
         yield platform, env_file
     finally:
         platform.down()
+    assert scheduler is not None and not supervise.alive(scheduler)  # `down` ends the scheduled backups
 
 
 def new_version(platform: LocalPlatform, name: str, seed_offset: int) -> Path:
