@@ -81,7 +81,7 @@ class BackupStore:
         new_objects, new_bytes = self._store_objects(repository_root, files)
         backup = BackupManifest(
             id=new_backup_id(created_at), created_at=created_at, committed_at=self.clock(), source=source,
-            versions=versions, files=tuple(files), bytes=sum(f.size for f in {f.sha256: f for f in files}.values()),
+            versions=versions, files=tuple(files), bytes=sum(f.size for f in files),
             new_objects=new_objects, new_bytes=new_bytes,
         )  # fmt: skip
         self.blobs.put_bytes(manifest_key(backup.id), backup.model_dump_json(indent=1).encode())
