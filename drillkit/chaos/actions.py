@@ -20,6 +20,7 @@ from typing import Any
 from drillkit.backup import damage
 from drillkit.chaos.context import Configuration, platform_for, targets
 from drillkit.chaos.undo import undo_pending
+from drillkit.errors import SpecError
 from drillkit.model import repository
 from drillkit.netfault.faults import Fault
 from drillkit.platforms.base import Platform
@@ -39,8 +40,15 @@ def crash_node(target: str, *, configuration: Configuration = None) -> dict[str,
 
 
 def region_outage(region: str, *, configuration: Configuration = None) -> dict[str, Any]:
-    """Crash every node of a region. Undo: restart them."""
-    return {"region": region, **crash_node(region, configuration=configuration)}
+    """Take every node of a region down until the rollback (SIGKILL locally; scaled to zero on
+    Kubernetes, where deleted pods would come back by themselves). Undo: restart them."""
+    platform = platform_for(configuration)
+    if not platform.node_names(region):
+        raise SpecError("experiment", "region_outage.region", f"no region {region!r}",
+                        f"use one of: {', '.join(r.name for r in platform.spec.regions)}")  # fmt: skip
+    nodes = _record(platform, "region_outage", "restart_nodes", region)
+    platform.stop_region(region)
+    return {"region": region, "crashed": nodes, "injected_at": time.time()}
 
 
 def hang_node(target: str, *, configuration: Configuration = None) -> dict[str, Any]:
@@ -205,7 +213,7 @@ def _gpu(configuration: Configuration, target: str, name: str, xid: int) -> dict
         platform.inject_gpu_fault(node, xid)
     # Say which layer was faulted: a journal must not pass off a node-level simulation as
     # DCGM field injection or a kernel Xid.
-    return {"nodes": nodes, "xid": xid, "layer": "triton-node", "injected_at": time.time()}
+    return {"nodes": nodes, "xid": xid, "layer": platform.gpu_fault_layer, "injected_at": time.time()}
 
 
 def _hog(configuration: Configuration, target: str, kind: str, level: float, duration_s: float) -> dict[str, Any]:
@@ -215,4 +223,4 @@ def _hog(configuration: Configuration, target: str, kind: str, level: float, dur
         entry = platform.undo_log().record(f"gpu_{kind}_pressure", "stop_hog", {"handle": f"hog-{kind}-{node}"})
         platform.start_hog(entry.args["handle"], node, kind, level, duration_s)
         handles.append(entry.args["handle"])
-    return {"hogs": handles, "layer": "process", "injected_at": time.time()}
+    return {"hogs": handles, "layer": platform.hog_layer, "injected_at": time.time()}

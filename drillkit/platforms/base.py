@@ -80,6 +80,9 @@ class Platform(Protocol):
     """
 
     name: str
+    # Where GPU faults and hogs act, as journals must say (a node-level simulation is not a kernel Xid).
+    gpu_fault_layer: str
+    hog_layer: str
     root: Path  # the environment's local state folder: undo log, drill lock, logs
     spec: EnvironmentSpec  # the environment it runs
 
@@ -97,6 +100,11 @@ class Platform(Protocol):
 
     def kill_node(self, node: str) -> None:
         """Crash a node at once (SIGKILL locally; delete the pod on Kubernetes)."""
+        ...
+
+    def stop_region(self, region: str) -> None:
+        """Take every node of a region down until ``restart_nodes`` (SIGKILL locally; scale to
+        zero on Kubernetes, where a deleted pod would come back by itself)."""
         ...
 
     def pause_node(self, node: str) -> None:

@@ -52,6 +52,9 @@ class KubernetesPlatform:
         poll_s: how often waits poll the API; ``sleep`` and ``clock`` make the waits.
     """
 
+    gpu_fault_layer = "device-plugin"  # taint + cordon + evict: what the NVIDIA device plugin does on an Xid
+    hog_layer = "pod"  # a hog pod pinned to the node's GPU
+
     def __init__(
         self,
         spec: EnvironmentSpec,

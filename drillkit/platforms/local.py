@@ -48,6 +48,9 @@ class LocalPlatform:
         start_timeout_s: how long ``up`` waits for everything to become ready.
     """
 
+    gpu_fault_layer = "triton-node"  # the node's model instance fails like a lost device
+    hog_layer = "process"  # a hog process beside the node, on its device
+
     def __init__(
         self,
         spec: EnvironmentSpec,
@@ -96,6 +99,10 @@ class LocalPlatform:
         record = self._state().node(node)
         supervise.kill(record.process)
         local_start.clean_node_leftovers(record)
+
+    def stop_region(self, region: str) -> None:
+        for node in self.node_names(region):
+            self.kill_node(node)  # a killed local node stays dead until restart_nodes
 
     def pause_node(self, node: str) -> None:
         supervise.send(self._state().node(node).process, signal.SIGSTOP)
