@@ -46,7 +46,24 @@ def plan_drill(path: str | Path, overrides: DrillOverrides | None = None) -> Dri
                         f"speed; the drill needs about {needed:.0f} s of traffic",
                         "use a longer trace (`drillkit traffic synth --duration ...`) or a lower speed")  # fmt: skip
     check_prometheus(spec, environment, file=str(path))
+    check_platform(experiment, environment, spec_file=spec.environment, experiment_file=spec.experiment)
     return DrillPlan(Path(path), spec, environment, experiment, trace)
+
+
+def check_platform(experiment: dict[str, Any], environment: EnvironmentSpec, *, spec_file: Path, experiment_file: Path) -> None:
+    """Every fault of the experiment is one its platform can make (nothing is touched to know it)."""
+    from drillkit.chaos.actions import NEEDS
+    from drillkit.platforms import open_platform
+
+    platform = open_platform(environment, spec_file=str(spec_file))
+    for section in ("method", "rollbacks"):
+        for i, activity in enumerate(experiment.get(section) or []):
+            provider = activity.get("provider", {})
+            need = NEEDS.get(provider.get("func", "")) if provider.get("module") == "drillkit.chaos.actions" else None
+            missing = platform.lacks(need) if need is not None else None
+            if missing is not None:
+                raise SpecError(str(experiment_file), f"{section}[{i}] ({activity.get('name')})",
+                                f"{environment.platform} platform of {spec_file}: {missing.reason}", missing.fix)  # fmt: skip
 
 
 def check_prometheus(spec: DrillSpec, environment: EnvironmentSpec, *, file: str) -> None:

@@ -23,7 +23,7 @@ from drillkit.chaos.undo import undo_pending
 from drillkit.errors import SpecError
 from drillkit.model import repository
 from drillkit.netfault.faults import Fault
-from drillkit.platforms.base import Platform
+from drillkit.platforms.base import Capability, Platform
 
 __all__ = [
     "crash_node", "hang_node", "restart_node", "region_outage",
@@ -32,6 +32,17 @@ __all__ = [
     "destroy_model_repository", "corrupt_model_repository", "restore_model_repository",
     "rollback_all",
 ]  # fmt: skip
+
+# What each fault needs from its platform: checked when a drill is planned, before anything runs.
+NEEDS: dict[str, Capability] = {
+    "add_latency": Capability.NETWORK_LATENCY,
+    "limit_bandwidth": Capability.NETWORK_BANDWIDTH,
+    "reset_connections": Capability.NETWORK_RESETS,
+    "partition": Capability.PARTITION,
+    "destroy_model_repository": Capability.REPOSITORY,
+    "corrupt_model_repository": Capability.REPOSITORY,
+    "restore_model_repository": Capability.REPOSITORY,
+}
 
 
 def crash_node(target: str, *, configuration: Configuration = None) -> dict[str, Any]:

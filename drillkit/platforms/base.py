@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -25,6 +25,23 @@ class ComponentKind(StrEnum):
     GATEWAY = "gateway"
     NETFAULT = "netfault"
     PROMETHEUS = "prometheus"
+
+
+class Capability(StrEnum):
+    """What a fault needs from a platform; a platform that lacks it refuses the drill at plan time."""
+
+    NETWORK_LATENCY = "network latency"
+    NETWORK_BANDWIDTH = "network bandwidth cap"
+    NETWORK_RESETS = "connection resets"
+    PARTITION = "network partition"
+    REPOSITORY = "model repository access"
+
+
+class Gap(NamedTuple):
+    """Why a platform cannot do something, and the fix."""
+
+    reason: str
+    fix: str
 
 
 class Health(StrEnum):
@@ -145,6 +162,10 @@ class Platform(Protocol):
 
     def stop_hog(self, handle: str) -> None:
         """End a hog started by ``start_hog`` (no error when it already ended)."""
+        ...
+
+    def lacks(self, capability: Capability) -> Gap | None:
+        """Why this platform cannot do ``capability`` (None: it can), checked before a drill runs."""
         ...
 
     def undo_log(self) -> UndoLog:

@@ -33,8 +33,9 @@ from pathlib import Path
 
 from drillkit.errors import NotUpError, SpecError
 from drillkit.netfault.faults import Fault
-from drillkit.platforms.base import EnvironmentStatus
+from drillkit.platforms.base import Capability, EnvironmentStatus, Gap
 from drillkit.platforms.k8s import deploy, node_faults, side_faults, status
+from drillkit.platforms.k8s.capabilities import gap
 from drillkit.platforms.k8s.clusters import Clusters
 from drillkit.platforms.k8s.run import RunRecord, load_run
 from drillkit.spec import EnvironmentSpec, KubernetesSpec, state_root
@@ -151,9 +152,12 @@ class KubernetesPlatform:
         raise self._no_repository("a verification node")
 
     def _no_repository(self, what: str) -> SpecError:
-        return SpecError(self.spec_file or "environment", "platform", f"{what} is not available on Kubernetes: the "
-                         "repository is a PVC or object storage that only the pods see",
-                         "run data-loss and restore drills on the local platform; publish models to the bucket or PVC")  # fmt: skip
+        missing = gap(self.k8s, Capability.REPOSITORY)
+        assert missing is not None
+        return SpecError(self.spec_file or "environment", "platform", f"{what}: {missing.reason}", missing.fix)
+
+    def lacks(self, capability: Capability) -> Gap | None:
+        return gap(self.k8s, capability)
 
     def region_of(self, node: str) -> str:
         """The region of a node name; KeyError lists the known nodes."""

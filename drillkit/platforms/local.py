@@ -27,7 +27,7 @@ from drillkit.errors import AlreadyUpError, MissingDependencyError, NotUpError, 
 from drillkit.model.node import DEVICE_LOST_SIGNAL, ECC_ERROR_SIGNAL
 from drillkit.netfault import Fault, NetfaultClient
 from drillkit.platforms import local_start
-from drillkit.platforms.base import EnvironmentStatus
+from drillkit.platforms.base import Capability, EnvironmentStatus, Gap
 from drillkit.platforms.local_state import LocalState, Phase, exclusive, load_state, save_state
 from drillkit.platforms.local_status import environment_status, gateway_servers
 from drillkit.spec import EnvironmentSpec, state_root
@@ -157,6 +157,9 @@ class LocalPlatform:
             if process is not None:
                 supervise.terminate([process], grace_s=5)
             save_state(self.state_path, state)
+
+    def lacks(self, capability: Capability) -> Gap | None:
+        return None  # the fault proxy and the local repositories do everything
 
     def undo_log(self) -> UndoLog:
         return UndoLog(self.root / "undo.jsonl")

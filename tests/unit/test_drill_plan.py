@@ -70,3 +70,24 @@ def test_a_second_drill_on_the_same_environment_is_refused(tmp_path: Path) -> No
         with pytest.raises(DrillBusyError, match="one at a time"):
             run_drill(plan, reports=tmp_path / "reports")
     assert not UndoLog(tmp_path / "state" / "plantest" / "undo.jsonl").entries()
+
+
+def test_a_fault_the_platform_cannot_make_is_refused_at_plan_time(tmp_path: Path) -> None:
+    from drillkit.plan import check_platform, load_experiment
+    from drillkit.spec import load_environment
+    from tests.fakes.kube_env import kube_environment
+
+    experiment = load_experiment(REPO / "chaos/network-latency.json", tmp_path / "env.yaml")
+    for d in ("bare", "mesh"):
+        (tmp_path / d).mkdir()
+    bare = kube_environment(tmp_path / "bare")  # no Chaos Mesh: a NetworkPolicy can only partition
+    with pytest.raises(SpecError, match=r"network-latency.json: method\[0\] \(slow-primary\): kubernetes .*need Chaos Mesh"):
+        check_platform(experiment, bare, spec_file=tmp_path / "bare/env.yaml", experiment_file=REPO / "chaos/network-latency.json")
+    mesh = kube_environment(tmp_path / "mesh", chaos_mesh=True)
+    check_platform(experiment, mesh, spec_file=tmp_path / "mesh/env.yaml", experiment_file=REPO / "chaos/network-latency.json")
+    resets = {"method": [{"name": "rst", "provider": {"type": "python", "module": "drillkit.chaos.actions",
+                                                      "func": "reset_connections"}}]}  # fmt: skip
+    with pytest.raises(SpecError, match="connection resets cannot be made on Kubernetes"):
+        check_platform(resets, mesh, spec_file=tmp_path / "mesh/env.yaml", experiment_file=Path("x.json"))
+    local = load_environment(REPO / "drills/environments/local.yaml")
+    check_platform(resets, local, spec_file=REPO / "drills/environments/local.yaml", experiment_file=Path("x.json"))

@@ -14,7 +14,9 @@ import math
 
 from drillkit.errors import SpecError
 from drillkit.netfault.faults import Fault
+from drillkit.platforms.base import Capability
 from drillkit.platforms.k8s import meta
+from drillkit.platforms.k8s.capabilities import gap
 from drillkit.platforms.k8s.render_region import Manifest
 from drillkit.spec import EnvironmentSpec, KubernetesSpec
 
@@ -42,15 +44,13 @@ def partition_policy(spec: EnvironmentSpec, run: str, node: str) -> Manifest:
 def network_chaos(spec: EnvironmentSpec, run: str, node: str, fault: Fault) -> list[Manifest]:
     """Chaos Mesh NetworkChaos objects for latency and bandwidth (``kubernetes.chaos_mesh: true``)."""
     k = _k8s(spec)
-    if fault.reset_ratio:
-        raise SpecError("experiment", "reset_connections", "connection resets cannot be made on Kubernetes: Chaos Mesh "
-                        "has no RST fault and a NetworkPolicy only drops packets",
-                        "use partition (NetworkPolicy) or add_latency (Chaos Mesh) instead")  # fmt: skip
-    wanted = fault.latency_ms > 0 or fault.bandwidth_kbps is not None
-    if wanted and not k.chaos_mesh:
-        raise SpecError("environment", "kubernetes.chaos_mesh", "latency and bandwidth faults on Kubernetes need Chaos Mesh "
-                        "(a NetworkPolicy can only partition)",
-                        "install Chaos Mesh in the region's cluster and set kubernetes.chaos_mesh: true")  # fmt: skip
+    needs = [c for c, wanted in ((Capability.NETWORK_RESETS, fault.reset_ratio > 0),
+                                 (Capability.NETWORK_LATENCY, fault.latency_ms > 0),
+                                 (Capability.NETWORK_BANDWIDTH, fault.bandwidth_kbps is not None)) if wanted]  # fmt: skip
+    for capability in needs:
+        missing = gap(k, capability)
+        if missing is not None:
+            raise SpecError("environment", "kubernetes", missing.reason, missing.fix)
     docs = []
     if fault.latency_ms > 0:
         delay = {"latency": f"{fault.latency_ms:g}ms", "jitter": f"{fault.jitter_ms:g}ms", "correlation": "0"}
