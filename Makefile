@@ -7,7 +7,7 @@ SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 ENV    ?= drills/environments/local.yaml
 PYTEST ?= -q
 
-.PHONY: setup system-packages demo test unit integration bench clean
+.PHONY: setup system-packages demo test unit integration bench bench-gpu clean
 
 setup: system-packages $(STAMP)
 
@@ -49,6 +49,12 @@ bench: setup
 	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_load
 	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_report
 	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_backup
+
+# One Triton node under rising open-loop load, GPU when present (README: "GPU machine").
+# BENCH_GPU_ARGS passes options (e.g. --items 50000 --rates 100,200,400 on a CPU box); on a
+# machine without a package registry: make bench-gpu NO_SETUP=1 PY=/tmp/gpuenv/bin/python
+bench-gpu: $(if $(NO_SETUP),,setup)
+	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_gpu $(BENCH_GPU_ARGS)
 
 clean:
 	rm -rf $(VENV) .drillkit .pytest_cache

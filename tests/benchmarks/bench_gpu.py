@@ -109,6 +109,7 @@ def _row(protocol: str, rate: float, seconds: float, r: gpu_load.Result, before:
         "gpu_utilization_max": max((s.gpu_utilization or 0.0) for s in gpu) if gpu else None,
         "gpu_memory_used_mib_max": round(max((s.gpu_memory_used or 0.0) for s in gpu) / 2**20) if gpu else None,
         "gpu_power_w_mean": round(float(np.mean([s.gpu_power or 0.0 for s in gpu])), 1) if gpu else None,
+        "gpu_source": gpu[0].gpu_source if gpu else None,
     }  # fmt: skip
 
 

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -40,12 +40,17 @@ def ensure_repository(root: Path, *, items: int, dim: int, users: int) -> Path:
 
 @dataclass(frozen=True)
 class Scrape:
-    """The node's counters (summed over models) and GPU gauges at one moment (None: not exported)."""
+    """The node's counters (summed over models) and GPU gauges at one moment (None: not exported).
+
+    ``gpu_source`` says where the gauges came from: ``triton`` (its ``nv_gpu_*`` metrics, which
+    need DCGM to start inside Triton) or ``nvml`` (read here when Triton exports none).
+    """
 
     counters: dict[str, float]
     gpu_utilization: float | None
     gpu_memory_used: float | None
     gpu_power: float | None
+    gpu_source: str | None = None
 
     def delta(self, before: Scrape) -> dict[str, float]:
         return {name: value - before.counters.get(name, 0.0) for name, value in self.counters.items()}
@@ -72,7 +77,25 @@ def parse_metrics(text: str) -> Scrape:
             elif family.name in gauges:
                 gauges[family.name].append(sample.value)
     util, used, power = (gauges[name] for name in GAUGES)
-    return Scrape(counters, max(util) if util else None, sum(used) if used else None, sum(power) if power else None)
+    return Scrape(counters, max(util) if util else None, sum(used) if used else None, sum(power) if power else None,
+                  "triton" if util else None)  # fmt: skip
+
+
+def nvml_gauges() -> tuple[float, float, float] | None:
+    """Utilization (0-1, the busiest GPU), memory used (bytes) and power (W) from NVML; None without it."""
+    try:
+        import pynvml  # nvidia-ml-py: on the GPU machine's image, not a dependency of drillkit
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+        handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+        util = max((pynvml.nvmlDeviceGetUtilizationRates(h).gpu / 100 for h in handles), default=0.0)
+        used = sum(float(pynvml.nvmlDeviceGetMemoryInfo(h).used) for h in handles)
+        power = sum(pynvml.nvmlDeviceGetPowerUsage(h) / 1000 for h in handles)
+    except pynvml.NVMLError:
+        return None
+    return util, used, power
 
 
 class BenchNode:
@@ -111,7 +134,10 @@ class BenchNode:
 
     def scrape(self) -> Scrape:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
-            return parse_metrics(response.read().decode())
+            scrape = parse_metrics(response.read().decode())
+        nvml = None if scrape.gpu_source else nvml_gauges()
+        return scrape if nvml is None else replace(scrape, gpu_utilization=nvml[0], gpu_memory_used=nvml[1], gpu_power=nvml[2],
+                                                   gpu_source="nvml")  # fmt: skip
 
     def _wait_ready(self, deadline: float) -> None:
         assert self.process is not None

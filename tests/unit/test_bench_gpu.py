@@ -34,6 +34,7 @@ def test_counters_are_summed_over_our_models_and_gpu_gauges_read() -> None:
     assert scrape.counters["success"] == 200 and scrape.counters["executions"] == 20
     assert scrape.counters["queue_us"] == 5000 and scrape.counters["failure"] == 0
     assert (scrape.gpu_utilization, scrape.gpu_memory_used, scrape.gpu_power) == (0.42, 2**30, 180.5)
+    assert scrape.gpu_source == "triton"
     later = parse_metrics(TRITON_METRICS.replace("} 120", "} 220"))
     assert later.delta(scrape)["success"] == 100
 
@@ -41,6 +42,7 @@ def test_counters_are_summed_over_our_models_and_gpu_gauges_read() -> None:
 def test_a_cpu_node_exports_no_gpu_gauges() -> None:
     scrape = parse_metrics("\n".join(line for line in TRITON_METRICS.splitlines() if "gpu" not in line) + "\n")
     assert scrape.gpu_utilization is None and scrape.gpu_memory_used is None and scrape.gpu_power is None
+    assert scrape.gpu_source is None  # the bench then asks NVML, where there is one
 
 
 def test_prebuilt_grpc_requests_carry_what_tritonclient_would_send() -> None:
@@ -58,9 +60,11 @@ def test_prebuilt_grpc_requests_carry_what_tritonclient_would_send() -> None:
 def test_the_verdict_names_the_best_stage_that_kept_the_latency_target() -> None:
     rows = [
         {"protocol": "grpc", "offered_rps": 2500.0, "achieved_rps": 2500.0, "p99_ms": 2.0, "errors": 0},
-        {"protocol": "grpc", "offered_rps": 5000.0, "achieved_rps": 4990.0, "p99_ms": 4.1, "errors": 0},
+        {"protocol": "grpc", "offered_rps": 5000.0, "achieved_rps": 5001.0, "p99_ms": 4.1, "errors": 0},
         {"protocol": "grpc", "offered_rps": 7500.0, "achieved_rps": 6000.0, "p99_ms": 90.0, "errors": 0},
     ]
-    assert bench_gpu._verdict("grpc", rows).endswith("5000 req/s MET: best 4990.0 req/s at p99 4.1 ms")
+    assert bench_gpu._verdict("grpc", rows).endswith("5000 req/s MET: best 5001.0 req/s at p99 4.1 ms")
     assert " NOT MET: best 2500.0" in bench_gpu._verdict("grpc", rows[:1])
+    short = [{**rows[1], "achieved_rps": 4990.0}]
+    assert " NOT MET: best 4990.0" in bench_gpu._verdict("grpc", short)  # 5,000 req/s is the floor
     assert "NOT MET: no stage" in bench_gpu._verdict("grpc", [{**rows[0], "errors": 3}])
