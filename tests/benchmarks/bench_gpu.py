@@ -7,11 +7,15 @@ when present), and drives it open-loop from ``--processes`` spawned processes of
 ``k`` = 20. For each stage it prints the achieved requests/s, p50/p99 latency (counted
 from each request's scheduled time), errors, the mean dynamic batch and time in Triton's
 queue and execution, and ``nv_gpu_utilization`` / memory / power from the node's metrics
-endpoint when Triton exports them (on a GPU machine). Traffic stays on 127.0.0.1; stages
-are bounded in count and time, and a saturated stage ends that protocol's sweep.
+endpoint when Triton exports them (on a GPU machine; else from NVML when present). With
+``--faults compute,memory`` it then runs one offered rate before, under and after a real
+hog beside the node (``drillkit.chaos.hog``), so each fault's effect is measured. Traffic
+stays on 127.0.0.1; stages are bounded in count and time, and a saturated stage ends that
+protocol's sweep.
 
     python -m tests.benchmarks.bench_gpu                          # 1M x 64, the GPU target
     python -m tests.benchmarks.bench_gpu --items 50000 --rates 100,200,400   # a CPU box
+    python -m tests.benchmarks.bench_gpu --protocols grpc --rates 5000 --faults compute,memory
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tests.benchmarks import gpu_load
+from tests.benchmarks.gpu_faults import fault_rows
 from tests.benchmarks.gpu_node import BenchNode, Scrape, ensure_repository
 
 TARGET_P99_MS = 5.0
@@ -45,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"node up in {node.up_s:.1f} s on {node.device_line}", flush=True)
         _stage(node, calls, args, "grpc", args.rates[0], args.warmup_s)  # warm-up: batcher, allocator, connections
         rows = [row for protocol in args.protocols for row in _sweep(node, calls, args, protocol)]
+        rows += _faults(node, calls, args, Path(tmp))
     _print(rows, args)
     if args.json:
         Path(args.json).write_text(json.dumps({"settings": vars(args), "stages": rows}, indent=2, default=str))
@@ -59,6 +65,19 @@ def _sweep(node: BenchNode, calls: list[gpu_load.Call], args: argparse.Namespace
         print(json.dumps(row), flush=True)
         if row["achieved_rps"] < SATURATED * rate:
             break
+    return rows
+
+
+def _faults(node: BenchNode, calls: list[gpu_load.Call], args: argparse.Namespace, logs: Path) -> list[dict]:  # type: ignore[type-arg]
+    if not args.faults:
+        return []
+    assert node.process is not None
+    protocol, rate = args.protocols[0], args.fault_rate or args.rates[0]
+    rows = fault_rows(lambda: _stage(node, calls, args, protocol, rate, args.duration_s), args.faults,
+                      level=args.fault_level, device=args.device, node_pid=node.process.pid, seconds=args.duration_s,
+                      logs=logs)  # fmt: skip
+    for row in rows:
+        print(json.dumps(row), flush=True)
     return rows
 
 
@@ -140,12 +159,12 @@ def _print(rows: list[dict], args: argparse.Namespace) -> None:  # type: ignore[
                    "exec ms", "GPU util", "GPU MiB", "W"):  # fmt: skip
         table.add_column(column, justify="right")
     for r in rows:
-        table.add_row(*(str(v) for v in (r["protocol"], r["offered_rps"], r["achieved_rps"], r["p50_ms"], r["p99_ms"],
+        table.add_row(*(str(v) for v in (r["protocol"] + (f" {r['phase']}" if "phase" in r else ""), r["offered_rps"], r["achieved_rps"], r["p50_ms"], r["p99_ms"],
                       r["service_p99_ms"], r["errors"], r["mean_batch"], r["queue_ms"], r["exec_ms"],
                       r["gpu_utilization_max"], r["gpu_memory_used_mib_max"], r["gpu_power_w_mean"])))  # fmt: skip
     Console(width=160).print(table)
     for protocol in args.protocols:
-        print(_verdict(protocol, [r for r in rows if r["protocol"] == protocol]))
+        print(_verdict(protocol, [r for r in rows if r["protocol"] == protocol and "phase" not in r]))
 
 
 def _verdict(protocol: str, rows: list[dict]) -> str:  # type: ignore[type-arg]
@@ -179,6 +198,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-s", type=float, default=3.0)
     p.add_argument("--search-share", type=float, default=0.5)
     p.add_argument("--pool", type=int, default=512, help="distinct requests, cycled at random")
+    p.add_argument("--faults", type=lambda s: [k for k in s.split(",") if k], default=[],
+                   help="after the sweep: compute and/or memory hog stages (baseline, under the hog, after)")
+    p.add_argument("--fault-level", type=float, default=1.0, help="the hog's --level")
+    p.add_argument("--fault-rate", type=float, default=0.0, help="offered req/s of the fault stages (0: the first rate)")
     p.add_argument("--json", help="also write every stage as JSON to this file")
     return p
 
