@@ -43,7 +43,11 @@ unpack() {
     packages=$("$ENV/bin/python" -c 'import site; print(site.getsitepackages()[0])')
     tar -xJf .whl/gpu-site.tar.xz -C "$packages" --strip-components=1
     echo "$image_site" >"$packages/zz-image-site-packages.pth"  # after ours: numpy<2 wins, torch comes from the image
-    "$ENV/bin/python" -c 'import numpy, torch, pytriton, zmq, tritonclient.grpc; print("numpy", numpy.__version__, "torch", torch.__version__, "cuda", torch.cuda.is_available())'
+    # Everything the node and the bench import, so a package the image builds against numpy 2
+    # only (pyarrow >= 23 is one) fails here, by name, before any device time is spent on Triton.
+    "$ENV/bin/python" -c 'import numpy, torch, pandas, pyarrow, pytriton, zmq, gevent, pydantic, tritonclient.grpc, tritonclient.http
+print("numpy", numpy.__version__, "torch", torch.__version__, "cuda", torch.cuda.is_available(),
+      "pandas", pandas.__version__, "pyarrow", pyarrow.__version__)'
 }
 
 case "${1:-}" in
