@@ -133,7 +133,7 @@ def _serve(args: argparse.Namespace, manifest: Manifest, who: str) -> None:
     if args.ipc == "inline":
         os.environ["PYTRITON_NO_TENSORSTORE"] = "1"  # read by this process and by Triton's stubs, which inherit it
     config = TritonConfig(
-        http_address="127.0.0.1", http_port=args.http_port, grpc_address="127.0.0.1", grpc_port=args.grpc_port,
+        http_address=args.address, http_port=args.http_port, grpc_address=args.address, grpc_port=args.grpc_port,
         metrics_port=args.metrics_port, allow_grpc=True, allow_metrics=True,
     )  # fmt: skip
     # PyTriton creates the workspace itself and refuses one that exists (a crashed run's).
@@ -201,6 +201,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch-size", type=int, default=64)
     p.add_argument("--max-queue-delay-us", type=int, default=500)
     p.add_argument("--workspace", type=Path, required=True)
+    p.add_argument("--address", default="127.0.0.1",
+                   help="address to serve on (metrics follow it); 0.0.0.0 in a pod, where probes and Services come from outside")
     p.add_argument("--instances", type=_instances, default=0, help="model instances per model; 0: one on CPU, two on a GPU")
     p.add_argument("--ipc", default="inline", choices=("inline", "tensorstore"), help="how PyTriton passes tensors to this process")
     return p

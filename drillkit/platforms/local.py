@@ -146,7 +146,9 @@ class LocalPlatform:
             if handle in state.hogs and supervise.alive(state.hogs[handle]):
                 raise AlreadyUpError(f"hog {handle} already runs")
             command = [self.python, "-m", "drillkit.chaos.hog", "--kind", kind, "--level", str(level),
-                       "--device", self.spec.model.device, "--duration", str(duration_s)]  # fmt: skip
+                       "--device", self.spec.model.device, "--duration", str(duration_s),
+                       # a GPU memory hog signals the node to hand back its cached memory, so it must allocate
+                       "--notify-pid", str(state.node(node).process.pid)]  # fmt: skip
             state.hogs[handle] = supervise.spawn(handle, command, log_path=self.root / "logs" / f"{handle}.log")
             save_state(self.state_path, state)
 
