@@ -142,8 +142,9 @@ def test_a_region_is_a_statefulset_of_gpu_triton_pods_ready_on_the_model(tmp_pat
 def test_the_model_server_arguments_are_the_node_entry_points(tmp_path: Path) -> None:
     args = node_args(kube_environment(tmp_path), "standby")
     assert args[:2] == ["-m", "drillkit.model.node"] and args[-2:] == ["--address", "0.0.0.0"]
-    parsed = triton_node._parser().parse_args(args[2:-2])
+    parsed = triton_node._parser().parse_args(args[2:])  # every argument, --address included, is the node's
     assert (parsed.region, parsed.version, parsed.http_port, parsed.metrics_port) == ("standby", "v1", 8000, 8002)
+    assert parsed.address == "0.0.0.0"
     assert str(parsed.repository) == "/models" and parsed.node == "$(POD_NAME)"
 
 
