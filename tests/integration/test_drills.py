@@ -1,4 +1,4 @@
-"""Drills on the real 2x2 stack with load: faults, rollbacks, measurements, recover."""
+"""Drills on the real 2x2 stack with load: faults, rollbacks, measurements, recover, guards, a suite."""
 
 from __future__ import annotations
 
@@ -13,13 +13,19 @@ from pathlib import Path
 
 import pytest
 import yaml
+from junitparser import Failure, JUnitXml
+from pypdf import PdfReader
 
 from drillkit.drill import run_drill
+from drillkit.gate import gate
 from drillkit.netfault import NetfaultClient
 from drillkit.plan import plan_drill
 from drillkit.platforms.base import Health
 from drillkit.platforms.local import LocalPlatform
+from drillkit.report.history import History
 from drillkit.spec import GatewaySpec
+from drillkit.spec.policy import Policy
+from drillkit.suite import SuiteRunner, plan_suite
 from tests.integration.conftest import make_spec
 
 pytestmark = pytest.mark.integration
@@ -252,4 +258,43 @@ def test_an_abort_guard_stops_a_harsh_fault_and_the_rollback_runs(env: tuple[Loc
     assert result.exit_code == 1 and journal["interrupted"] is False
     assert [e["event"] for e in journal["timeline"]].count("abort") == 1
     assert {u["undo"] for u in journal["undone"]} <= {"clear_network"} and all(u["error"] is None for u in journal["undone"])
+    assert_healthy(platform)
+
+
+def _suite_drill(folder: Path, env_file: Path, base: str) -> Path:
+    experiment = json.loads((REPO / "chaos" / f"{base}.json").read_text())
+    experiment["method"][0]["pauses"] = {"after": 2}
+    (folder / f"{base}.json").write_text(json.dumps(experiment))
+    path = folder / f"{base}.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": base, "environment": str(env_file), "experiment": str(folder / f"{base}.json"),
+        "load": {"trace": str(REPO / "loadtests/traces/drill.parquet"), "warmup_s": 2, "cooldown_s": 2},
+        "recovery": {"rto_budget_s": 5, "stable_for_s": 2}, "bring_up": False,
+    }))  # fmt: skip
+    return path
+
+
+def test_a_suite_of_three_drills_writes_junit_a_pdf_and_history(env: tuple[LocalPlatform, Path], tmp_path: Path) -> None:
+    # Three drills whose rollbacks restart nothing, so the suite itself is what is tested.
+    platform, env_file = env
+    drills = [{"drill": str(_suite_drill(tmp_path, env_file, base))} for base in ("node-hang", "network-partition", "network-latency")]
+    # Impossible budgets: recover in a millisecond with a p99 of 1 ms through the gateway.
+    drills[1]["overrides"] = {"recovery": {"rto_budget_s": 0.001}, "slo": {"p99_ms": 1}}
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(yaml.safe_dump({"name": "itest", "settle_s": 1, "retries": 0, "drills": drills}))
+    result = SuiteRunner(plan_suite(suite), reports=tmp_path / "reports").run()
+    statuses = [o.status.value for o in result.outcomes]
+    assert statuses == ["PASSED", "FAILED", "PASSED"], [(o.name, o.error) for o in result.outcomes]
+    cases = {c.name: c for c in next(iter(JUnitXml.fromfile(str(result.folder / "junit.xml"))))}
+    assert sorted(cases) == ["network-latency", "network-partition", "node-hang"]
+    failure = cases["network-partition"].result[0]
+    assert isinstance(failure, Failure) and "budget 0.001 s" in failure.message, failure.message
+    assert cases["node-hang"].result == [] and cases["node-hang"].time > 5
+    text = PdfReader(result.folder / "suite.pdf").pages[0].extract_text()
+    assert "drillkit suite report: itest" in text and "2 of 3 drills passed" in text
+    assert 0 < result.score < 100
+    assert [r.drill for r in History(tmp_path / "reports" / "history.sqlite").rows()] == [o.name for o in result.outcomes]
+    refusal = gate(result.folder, Policy(allow_no_data=True))
+    assert {r.drill for r in refusal.failures} == {"network-partition"}
+    assert "check recovery" in {r.rule for r in refusal.failures}
     assert_healthy(platform)
