@@ -6,9 +6,14 @@ must not happen to the test process.
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
@@ -38,7 +43,7 @@ def locust(host: str, trace: Path, log: Path, *extra: str) -> subprocess.Complet
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "1", "-r", "1",
                "--run-time", "30s", "--host", host, "--trace", str(trace), "--request-log", str(log),
                "--only-summary", "--request-timeout", "2", *extra]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_every_scheduled_request_is_logged_with_outcome_and_serving_node(tmp_path: Path) -> None:
@@ -81,3 +86,51 @@ def test_a_missing_trace_stops_locust_with_a_clear_message(tmp_path: Path) -> No
         done = locust(url, tmp_path / "none.csv", tmp_path / "log")
     assert done.returncode != 0
     assert "trace file not found" in done.stderr
+
+
+class HalfAnswer(BaseHTTPRequestHandler):
+    """Answers 200 with item_ids only: well-formed binary outputs, but no scores."""
+
+    disable_nagle_algorithm = True
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # health
+        self._send(b"", {})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        outputs = [{"name": "item_ids", "datatype": "INT64", "shape": [1, 1], "parameters": {"binary_data_size": 8}}]
+        head = json.dumps({"model_name": "x", "outputs": outputs}).encode()
+        self._send(head + (7).to_bytes(8, "little"), {"Inference-Header-Content-Length": str(len(head))})
+
+    def _send(self, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(200)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def half_answers() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HalfAnswer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_sample_of_answers_is_parsed_in_full_and_a_wrong_one_is_a_bad_response(tmp_path: Path) -> None:
+    trace = small_trace(tmp_path, rows=30, span_s=0.6)
+    with half_answers() as url:
+        locust(url, trace, tmp_path / "sampled")
+        locust(url, trace, tmp_path / "all", "--parse-every", "1")
+    sampled, every = read_request_log(tmp_path / "sampled"), read_request_log(tmp_path / "all")
+    assert sorted(sampled.loc[sampled["outcome"] == "error", "row"]) == [0, 10, 20]  # every 10th row in full
+    assert set(sampled["status"]) == {200} and set(sampled.loc[sampled["outcome"] == "error", "error_class"]) == {"bad_response"}
+    assert len(every) == 30 and (every["error_class"] == "bad_response").all()

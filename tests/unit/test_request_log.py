@@ -49,3 +49,22 @@ def test_compact_merges_parts_into_one_file(tmp_path: Path) -> None:
 def test_an_empty_log_reads_as_an_empty_frame_with_the_columns(tmp_path: Path) -> None:
     frame = read_request_log(tmp_path)
     assert len(frame) == 0 and tuple(frame.columns) == RECORD_COLUMNS
+
+
+def test_a_taken_part_is_numbered_at_once_and_appears_only_when_written(tmp_path: Path) -> None:
+    log = RequestLogWriter(tmp_path, worker="w")
+    assert log.take() is None
+    log.append(record(0, 10.0))
+    first = log.take()
+    log.append(record(1, 11.0, "error"))
+    second = log.take()
+    assert first is not None and second is not None and log.take() is None
+    assert not list(tmp_path.iterdir())  # taking builds the table only; no I/O on the event loop
+    assert second.write().name == "part-w-000001.parquet"  # parts may be written in any order
+    first.write()
+    frame = read_request_log(tmp_path)
+    assert frame["row"].tolist() == [0, 1] and frame["outcome"].tolist() == ["ok", "error"]
+    assert {c: str(t) for c, t in frame.dtypes.items()} == {
+        "row": "int64", "kind": "str", "scheduled_at": "float64", "sent_at": "float64", "latency_s": "float64",
+        "outcome": "str", "error_class": "str", "status": "int64", "region": "str", "node": "str", "worker": "str",
+    }  # fmt: skip
