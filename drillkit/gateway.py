@@ -15,6 +15,12 @@ Design choices, each for a drill's sake:
 - ``retries`` + ``option redispatch`` + ``retry-on``: inference is read-only, so replaying a
   request on another server is safe, and a dying node should not become a client error
   where a retry can save it;
+- ``option http-buffer-request``: every retry-on event but ``conn-failure`` is an L7 retry,
+  which replays a copy of the request that HAProxy keeps only when the whole request is in
+  at the first send. A client that writes the body after the headers (``http.client``,
+  urllib3) would lose its retries: a 502, or on a keep-alive connection a close without an
+  answer or a log line. So the gateway waits for the body (up to ``tune.bufsize``, 16 kB;
+  inference requests here are far smaller) before it picks a server;
 - ``observe layer7 error-limit``: passive checks take out a node whose answers fail while
   its readiness stays green (a GPU with ECC errors);
 - ``X-Drillkit-Node`` / ``X-Drillkit-Region`` response headers: the load generator records
@@ -99,6 +105,7 @@ def _defaults(spec: GatewaySpec) -> str:
     retries {spec.retries}
     option redispatch 1
     retry-on {" ".join(spec.retry_on)}
+    option http-buffer-request
     http-reuse safe
 """
 

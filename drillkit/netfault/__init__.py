@@ -12,9 +12,10 @@ binds every route (port 0: a free one) on 127.0.0.1, writes the ready file
 >>> ready = read_ready_file(Path("ready.json"))                                           # doctest: +SKIP
 >>> NetfaultClient(f"http://127.0.0.1:{ready.control_port}").set_fault("primary-0", Fault(blackhole=True))  # doctest: +SKIP
 
-Modules: ``faults`` (models and files), ``proxy`` (a route's shared state), ``pipe`` (the data
-path), ``control`` (the control API server), ``client`` (its typed client), ``server`` (the
-process: ``FaultProxy``), ``__main__`` (the command line).
+Modules: ``faults`` (models and files), ``proxy`` (a route's shared state and its port, which
+mirrors the node's: closed while the node refuses connections), ``pipe`` (the data path) and
+``lane`` (one direction of it), ``control`` (the control API server), ``client`` (its typed
+client), ``server`` (the process: ``FaultProxy``), ``__main__`` (the command line).
 """
 
 from drillkit.netfault.client import NetfaultClient

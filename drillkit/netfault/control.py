@@ -3,7 +3,7 @@
 | request | answer |
 |---|---|
 | ``GET /healthz`` | 200 ``{"ok": true}`` |
-| ``GET /routes`` | 200, every route: ``{name, listen_port, upstream, fault, stats}`` |
+| ``GET /routes`` | 200, every route: ``{name, listen_port, upstream, fault, refusing, stats}`` |
 | ``GET /routes/{name}`` | 200, one route |
 | ``PUT /routes/{name}/fault`` | body: a ``Fault``; applies at once to open connections; 200, the route |
 | ``DELETE /routes/{name}/fault`` | clears one route; 200, the route |

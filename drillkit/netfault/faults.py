@@ -127,6 +127,7 @@ class RouteState(BaseModel):
     listen_port: int
     upstream: str
     fault: Fault
+    refusing: bool = False  # the upstream refused a connection and accepted none since: so does the port
     stats: RouteStats
 
 

@@ -1,11 +1,14 @@
 """The data path: asyncio protocols that pipe each accepted connection to its upstream.
 
-Pass-through is one ``transport.write`` per chunk, with flow control only (a side whose
-peer's write buffer is full stops reading), so the proxy adds little on loopback. Under a
-fault, each direction queues its chunks in a ``Lane`` and a pump task releases them in order
-when latency, blackhole and bandwidth allow. A fault change wakes the pumps, so it applies
-to open connections at once. EOF is forwarded after the queued bytes (half-close works);
-a pipe closes once both directions have forwarded EOF, and an error on one side resets both.
+Each direction of a pipe is a ``Lane`` (``lane.py``): pass-through, or queued while a fault
+holds its chunks. A pipe closes once both directions have forwarded EOF, and an error on one
+side resets both.
+
+A connection whose node refuses the dial (the node is down; see ``Route.refuse_connections``)
+was already accepted, so it cannot be refused any more: it ends as a node that closes before
+answering would, with a FIN and nothing sent, and what the client still sends is read and
+dropped, so no RST follows. The gateway sees an empty response, which it may retry, as it
+would have retried the refused connect.
 """
 
 from __future__ import annotations
@@ -13,122 +16,12 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-import time
-from collections import deque
 from typing import cast
 
+from drillkit.netfault.lane import Lane
 from drillkit.netfault.proxy import Direction, Route
 
-_HIGH_WATER = 1 << 20  # queued bytes per lane before the sender is paused
-
-
-class Lane:
-    """One direction of a pipe: direct writes when allowed, an ordered queue otherwise."""
-
-    def __init__(self, pipe: Pipe, direction: Direction) -> None:
-        self.pipe, self.route, self.direction = pipe, pipe.route, direction
-        self.out: asyncio.Transport | None = None  # None until the upstream is connected
-        self.queue: deque[tuple[float, bytes]] = deque()  # (release time, chunk)
-        self.queued = 0
-        self.eof = self.eof_sent = False
-        self.out_paused = False  # the out transport's write buffer is above its high-water mark
-        self.source_paused = False
-        self._writable = asyncio.Event()
-        self._writable.set()
-        self._ready_at: float | None = None  # when the head's bandwidth reservation is due
-        self._pump: asyncio.Task[None] | None = None
-
-    def send(self, data: bytes) -> None:
-        """Forward ``data`` now if the route allows, else queue it behind earlier chunks."""
-        if self.out is not None and not self.queue and self.route.passthrough[self.direction]:
-            self.out.write(data)
-            return
-        now = time.monotonic()
-        release = now + self.route.draw_delay() if self.direction is Direction.UP else now
-        self.queue.append((max(release, self.queue[-1][0]) if self.queue else release, data))
-        self.queued += len(data)
-        self._update_source()
-        self._kick()
-
-    def finish(self) -> None:
-        """The sender closed its side: forward EOF once everything queued is out."""
-        self.eof = True
-        if not self.queue and self.out is not None and self.route.passthrough[self.direction]:
-            self._send_eof()
-        else:
-            self._kick()
-
-    def set_out_paused(self, paused: bool) -> None:
-        """Flow control from the out transport (its protocol's pause/resume_writing)."""
-        self.out_paused = paused
-        self._writable.clear() if paused else self._writable.set()
-        self._update_source()
-
-    def stalled(self) -> bool:
-        return bool(self.queue) or (self.eof and not self.eof_sent)
-
-    def cancel(self) -> None:
-        if self._pump is not None:
-            self._pump.cancel()
-
-    def _kick(self) -> None:
-        if self._pump is None or self._pump.done():
-            self._pump = asyncio.get_running_loop().create_task(self._run_pump())
-
-    def _update_source(self) -> None:
-        """Pause the sender while this lane is full or its receiver is slow; resume after."""
-        paused = self.out_paused or self.queued > _HIGH_WATER or (self.source_paused and self.queued > _HIGH_WATER // 2)
-        source = self.pipe.client if self.direction is Direction.UP else self.pipe.upstream
-        if paused == self.source_paused or source is None or source.is_closing():
-            return
-        self.source_paused = paused
-        source.pause_reading() if paused else source.resume_reading()
-
-    async def _run_pump(self) -> None:
-        while (self.queue or self.eof) and not self.eof_sent:
-            if self.route.fault.blackhole:
-                await self.route.changed()
-            elif self.out is None:
-                await self.pipe.upstream_ready.wait()
-            elif not self.queue:
-                self._send_eof()
-            elif self.out_paused:
-                await self._writable.wait()
-            elif (wait := self._head_wait()) > 0:
-                await self.route.changed(wait)  # a fault change re-times the head at once
-            else:
-                self._write_head()
-
-    def _head_wait(self) -> float:
-        """Seconds until the head chunk may go: its latency release, then bandwidth tokens."""
-        now = time.monotonic()
-        release, data = self.queue[0]
-        if self.route.fault.latency_ms > 0 and release > now:
-            return release - now
-        bucket = self.route.buckets[self.direction]
-        if bucket.rate is None:
-            return 0.0
-        if self._ready_at is None:
-            size = bucket.slice_size()
-            if len(data) > size:  # the rest keeps its place at the head of the queue
-                self.queue[0] = (release, data[size:])
-                self.queue.appendleft((release, data[:size]))
-            self._ready_at = now + bucket.reserve(min(size, len(data)))
-        return self._ready_at - now
-
-    def _write_head(self) -> None:
-        assert self.out is not None
-        _, data = self.queue.popleft()
-        self._ready_at = None
-        self.queued -= len(data)
-        self.out.write(data)
-        self._update_source()
-
-    def _send_eof(self) -> None:
-        self.eof_sent = True
-        if self.out is not None and not self.out.is_closing() and self.out.can_write_eof():
-            self.out.write_eof()
-        self.pipe.close_if_done()
+_REFUSED_LINGER_S = 5.0  # a refused connection is closed by then even if the client never closes its side
 
 
 class Pipe:
@@ -140,7 +33,7 @@ class Pipe:
         self.upstream_ready = asyncio.Event()
         self.up, self.down = Lane(self, Direction.UP), Lane(self, Direction.DOWN)
         self.down.out = client
-        self.closed = False
+        self.closed = self.refused = False
         self._connecting: asyncio.Task[None] | None = None  # held: the loop keeps only weak refs
 
     def start(self) -> None:
@@ -160,8 +53,12 @@ class Pipe:
         host, port = self.route.config.upstream_host, self.route.config.upstream_port
         try:
             transport, _ = await asyncio.get_running_loop().create_connection(lambda: UpstreamSide(self), host, port)
+        except ConnectionRefusedError:
+            self.route.refuse_connections()  # the node's port is closed: the gateway's next connects are refused
+            self.refuse()  # this one was accepted before we knew
+            return
         except OSError:
-            self.abort()  # the node is down: the client sees the connection fail, not hang
+            self.abort()
             return
         if self.closed:
             transport.abort()
@@ -184,19 +81,34 @@ class Pipe:
                 _abort_with_rst(transport)
         self.close()
 
+    def refuse(self) -> None:
+        """The node refused the dial: FIN the client with nothing sent, drop what it still sends."""
+        if self.closed:
+            return
+        self.refused = True
+        self._detach()
+        if self.client.is_closing() or not self.client.can_write_eof():
+            self.client.close()
+            return
+        self.client.write_eof()  # the client's EOF then closes it (``ClientSide.eof_received``)
+        asyncio.get_running_loop().call_later(_REFUSED_LINGER_S, self.client.close)
+
     def close(self) -> None:
         """Close both sides after their buffered bytes are written."""
         if self.closed:
             return
+        self._detach()
+        for transport in (self.client, self.upstream):
+            if transport is not None and not transport.is_closing():
+                transport.close()
+
+    def _detach(self) -> None:
         self.closed = True
         self.route.pipes.discard(self)
         if self._connecting is not None:
             self._connecting.cancel()
         self.up.cancel()
         self.down.cancel()
-        for transport in (self.client, self.upstream):
-            if transport is not None and not transport.is_closing():
-                transport.close()
 
     def close_if_done(self) -> None:
         if self.up.eof_sent and self.down.eof_sent:
@@ -221,13 +133,18 @@ class ClientSide(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         pipe = cast(Pipe, self.pipe)
         self.route.counters.bytes_up += len(data)
+        if pipe.refused:
+            return  # read and dropped: unread bytes would turn our FIN into an RST
         if self.route.fault.reset_ratio and self.route.draw_reset():
             pipe.reset()
         else:
             pipe.up.send(data)
 
     def eof_received(self) -> bool:
-        cast(Pipe, self.pipe).up.finish()
+        pipe = cast(Pipe, self.pipe)
+        if pipe.refused:
+            return False  # both sides are done: close
+        pipe.up.finish()
         return True  # keep our write side open for the rest of the response
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -3,6 +3,16 @@
 The data path itself (one ``Pipe`` per accepted connection) lives in ``pipe.py``; a route
 owns the state its pipes share, so that a fault change reaches open connections at once.
 
+A route mirrors its upstream's port: when the node refuses a connection (it crashed), the
+route stops listening too, so the gateway's next connects are refused at once, as they would
+be without the proxy, instead of being accepted and then reset. HAProxy treats the two very
+differently: a refused connect is a connection failure, retried on another server and
+counted against this one (``observe``), while an RST after the request went out is, in
+HAProxy 2.6, a read error that is not retried; on a keep-alive client connection HAProxy
+then closes that connection without an answer or a log line. The port stays bound meanwhile
+(a second ``SO_REUSEPORT`` socket holds it), so no other socket can take it, and the route
+listens again as soon as a probe connects to the node.
+
 >>> route = Route(RouteConfig(name="primary-0", upstream_port=8000, seed=1))
 >>> route.set_fault(Fault(reset_ratio=1.0)); route.draw_reset()
 True
@@ -12,7 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import time
+from collections.abc import Callable
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
@@ -20,6 +32,9 @@ from drillkit.netfault.faults import Fault, RouteConfig, RouteState, RouteStats
 
 if TYPE_CHECKING:
     from drillkit.netfault.pipe import Pipe
+
+PROBE_INTERVAL_S = 0.02  # how soon a restarted node's port is mirrored again (checks run every 100+ ms)
+_BACKLOG = 1024
 
 
 class Direction(IntEnum):
@@ -75,7 +90,7 @@ class Bucket:
 class Route:
     """One listening port, its upstream, its current fault and its open connections."""
 
-    def __init__(self, config: RouteConfig) -> None:
+    def __init__(self, config: RouteConfig, log: Callable[[str], None] | None = None) -> None:
         self.config = config
         self.listen_port = config.listen_port
         self.rng = random.Random(config.seed)
@@ -83,23 +98,64 @@ class Route:
         self.counters = Counters()
         self.buckets = (Bucket(), Bucket())  # by Direction
         self.server: asyncio.AbstractServer | None = None
+        self._log = log or (lambda _: None)
+        self._held: socket.socket | None = None  # holds the port while the route refuses connections
+        self._reopen: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
         self.set_fault(Fault())
 
+    @property
+    def refusing(self) -> bool:
+        """The node refused a connection and has accepted none since: the route's port is closed too."""
+        return self._held is not None
+
     async def start(self) -> None:
         """Bind the listening port on 127.0.0.1 (port 0: a free one)."""
-        from drillkit.netfault.pipe import ClientSide  # pipe.py imports this module
+        await self._listen(_bound_socket(self.config.listen_port))
 
-        loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: ClientSide(self), "127.0.0.1", self.config.listen_port)
-        self.listen_port = self.server.sockets[0].getsockname()[1]
+    def refuse_connections(self) -> None:
+        """The node refused a connection: stop listening until it accepts one again."""
+        if self.server is None or self.refusing:
+            return
+        try:
+            self._held = _bound_socket(self.listen_port)  # bound before the listener goes: never a gap
+        except OSError as exc:
+            self._log(f"route {self.config.name}: cannot hold port {self.listen_port} ({exc}); still listening")
+            return
+        self._stop_listening()
+        self._reopen = asyncio.get_running_loop().create_task(self._listen_when_upstream_accepts())
+        self._log(f"route {self.config.name}: {self.config.upstream} refused a connection; "
+                  f"refusing connections on {self.listen_port} until it accepts again")  # fmt: skip
 
     def close(self) -> None:
         """Stop accepting and close every open connection (buffered bytes are flushed)."""
-        if self.server is not None:
-            self.server.close()
+        if self._reopen is not None:
+            self._reopen.cancel()
+        self._stop_listening()
+        if self._held is not None:
+            self._held.close()
         for pipe in list(self.pipes):
             pipe.close()
+
+    async def _listen(self, sock: socket.socket) -> None:
+        from drillkit.netfault.pipe import ClientSide  # pipe.py imports this module
+
+        sock.listen(_BACKLOG)
+        self.listen_port = sock.getsockname()[1]
+        self.server = await asyncio.get_running_loop().create_server(lambda: ClientSide(self), sock=sock)
+
+    def _stop_listening(self) -> None:
+        if self.server is not None:
+            self.server.close()  # closes the listening socket too (asyncio's loop and uvloop alike)
+            self.server = None
+
+    async def _listen_when_upstream_accepts(self) -> None:
+        while not await _accepts(self.config.upstream_host, self.config.upstream_port):
+            await asyncio.sleep(PROBE_INTERVAL_S)
+        held, self._held = self._held, None
+        assert held is not None
+        await self._listen(held)
+        self._log(f"route {self.config.name}: {self.config.upstream} accepts again; listening on {self.listen_port}")
 
     def set_fault(self, fault: Fault) -> None:
         """Apply ``fault`` to new and open connections (wakes every waiting pipe)."""
@@ -143,4 +199,28 @@ class Route:
             bytes_down=c.bytes_down, resets=c.resets, stalled_connections=stalled,
         )  # fmt: skip
         return RouteState(name=self.config.name, listen_port=self.listen_port, upstream=self.config.upstream,
-                          fault=self.fault, stats=stats)  # fmt: skip
+                          fault=self.fault, refusing=self.refusing, stats=stats)  # fmt: skip
+
+
+def _bound_socket(port: int) -> socket.socket:
+    """A TCP socket bound to 127.0.0.1:``port``; SO_REUSEPORT lets two of ours share the port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+async def _accepts(host: str, port: int) -> bool:
+    """One connect to the upstream: True when it accepts (the connection is closed at once)."""
+    try:
+        _, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        return False
+    writer.close()
+    return True

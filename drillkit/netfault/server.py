@@ -38,7 +38,7 @@ class FaultProxy:
     async def serve(self) -> None:
         """Bind everything, announce the ports, serve until ``stop()``; then close all connections."""
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        self.routes = {r.name: Route(r) for r in self.config.routes}
+        self.routes = {r.name: Route(r, log=log) for r in self.config.routes}
         control: asyncio.AbstractServer | None = None
         try:
             for route in self.routes.values():

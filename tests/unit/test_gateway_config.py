@@ -60,6 +60,11 @@ def test_retries_redispatch_headers_exporter_and_socket(tmp_path: Path) -> None:
     assert "bind 127.0.0.1:8000" in cfg and "bind 127.0.0.1:8404" in cfg
 
 
+def test_requests_are_buffered_whole_so_l7_retries_apply_to_every_client(tmp_path: Path) -> None:
+    defaults = render_config(plan(tmp_path)).split("\nfrontend ")[0]
+    assert "    option http-buffer-request\n" in defaults  # in defaults: the backend's retries need it
+
+
 def test_region_map_lists_every_server() -> None:
     assert render_region_map(BACKENDS) == "primary-0 primary\nprimary-1 primary\nstandby-0 standby\n"
 

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -322,7 +323,7 @@ def test_control_api_sets_reports_and_clears_faults(proxy: FaultProxy) -> None:
     assert client.clear("raw").fault.is_clear
     assert all(r.fault.is_clear for r in client.clear_all())
     status, raw = client.request("GET", "/routes/node")
-    assert status == 200 and set(raw) == {"name", "listen_port", "upstream", "fault", "stats"}
+    assert status == 200 and set(raw) == {"name", "listen_port", "upstream", "fault", "refusing", "stats"}
 
 
 def test_client_errors_name_the_route_and_the_servers_message(proxy: FaultProxy) -> None:
@@ -363,6 +364,62 @@ def test_a_dead_upstream_fails_the_connection_at_once() -> None:
         with pytest.raises(ConnectionError):
             request(port(proxy), "POST", "/", b"x")
         assert time.perf_counter() - started < 1.0
+
+
+def serve_node(port: int = 0) -> Upstream:
+    """An HTTP node on 127.0.0.1:``port``, serving on a daemon thread."""
+    node = Upstream(("127.0.0.1", port), Echo)
+    threading.Thread(target=node.serve_forever, daemon=True).start()
+    return node
+
+
+@contextmanager
+def proxy_for(upstream_port: int, how: str, folder: Path) -> Iterator[tuple[int, NetfaultClient]]:
+    """One route "node" in front of ``upstream_port``, in a thread or as the real process (uvloop
+    when installed): its listening port and control client."""
+    routes = [RouteConfig(name="node", upstream_port=upstream_port)]
+    if how == "thread":
+        with FaultProxy(ProxyConfig(routes=tuple(routes))).start_thread() as running:
+            yield port(running), control(running)
+        return
+    write_config(folder / "routes.json", routes)
+    command = [sys.executable, "-m", "drillkit.netfault", "--config", str(folder / "routes.json"),
+               "--ready-file", str(folder / "ready.json")]  # fmt: skip
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until((folder / "ready.json").exists, timeout=10)
+        ready = read_ready_file(folder / "ready.json")
+        yield ready.routes["node"], NetfaultClient(f"http://127.0.0.1:{ready.control_port}")
+    finally:
+        child.kill()
+        child.wait(timeout=5)
+
+
+@pytest.mark.parametrize("how", ["thread", "process"])
+def test_a_route_refuses_connections_while_its_node_does_and_listens_again_when_it_is_back(
+    tmp_path: Path, how: str
+) -> None:
+    node = serve_node()
+    node_port = node.server_address[1]
+    with proxy_for(node_port, how, tmp_path) as (route_port, client):
+        assert request(route_port, "POST", "/", b"up")[0] == b"up"
+        node.shutdown()
+        node.server_close()  # the node is gone: its port refuses connections
+        with socket.create_connection(("127.0.0.1", route_port), timeout=2) as sock:  # accepted before we knew
+            sock.sendall(b"POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx")
+            assert sock.recv(1) == b""  # a FIN with nothing sent (an empty response), not an RST
+        assert wait_until(lambda: client.route("node").refusing)
+        with pytest.raises(ConnectionRefusedError):  # as the node's own port does: no accept, then reset
+            socket.create_connection(("127.0.0.1", route_port), timeout=2)
+        with socket.socket() as other, pytest.raises(OSError, match="in use"):
+            other.bind(("127.0.0.1", route_port))  # the port stays the route's meanwhile
+        node = serve_node(node_port)  # the node restarts on its port
+        try:
+            assert wait_until(lambda: not client.route("node").refusing, timeout=2)
+            assert request(route_port, "POST", "/", b"back")[0] == b"back"
+        finally:
+            node.shutdown()
+            node.server_close()
 
 
 def test_the_process_writes_its_ready_file_logs_changes_and_exits_0_on_sigterm(tmp_path: Path, upstream: Upstream) -> None:
