@@ -13,6 +13,11 @@
    machine moves single runs by +-20%.
 
 All traffic stays on 127.0.0.1 and every run is bounded in time and count.
+
+To see where a generator's time goes, sample it while it runs (py-spy is in the test extra):
+``py-spy record -r 250 -f raw -o profile.txt --pid <locust pid>``; for counts that other work
+on the machine does not move, run the Locust command under ``valgrind --tool=callgrind
+--instr-atstart=no`` and switch instrumentation on for a window with ``callgrind_control -i on``.
 """
 
 from __future__ import annotations
