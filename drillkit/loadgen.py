@@ -285,7 +285,8 @@ class TraceReplayUser(FastHttpUser):
         replay.lag.observe((kind,), max(0.0, sent_at - dispatch.scheduled_at))
         with self.client.post(request.path, data=request.body, headers=request.headers, name=kind,
                               catch_response=True) as response:  # fmt: skip
-            headers = response.headers if response.headers is not None else _NO_HEADERS  # `or` would count them
+            # Not `response.headers or ...`: the truth test is Headers.__len__, which counts in Python.
+            headers = response.headers if response.headers is not None else _NO_HEADERS
             region, node = headers.get("x-drillkit-region", ""), headers.get("x-drillkit-node", "")
             if response.status_code == 200:
                 _judge(response, headers, full_parse=i % replay.parse_every == 0)

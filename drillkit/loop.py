@@ -1,7 +1,7 @@
 """Keeping the load generator's event loop free (imported only inside Locust processes).
 
 Every request leaves from one gevent loop, so anything that holds the loop makes the next
-requests late. Three things did, at a few per cent of requests each:
+requests late, and anything spent per request lowers the generator's ceiling:
 
 - ``InFlight``: a greenlet per request in flight, bounded by a counter, and reused.
   ``gevent.pool.Pool`` made a new ``Greenlet`` per request: its spawning stack (with line
@@ -16,6 +16,8 @@ requests late. Three things did, at a few per cent of requests each:
 
 >>> inflight = InFlight(limit=100)                      # doctest: +SKIP
 >>> inflight.spawn(send, dispatch); inflight.join(15)   # doctest: +SKIP
+>>> flusher = BackgroundFlusher(log)                    # doctest: +SKIP
+>>> ...; flusher.close()                                # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class InFlight:
         self._idle.set()
 
     def spawn(self, func: Callable[..., Any], *args: Any) -> None:
+        """Start ``func(*args)`` on a free worker at the loop's next turn; wait while all are busy."""
         while self.running >= self.limit:
             self._slot.wait()
         self.running += 1
@@ -72,14 +75,18 @@ class InFlight:
         while True:
             try:
                 func(*args)
-            except Exception:  # a failing call is reported like gevent reports a dead greenlet; the worker lives on
+            except Exception:  # reported as gevent reports a dead greenlet; the worker lives on
                 self._hub.handle_error(func, *sys.exc_info())
-            self.running -= 1
-            self._slot.set()
-            if self.running == 0:
-                self._idle.set()
+            finally:  # also when the worker is killed (GreenletExit): the slot comes back
+                self._finished()
             self._parked.append(getcurrent())
             func, args = self._hub.switch()  # parked until ``spawn`` hands over the next call
+
+    def _finished(self) -> None:
+        self.running -= 1
+        self._slot.set()
+        if self.running == 0:
+            self._idle.set()
 
 
 class Threads(Protocol):
@@ -97,7 +104,7 @@ class BackgroundFlusher:
 
     def __init__(self, log: RequestLogWriter, *, every_s: float = 1.0, threads: Threads | None = None) -> None:
         self.log = log
-        self._threads = threads or gevent.get_hub().threadpool
+        self._threads = threads if threads is not None else gevent.get_hub().threadpool
         self._closing = Event()
         self._greenlet = gevent.spawn(self._run, every_s)
 

@@ -52,6 +52,20 @@ def test_a_failing_call_frees_its_slot() -> None:
     assert inflight.join(timeout_s=5) and inflight.running == 0
 
 
+def test_a_killed_worker_frees_its_slot() -> None:
+    inflight, workers = InFlight(limit=1), []
+
+    def call() -> None:
+        workers.append(getcurrent())
+        gevent.sleep(10)
+
+    inflight.spawn(call)
+    gevent.sleep(0)
+    gevent.kill(workers[0])
+    gevent.sleep(0)
+    assert inflight.running == 0 and inflight.join(timeout_s=1)
+
+
 def test_a_limit_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="limit"):
         InFlight(limit=0)
