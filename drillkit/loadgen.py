@@ -76,6 +76,8 @@ class Replay:
     shard: tuple[int, int] = (0, 1)
     start_at: float | None = None
     assigned: Event = field(default_factory=Event)
+    stopping: Event = field(default_factory=Event)  # set when Locust stops: no new request is sent
+    done: Event = field(default_factory=Event)  # set when the last request in flight has returned
     claimed: bool = False
     metrics_target: Path | None = None
     flusher: BackgroundFlusher | None = None
@@ -101,10 +103,23 @@ def _init(environment: Environment, **_: Any) -> None:
         replay.metrics_target = _serve_metrics(replay, Path(options.metrics_dir))
 
 
+@events.test_stopping.add_listener
+def _test_stopping(environment: Environment, **_: Any) -> None:
+    # The replay is one long task: without this, Locust waits out --stop-timeout for it.
+    replay: Replay | None = getattr(environment, "drillkit_replay", None)
+    if replay is not None:
+        replay.stopping.set()
+
+
 @events.quitting.add_listener
 def _quitting(environment: Environment, **_: Any) -> None:
     replay: Replay | None = getattr(environment, "drillkit_replay", None)
     if replay is not None:
+        # SIGTERM fires `quitting` before the runner stops its users: stop sending, and let the
+        # requests in flight return (each is bounded by --request-timeout) so they are logged.
+        replay.stopping.set()
+        if replay.claimed:
+            replay.done.wait(timeout=environment.parsed_options.request_timeout + 1)
         if replay.flusher is not None:
             replay.flusher.close()  # waits for a write in progress, then writes the rest
         else:
@@ -258,15 +273,19 @@ class TraceReplayUser(FastHttpUser):
         )
         inflight = InFlight(options.max_inflight)
         freeze_heap()  # before the start time is taken: the one full collection must not delay a request
-        run_schedule(
-            schedule,
-            start_at=replay.start_at or time.time(),
-            now=time.time,
-            sleep=gevent.sleep,
-            send=lambda d: inflight.spawn(self._send, replay, d),
-        )
-        inflight.join(timeout_s=options.request_timeout + 5)
-        replay.log.flush()
+        try:
+            run_schedule(
+                schedule,
+                start_at=replay.start_at or time.time(),
+                now=time.time,
+                sleep=gevent.sleep,
+                send=lambda d: inflight.spawn(self._send, replay, d),
+                stopped=replay.stopping.is_set,
+            )
+            inflight.join(timeout_s=options.request_timeout + 5)
+            replay.log.flush()
+        finally:
+            replay.done.set()
         self._finish()
 
     def _finish(self) -> None:

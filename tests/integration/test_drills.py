@@ -120,7 +120,7 @@ def test_a_drill_recovers_within_budget_and_leaves_no_fault(
     slos = {s["name"]: s for s in journal["slos"]}
     assert all(slos[n]["verdict"] in ("PASS", "FAIL") and slos[n]["value"] is not None for n in ("p99-latency", "errors", "availability")), slos
     if base == "region-outage":  # the reference deployment fails over without hurting users
-        assert {s["verdict"] for s in slos.values()} == {"PASS"}, slos
+        assert {s["verdict"] for s in slos.values()} == {"PASS"}, {n: (s["verdict"], s["value"]) for n, s in slos.items()}
     assert slos["errors"]["query"].startswith("(sum(rate(drillkit_client_requests_total") and slos["errors"]["value"] is not None
     cross = journal["cross_check"]
     assert cross["rto_prom_s"] is not None and abs(cross["rto_diff_s"]) <= 2.0, cross

@@ -7,10 +7,12 @@ must not happen to the test process.
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -134,3 +136,30 @@ def test_a_sample_of_answers_is_parsed_in_full_and_a_wrong_one_is_a_bad_response
     assert sorted(sampled.loc[sampled["outcome"] == "error", "row"]) == [0, 10, 20]  # every 10th row in full
     assert set(sampled["status"]) == {200} and set(sampled.loc[sampled["outcome"] == "error", "error_class"]) == {"bad_response"}
     assert len(every) == 30 and (every["error_class"] == "bad_response").all()
+
+
+def test_sigterm_stops_the_replay_at_once_and_logs_every_request_sent(tmp_path: Path) -> None:
+    # A 60 s trace stopped after ~2 s. Without the stop hook Locust waits out --stop-timeout
+    # (20 s here) for the replay task, and the requests after the flusher closed are lost.
+    trace = small_trace(tmp_path, rows=600, span_s=60)
+    log = tmp_path / "log"
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "1", "-r", "1",
+               "--run-time", "90s", "--stop-timeout", "20", "--only-summary", "--request-timeout", "2",
+               "--trace", str(trace), "--request-log", str(log)]  # fmt: skip
+    with fake_triton() as url:
+        proc = subprocess.Popen([*command, "--host", url], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while not list(log.glob("part-*.parquet")) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGTERM)
+            stopped_at = time.monotonic()
+            proc.wait(timeout=30)
+            took = time.monotonic() - stopped_at
+        finally:
+            proc.kill()
+            proc.wait()
+    assert took < 10, f"Locust took {took:.1f} s to stop: it waited for --stop-timeout"
+    rows = sorted(read_request_log(log)["row"])
+    assert 0 < len(rows) < 600
+    assert rows == list(range(len(rows))), "a request sent before the stop is missing from the log"
