@@ -51,7 +51,11 @@ class GatewaySpec(Spec):
         description="HAProxy retry-on events; inference requests are replay-safe",
     )
     error_limit: int = Field(3, ge=0, le=1000, description="consecutive 5xx before a server is marked down (0: off)")
-    connect_timeout_ms: int = Field(500, ge=10, description="HAProxy timeout connect in ms")
+    # Also HAProxy's pause before a connection retry: min(timeout connect, 1 s) whenever the
+    # retry may land on the same server (leastconn, or one active server left), which is every
+    # request in flight when a region dies. On loopback or in-region a connect takes well under
+    # a millisecond; a gateway that reaches a region across a WAN needs its RTT plus margin.
+    connect_timeout_ms: int = Field(100, ge=10, description="HAProxy timeout connect in ms (also the pause before a retry)")
     server_timeout_ms: int = Field(2_000, ge=10, description="HAProxy timeout server in ms")
 
 
