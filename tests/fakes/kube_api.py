@@ -22,12 +22,14 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import yaml
+
+from tests.fakes.http import serve
 
 _PATH = re.compile(r"^(?P<root>/api/v1|/apis/[^/]+/[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)"
                    r"(?:/(?P<name>[^/]+)(?:/(?P<sub>.+))?)?$")  # fmt: skip
@@ -251,16 +253,9 @@ def fake_kube() -> Iterator[FakeKube]:
     """Serve a FakeKube on a free port; yield it (``.url`` is its base URL)."""
     kube = FakeKube()
     handler = type("Handler", (_Handler,), {"kube": kube})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads, server.block_on_close = True, False  # clients' idle keep-alive connections must not hold up the end
-    kube.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
+    with serve(handler) as url:
+        kube.url = url
         yield kube
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def write_kubeconfig(path: Path, contexts: dict[str, str], clusters: dict[str, str] | None = None) -> Path:

@@ -11,13 +11,14 @@ sent, can demand a credential, and can fail the next N requests with a status co
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.http import serve
 
 BAD_QUERY = "syntax-error("  # any query containing this answers 400 bad_data, as Prometheus does
 
@@ -72,15 +73,9 @@ def _handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
 def serve_prometheus() -> Iterator[FakeState]:
     """A running fake; its ``url`` is set; stopped on exit."""
     state = FakeState()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve(_handler(state)) as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def matrix(points: list[tuple[float, float]], **labels: str) -> dict[str, Any]:

@@ -8,12 +8,13 @@ derived from the inputs, with the gateway's node/region headers. ``user_id`` 13 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
+
+from tests.fakes.http import serve
 
 
 class FakeTriton(BaseHTTPRequestHandler):
@@ -74,10 +75,5 @@ class FakeTriton(BaseHTTPRequestHandler):
 @contextmanager
 def fake_triton() -> Iterator[str]:
     """Serve FakeTriton on a free port; yield its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeTriton)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(FakeTriton) as url:
+        yield url

@@ -7,10 +7,9 @@ servers running the real recommender on the repository they were started from.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +33,7 @@ from drillkit.platforms.base import (
 )
 from drillkit.spec import EnvironmentSpec, RegionRole, RegionSpec
 from drillkit.undo import UndoLog
+from tests.fakes.http import serve
 
 if TYPE_CHECKING:
     from tests.unit.backup_fixtures import MakeRepo
@@ -92,13 +92,8 @@ def serve_model(version_dir: Path) -> Iterator[str]:
     except ModelRepositoryError as exc:
         raise StartupError(f"node exited during start-up:\nrefusing to serve: {exc}") from None
     weights = {p.stem: np.load(p) for p in sorted((version_dir / "weights").glob("*.npy"))}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), model_handler(Recommender(weights, "cpu")))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(model_handler(Recommender(weights, "cpu"))) as url:
+        yield url
 
 
 class FolderPlatform:
@@ -261,10 +256,5 @@ def test_golden_answers_must_match_item_for_item(ids: list[int], scores: list[fl
 
     golden = Golden(recommend=(RecommendProbe(7, 3, (10, 11, 12), (0.9, 0.5, 0.5)),), search=())
     manifest = Manifest("v1", "2026-01-01", {}, {}, golden, "0" * 64)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), fixed_answer_handler(ids, scores))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        assert golden_identical(f"http://127.0.0.1:{server.server_address[1]}", manifest)[0] is identical
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(fixed_answer_handler(ids, scores)) as url:
+        assert golden_identical(url, manifest)[0] is identical

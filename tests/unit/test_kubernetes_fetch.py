@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from collections.abc import Iterator
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from drillkit.errors import ModelRepositoryError
 from drillkit.model.catalog import ModelParams
 from drillkit.model.fetch import fetch_version, main
 from drillkit.model.repository import build, verify
+from tests.fakes.http import serve
 
 PARAMS = ModelParams(items=500, dim=16, users=50, categories=6, vocab_size=100, hash_buckets=512, seed=3)
 
@@ -40,14 +40,8 @@ def bucket(published: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """Serve a copy of the repository over HTTP; yield (base URL, its folder)."""
     root = tmp_path / "served"
     shutil.copytree(published, root)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(root)))
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(partial(_Quiet, directory=str(root))) as url:
+        yield url, root
 
 
 def test_a_version_is_downloaded_verified_and_put_in_place(bucket: tuple[str, Path], tmp_path: Path) -> None:

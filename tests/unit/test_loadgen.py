@@ -11,17 +11,17 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pandas as pd
 
 from drillkit.request_log import read_request_log
 from drillkit.trace import write_trace
+from tests.fakes.http import serve
 from tests.fakes.triton import fake_triton
 
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtests" / "locustfile.py"
@@ -118,13 +118,8 @@ class HalfAnswer(BaseHTTPRequestHandler):
 
 @contextmanager
 def half_answers() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), HalfAnswer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(HalfAnswer) as url:
+        yield url
 
 
 def test_a_sample_of_answers_is_parsed_in_full_and_a_wrong_one_is_a_bad_response(tmp_path: Path) -> None:
