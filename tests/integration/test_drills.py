@@ -39,7 +39,11 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPlatfor
     """A running 2x2 stack with fast health checks, and its environment file."""
     folder = tmp_path_factory.mktemp("drills")
     spec = make_spec(folder / "state", name="drills")
-    spec = spec.model_copy(update={"gateway": GatewaySpec(check_interval_ms=100, fall=1, rise=1)})
+    # The reference deployment's passive check (error_limit 1, drills/environments/local.yaml):
+    # with 3, a request in flight at a region outage can spend all six retries on the two dead
+    # primaries (refused at once, so HAProxy retries without a pause) before they are marked down.
+    gateway = GatewaySpec(check_interval_ms=100, fall=1, rise=1, error_limit=1)
+    spec = spec.model_copy(update={"gateway": gateway})
     env_file = folder / "env.yaml"
     env_file.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
     platform = LocalPlatform(spec, spec_file=str(env_file))
