@@ -14,6 +14,7 @@ import http.client
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
+from drillkit.errors import ComponentError
 from drillkit.model.client import RecommenderClient
 from drillkit.model.repository import Manifest
 from drillkit.platforms.base import ComponentStatus, EnvironmentStatus, Health
@@ -46,6 +47,9 @@ def counters(node: ComponentStatus) -> tuple[float, float]:
     try:
         conn.request("GET", parts.path or "/metrics")
         text = conn.getresponse().read().decode()
+    except (OSError, http.client.HTTPException) as exc:  # an environment error: a suite tries the drill again
+        raise ComponentError(f"node {node.name}: its metrics at {node.metrics_url} do not answer ({exc}); "
+                             "is it serving? `drillkit status`") from exc  # fmt: skip
     finally:
         conn.close()
     success = duration = 0.0

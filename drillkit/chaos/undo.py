@@ -23,9 +23,9 @@ def _restart_nodes(platform: Platform, nodes: list[str]) -> None:
     platform.restart_nodes(nodes)
 
 
-def _resume_nodes(platform: Platform, nodes: list[str]) -> None:
-    for node in nodes:
-        platform.resume_node(node)
+def _resume_nodes(platform: Platform, nodes: list[str]) -> str | None:
+    notes = [note for note in (platform.resume_node(node) for node in nodes) if note]
+    return "; ".join(notes) or None
 
 
 def _stop_hog(platform: Platform, handle: str) -> None:
@@ -46,7 +46,8 @@ def _stop_process(platform: Platform, process: dict[str, Any]) -> None:
     supervise.terminate([supervise.Process.model_validate(process)], grace_s=5)
 
 
-UNDOS: dict[str, Callable[..., None]] = {
+# Each returns None, or a note on what it had to do beyond the plain undo (kept in the journal).
+UNDOS: dict[str, Callable[..., str | None]] = {
     "clear_network": _clear_network,
     "restart_nodes": _restart_nodes,
     "resume_nodes": _resume_nodes,
@@ -69,10 +70,10 @@ def undo_pending(platform: Platform, *, faults_only: bool = True) -> list[dict[s
         if faults_only and entry.undo in HELPERS:
             continue
         try:
-            UNDOS[entry.undo](platform, **entry.args)
+            note = UNDOS[entry.undo](platform, **entry.args)
             log.done(entry.id)
-            done.append({"fault": entry.fault, "undo": entry.undo, "args": entry.args, "error": None})
+            done.append({"fault": entry.fault, "undo": entry.undo, "args": entry.args, "error": None, "note": note})
         except Exception as exc:  # keep undoing the rest; the failure is recorded and reported
             log.done(entry.id, error=f"{type(exc).__name__}: {exc}")
-            done.append({"fault": entry.fault, "undo": entry.undo, "args": entry.args, "error": str(exc)})
+            done.append({"fault": entry.fault, "undo": entry.undo, "args": entry.args, "error": str(exc), "note": None})
     return done

@@ -128,8 +128,8 @@ class Platform(Protocol):
         """Hang a node: it keeps its connections but answers nothing."""
         ...
 
-    def resume_node(self, node: str) -> None:
-        """Undo ``pause_node``."""
+    def resume_node(self, node: str) -> str | None:
+        """Undo ``pause_node``; the node serves again afterwards. A note when that took more than a resume."""
         ...
 
     def restart_node(self, node: str) -> None:

@@ -106,8 +106,9 @@ class KubernetesPlatform:
     def pause_node(self, node: str) -> None:
         node_faults.drain(self, node)
 
-    def resume_node(self, node: str) -> None:
-        node_faults.undrain(self, node)
+    def resume_node(self, node: str) -> str | None:
+        node_faults.undrain(self, node)  # the StatefulSet brings the evicted pod back; the drill measures how fast
+        return None
 
     def stop_region(self, region: str) -> None:
         """A region outage that lasts until ``restart_nodes``: its StatefulSet scaled to zero, pods gone."""

@@ -30,6 +30,7 @@ from drillkit.platforms import local_start
 from drillkit.platforms.base import Capability, EnvironmentStatus, Gap
 from drillkit.platforms.local_state import LocalState, Phase, exclusive, load_state, save_state
 from drillkit.platforms.local_status import environment_status, gateway_servers
+from drillkit.platforms.settle import not_settled
 from drillkit.spec import EnvironmentSpec, state_root
 from drillkit.undo import UndoLog
 
@@ -107,8 +108,15 @@ class LocalPlatform:
     def pause_node(self, node: str) -> None:
         supervise.send(self._state().node(node).process, signal.SIGSTOP)
 
-    def resume_node(self, node: str) -> None:
+    def resume_node(self, node: str) -> str | None:
         supervise.send(self._state().node(node).process, signal.SIGCONT)
+        # A node stopped for seconds can die once it runs again: Triton's Python backend finds
+        # the timed waits on its stub expired (seen: SIGSEGV, then a boost lock_exception, half
+        # a second after SIGCONT). The undo must leave the node serving, so it is restarted.
+        if not not_settled(self, [node]):
+            return None
+        self.restart_nodes([node])
+        return f"{node} did not stay ready after the resume; restarted"
 
     def restart_node(self, node: str) -> None:
         self.restart_nodes([node])

@@ -69,7 +69,7 @@ def activity_table(flow: Flow, run: RunFolder, origin: float) -> None:
     undone = run.journal.get("undone") or []
     if undone:
         flow.table([Column("rolled back", 16), Column("undo", 18), Column("arguments", 34), Column("result", 26)],
-                   [[u.get("fault", "-"), u.get("undo", "-"), _short(u.get("args")), u.get("error") or "ok"] for u in undone],
+                   [[u.get("fault", "-"), u.get("undo", "-"), _short(u.get("args")), u.get("error") or u.get("note") or "ok"] for u in undone],
                    colors={3: {"ok": VERDICT_COLORS["PASS"]}})  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from drillkit import supervise
+from drillkit.chaos.undo import UNDOS
 from drillkit.errors import AlreadyUpError, NotUpError
 from drillkit.gateway import RuntimeApi, ServerStatus
 from drillkit.model.client import RecommenderClient
@@ -134,6 +135,17 @@ def test_a_killed_node_restarts_and_rejoins_the_gateway(stack: LocalPlatform) ->
     while time.monotonic() < deadline and {s.name: s.status for s in api.servers()}["primary-0"] is not ServerStatus.UP:
         time.sleep(0.2)
     assert {s.name: s.status for s in api.servers()}["primary-0"] is ServerStatus.UP
+
+
+def test_the_hang_undo_restarts_a_node_that_did_not_survive_its_stop(stack: LocalPlatform) -> None:
+    # Triton's Python backend can crash half a second after SIGCONT; a node killed while
+    # stopped is the deterministic form of it. The rollback must leave it serving, and say so.
+    stack.pause_node("primary-1")
+    stack.kill_node("primary-1")
+    note = UNDOS["resume_nodes"](stack, nodes=["primary-1"])
+    assert note == "primary-1 did not stay ready after the resume; restarted"
+    assert {n.name: n.health for n in stack.status().nodes()}["primary-1"] is Health.READY
+    assert UNDOS["resume_nodes"](stack, nodes=["primary-1"]) is None  # a live node is only resumed
 
 
 def test_down_leaves_no_process_of_the_stack(stack: LocalPlatform) -> None:
