@@ -10,8 +10,10 @@ pure function of a ``GatewayPlan`` so it can be unit-tested line by line:
 True
 
 Design choices, each for a drill's sake:
-- health checks hit each node's per-model ready endpoints (both models) *through* the fault
-  proxy, so a partition is seen by the checks as by users;
+- health checks go *through* the fault proxy, so a partition is seen by the checks as by
+  users, and one of them is a real inference (``recommend``, k=1): a node whose GPU fails
+  every inference while its readiness stays green (ECC errors) must stay out, not flap back
+  in every time its ready endpoint answers and fail the next user's request;
 - ``retries`` + ``option redispatch`` + ``retry-on``: inference is read-only, so replaying a
   request on another server is safe, and a dying node should not become a client error
   where a retry can save it;
@@ -41,6 +43,11 @@ from drillkit.spec import GatewayMode, GatewaySpec
 
 BACKEND = "triton"
 MODELS = ("recommend", "search")
+# The deep check's request: user 0's top item, in KServe JSON (one line: it sits in haproxy.cfg).
+CHECK_INFERENCE = (
+    '{"inputs":[{"name":"user_id","shape":[1,1],"datatype":"INT64","data":[0]},'
+    '{"name":"k","shape":[1,1],"datatype":"INT32","data":[1]}]}'
+)
 NODE_HEADER = "X-Drillkit-Node"
 REGION_HEADER = "X-Drillkit-Region"
 
@@ -137,6 +144,10 @@ def _backend(plan: GatewayPlan) -> str:
         f"    http-check send meth GET uri /v2/models/{model}/ready\n"
         f"    http-check expect status 200\n"
         for model in MODELS
+    ) + (
+        "    http-check connect\n"
+        f"    http-check send meth POST uri /v2/models/recommend/infer hdr Content-Type application/json body '{CHECK_INFERENCE}'\n"
+        "    http-check expect status 200\n"
     )
     interval = spec.check_interval_ms
     # Passive checks: a node whose connections or answers fail (a crashed node; a GPU with

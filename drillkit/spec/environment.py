@@ -25,7 +25,7 @@ class RegionRole(StrEnum):
 
 
 RetryOn = Literal[
-    "conn-failure", "empty-response", "junk-response", "response-timeout", "500", "502", "503", "504"
+    "conn-failure", "empty-response", "junk-response", "response-timeout", "404", "500", "502", "503", "504"
 ]
 
 
@@ -47,8 +47,8 @@ class GatewaySpec(Spec):
     rise: int = Field(2, ge=1, le=10, description="passed checks before a server is marked up")
     retries: int = Field(6, ge=0, le=20, description="retries of a failed request (with redispatch)")
     retry_on: tuple[RetryOn, ...] = Field(
-        ("conn-failure", "empty-response", "response-timeout", "503"),
-        description="HAProxy retry-on events; inference requests are replay-safe",
+        ("conn-failure", "empty-response", "response-timeout", "404", "503"),
+        description="HAProxy retry-on events; inference requests are replay-safe (404: a node that lost its model)",
     )
     error_limit: int = Field(3, ge=0, le=1000, description="consecutive 5xx before a server is marked down (0: off)")
     # Also HAProxy's pause before a connection retry: min(timeout connect, 1 s) whenever the

@@ -44,7 +44,9 @@ def test_health_checks_probe_both_models_with_the_spec_interval(tmp_path: Path) 
     cfg = render_config(plan(tmp_path, check_interval_ms=250, fall=3, rise=4))
     assert "http-check send meth GET uri /v2/models/recommend/ready" in cfg
     assert "http-check send meth GET uri /v2/models/search/ready" in cfg
-    assert cfg.count("http-check expect status 200") == 2
+    # and one real inference: a node whose GPU fails every answer while it reports ready stays out
+    assert "http-check send meth POST uri /v2/models/recommend/infer hdr Content-Type application/json body '{" in cfg
+    assert cfg.count("http-check expect status 200") == 3
     assert "inter 250ms fastinter 250ms downinter 250ms fall 3 rise 4" in cfg
     assert "observe layer7 error-limit 3 on-error mark-down" in cfg
 
