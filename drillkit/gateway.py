@@ -139,16 +139,9 @@ def _stats(plan: GatewayPlan) -> str:
 
 def _backend(plan: GatewayPlan) -> str:
     spec = plan.spec
-    checks = "".join(
-        f"    http-check connect\n"
-        f"    http-check send meth GET uri /v2/models/{model}/ready\n"
-        f"    http-check expect status 200\n"
-        for model in MODELS
-    ) + (
-        "    http-check connect\n"
-        f"    http-check send meth POST uri /v2/models/recommend/infer hdr Content-Type application/json body '{CHECK_INFERENCE}'\n"
-        "    http-check expect status 200\n"
-    )
+    sends = [f"meth GET uri /v2/models/{model}/ready" for model in MODELS]
+    sends.append(f"meth POST uri /v2/models/recommend/infer hdr Content-Type application/json body '{CHECK_INFERENCE}'")
+    checks = "".join(f"    http-check connect\n    http-check send {send}\n    http-check expect status 200\n" for send in sends)
     interval = spec.check_interval_ms
     # Passive checks: a node whose connections or answers fail (a crashed node; a GPU with
     # ECC errors that stays "ready") is taken out after error_limit consecutive errors,

@@ -15,18 +15,19 @@ def not_settled(platform: Platform, nodes: list[str], *, settle_s: float = 2.0, 
 
     A dead node (its process is gone) does not come back by itself: it is given up at once.
     """
-    ready_since: dict[str, float | None] = dict.fromkeys(nodes)
-    dead: list[str] = []
+    ready_since: dict[str, float] = {}  # nodes ready at every poll since then
+    dead: set[str] = set()
     started = clock()
     while True:
         now = clock()
         health = {c.name: c.health for c in platform.status().nodes()}
-        for node in [n for n in nodes if n not in dead]:
-            if health.get(node) is Health.DEAD:
-                dead.append(node)
-            ready = health.get(node) is Health.READY
-            ready_since[node] = (ready_since[node] if ready_since[node] is not None else now) if ready else None
-        unsettled = [n for n, since in ready_since.items() if n not in dead and (since is None or now - since < settle_s)]
-        if not unsettled or now - started >= deadline_s:
-            return [n for n in nodes if n in dead or n in unsettled]
+        dead |= {n for n in nodes if health.get(n) is Health.DEAD}
+        for node in nodes:
+            if health.get(node) is Health.READY:
+                ready_since.setdefault(node, now)
+            else:
+                ready_since.pop(node, None)
+        unsettled = [n for n in nodes if n in dead or n not in ready_since or now - ready_since[n] < settle_s]
+        if set(unsettled) <= dead or now - started >= deadline_s:
+            return unsettled
         sleep(poll_s)
