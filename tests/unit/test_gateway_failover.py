@@ -135,7 +135,7 @@ class Client(threading.Thread):
     def __init__(self, port: int, stop: threading.Event) -> None:
         super().__init__(daemon=True)
         self.port, self.stop = port, stop
-        self.outcomes: list[tuple[float, str, str, float]] = []  # (sent at, status or error, serving node, latency)
+        self.outcomes: list[tuple[float, str, str]] = []  # (sent at, status or error, serving node)
 
     def run(self) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -145,10 +145,9 @@ class Client(threading.Thread):
                 conn.request("POST", "/v2/models/recommend/infer", body=b'{"user": 7}')
                 response = conn.getresponse()
                 response.read()
-                self.outcomes.append((sent, str(response.status), response.getheader("X-Drillkit-Node", ""),
-                                      time.monotonic() - sent))  # fmt: skip
+                self.outcomes.append((sent, str(response.status), response.getheader("X-Drillkit-Node", "")))
             except (OSError, http.client.HTTPException) as exc:
-                self.outcomes.append((sent, type(exc).__name__, "", time.monotonic() - sent))
+                self.outcomes.append((sent, type(exc).__name__, ""))
                 conn.close()  # a new connection next time; the failed request stays failed
             time.sleep(0.005)
 
@@ -170,10 +169,6 @@ def test_a_region_outage_fails_over_with_no_failed_request(gateway: Gateway) -> 
     outcomes = [o for client in clients for o in client.outcomes]
     failed = [o for o in outcomes if o[1] != "200"]
     assert not failed, f"{len(failed)} of {len(outcomes)} requests failed: {failed[:10]}"
-    after = {node for sent, _, node, _ in outcomes if sent > killed_at + 0.3}
+    after = {node for sent, _, node in outcomes if sent > killed_at + 0.3}
     assert after and after <= {"standby-0", "standby-1"}, after  # the standby region took over
     assert {s.name: s.status for s in gateway.api.servers()}["primary-0"] is ServerStatus.DOWN
-    # HAProxy pauses min(timeout connect, 1 s) before each connection retry; with the shipped
-    # 100 ms (it was 500 ms) a request caught by the outage is retried on the standby at once.
-    slowest = max(latency for *_, latency in outcomes)
-    assert slowest < 0.45, f"a request took {slowest:.3f} s: the gateway waited before its retry"
