@@ -180,7 +180,7 @@ def test_a_killed_runner_leaves_a_fault_that_recover_undoes(env: tuple[LocalPlat
         runner.kill()
     assert any(not r.fault.is_clear for r in NetfaultClient(platform.status().netfault_url or "").routes())
     assert {e.undo for e in platform.undo_log().pending()} >= {"clear_network", "stop_process"}
-    done = subprocess.run([sys.executable, "-c", "from drillkit.cli import main; main()", "recover", "--env", str(env_file)],
+    done = subprocess.run([sys.executable, "-m", "drillkit", "recover", "--env", str(env_file)],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "undid" in done.stdout
@@ -188,7 +188,7 @@ def test_a_killed_runner_leaves_a_fault_that_recover_undoes(env: tuple[LocalPlat
 
 
 def _start_runner(drill: Path, reports: Path) -> subprocess.Popen[str]:
-    command = [sys.executable, "-c", "from drillkit.cli import main; main()", "run", str(drill), "--reports", str(reports)]
+    command = [sys.executable, "-m", "drillkit", "run", str(drill), "--reports", str(reports)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

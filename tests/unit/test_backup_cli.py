@@ -21,7 +21,7 @@ backup: {{keep_last: 5, store: {{path: {store}}}}}
 
 
 def drillkit(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", "from drillkit.cli import main; main()", *args]
+    command = [sys.executable, "-m", "drillkit", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
 
 

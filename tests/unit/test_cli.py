@@ -11,7 +11,7 @@ ENV = "name: clitest\nstate_dir: {state}\nregions:\n  - {{name: primary, role: p
 
 
 def drillkit(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", "from drillkit.cli import main; main()", *args]
+    command = [sys.executable, "-m", "drillkit", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
 
 

@@ -125,7 +125,7 @@ def test_the_cli_exits_1_prints_reasons_and_writes_json_and_junit(tmp_path: Path
     run = make_run(tmp_path / "reports" / "r", rto_s=4.0, outage_s=0.5, sections=all_sections())
     pol = tmp_path / "policy.yaml"
     pol.write_text("defaults: {max_rto_s: 3}\n")
-    command = [sys.executable, "-c", "from drillkit.cli import main; main()", "gate", str(run), "--policy", str(pol)]
+    command = [sys.executable, "-m", "drillkit", "gate", str(run), "--policy", str(pol)]
     done = subprocess.run([*command, "--json", "--junit", str(tmp_path / "gate.xml")], capture_output=True, text=True, check=False,
                           cwd=REPO, timeout=120)  # fmt: skip
     assert done.returncode == 1, done.stderr

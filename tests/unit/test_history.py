@@ -69,7 +69,7 @@ def test_the_trend_renders_as_png_and_pdf(tmp_path: Path) -> None:
 def test_the_cli_prints_json_and_rebuilds(tmp_path: Path) -> None:
     make_run(tmp_path / "reports" / "a", name="node-crash", rto_s=1.25)
     make_run(tmp_path / "reports" / "b", rto_s=None, generated_at=T0 + 500)
-    command = [sys.executable, "-c", "from drillkit.cli import main; main()", "history", "--reports", str(tmp_path / "reports")]
+    command = [sys.executable, "-m", "drillkit", "history", "--reports", str(tmp_path / "reports")]
     done = subprocess.run([*command, "--rebuild", "--json"], capture_output=True, text=True, check=False, cwd=REPO, timeout=120)
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)

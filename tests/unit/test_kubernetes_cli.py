@@ -16,7 +16,7 @@ from tests.fakes.kube_objects import deployment_controller, statefulset_controll
 
 
 def drillkit(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", "from drillkit.cli import main; main()", *args]
+    command = [sys.executable, "-m", "drillkit", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False,
                           env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"})  # fmt: skip
 

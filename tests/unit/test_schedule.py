@@ -58,7 +58,7 @@ def test_the_crontab_line_changes_directory_locks_and_logs() -> None:
 
 
 def test_the_cli_prints_a_manifest_that_validates() -> None:
-    command = [sys.executable, "-c", "from drillkit.cli import main; main()", "schedule", "drills/suites/smoke.yaml"]
+    command = [sys.executable, "-m", "drillkit", "schedule", "drills/suites/smoke.yaml"]
     done = subprocess.run([*command, "--cron", "0 3 * * *"], capture_output=True, text=True, check=False, cwd=REPO, timeout=120)
     assert done.returncode == 0, done.stderr
     kubernetes_validate.validate(yaml.safe_load(done.stdout), K8S, strict=True)

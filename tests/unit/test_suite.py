@@ -110,6 +110,15 @@ def test_a_bad_override_names_the_suite_file_and_field(tmp_path: Path) -> None:
         plan_suite(suite_file(tmp_path, drills=[{"dril": "x.yaml"}]))
 
 
+def test_every_shipped_suite_plans_and_every_drill_belongs_to_one() -> None:
+    planned: set[str] = set()
+    for path in sorted((DRILLS / "suites").glob("*.yaml")):
+        plan = plan_suite(path)
+        assert plan.drills, path
+        planned |= {drill.spec.name for drill, _ in plan.drills}
+    assert planned == {path.stem for path in DRILLS.glob("*.yaml")}
+
+
 def test_the_resilience_score_weights_passed_rto_and_error_budget() -> None:
     assert resilience_score([]) == 0.0
     assert resilience_score([DrillScore(True, 0.0, 5.0, 0.0)]) == 100.0
