@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from drillkit import capacity
+from drillkit.chaos.context import pin_environment
 from drillkit.chaos.run import guard_signals, run_guarded, stop_experiment
 from drillkit.chaos.undo import undo_pending
 from drillkit.errors import EnvironmentFailure, ExitCode, NotUpError
@@ -39,6 +40,7 @@ from drillkit.undo import UndoEntry
 from drillkit.watch import Canary, GatewayWatcher, Loop
 
 SCRAPE_WAIT_S = 15.0  # the embedded Prometheus' first scrape takes about 5 s; give it room
+ENVIRONMENT_SNAPSHOT = "environment.yaml"  # the environment as planned, which the activities read
 
 
 class DrillBusyError(EnvironmentFailure):
@@ -132,7 +134,7 @@ class DrillRun:
         try:
             load_undo = self._start_load()
             capacity_report = self._warm_up()
-            chaos_journal = run_guarded(self.plan.experiment, request_log=self.load.plan.request_log,
+            chaos_journal = run_guarded(self._experiment(), request_log=self.load.plan.request_log,
                                         timeline=self.timeline, guards=self.guards)  # fmt: skip
             interrupted = chaos_journal.get("status") == "interrupted" and self._trip() is None
             completed = True
@@ -149,6 +151,12 @@ class DrillRun:
         trip = self._trip()
         return RunRecord(chaos_journal=chaos_journal, undone=undone, capacity=capacity_report, interrupted=interrupted,
                          evidence=evidence, abort=trip.as_dict() if trip else None), refusal  # fmt: skip
+
+    def _experiment(self) -> dict[str, Any]:
+        """The experiment, acting on the environment the drill was planned with (kept in the run folder)."""
+        snapshot = self.run_dir / ENVIRONMENT_SNAPSHOT
+        snapshot.write_text(self.plan.environment_text)
+        return pin_environment(self.plan.experiment, snapshot)
 
     def _start_load(self) -> UndoEntry:
         self.load.start()

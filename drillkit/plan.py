@@ -16,7 +16,8 @@ import yaml
 
 from drillkit.chaos.context import ENV_KEY
 from drillkit.errors import SpecError
-from drillkit.spec import DrillSpec, EnvironmentSpec, load_drill, load_environment
+from drillkit.spec import DrillSpec, EnvironmentSpec, load_drill
+from drillkit.spec.loader import parse_spec, read_spec_text
 from drillkit.spec.suite import DrillOverrides
 from drillkit.trace import Trace, read_trace
 
@@ -25,11 +26,17 @@ _SLACK_S = 20.0  # rollbacks (node restarts) and measurement take time beyond th
 
 @dataclass(frozen=True)
 class DrillPlan:
-    """Everything a run needs, validated."""
+    """Everything a run needs, validated.
+
+    ``environment_text`` is the environment file as it was validated: the run hands a copy of
+    it to the experiment's activities, so editing the file during a drill (or a suite, which
+    plans every drill first) changes nothing in it.
+    """
 
     path: Path
     spec: DrillSpec
     environment: EnvironmentSpec
+    environment_text: str
     experiment: dict[str, Any]
     trace: Trace
 
@@ -37,7 +44,8 @@ class DrillPlan:
 def plan_drill(path: str | Path, overrides: DrillOverrides | None = None) -> DrillPlan:
     """Load and validate every input of the drill at ``path`` (with a suite's ``overrides`` merged in)."""
     spec = load_drill(path) if overrides is None else overrides.apply(load_drill(path))
-    environment = load_environment(spec.environment)
+    environment_text = read_spec_text(spec.environment)
+    environment = parse_spec(environment_text, str(spec.environment), EnvironmentSpec)
     experiment = load_experiment(spec.experiment, spec.environment)
     trace = read_trace(spec.load.trace, max_user_id=environment.model.users - 1)
     needed = spec.load.warmup_s + spec.load.cooldown_s + experiment_pauses(experiment) + _SLACK_S
@@ -47,7 +55,7 @@ def plan_drill(path: str | Path, overrides: DrillOverrides | None = None) -> Dri
                         "use a longer trace (`drillkit traffic synth --duration ...`) or a lower speed")  # fmt: skip
     check_prometheus(spec, environment, file=str(path))
     check_platform(experiment, environment, spec_file=spec.environment, experiment_file=spec.experiment)
-    return DrillPlan(Path(path), spec, environment, experiment, trace)
+    return DrillPlan(Path(path), spec, environment, environment_text, experiment, trace)
 
 
 def check_platform(experiment: dict[str, Any], environment: EnvironmentSpec, *, spec_file: Path, experiment_file: Path) -> None:

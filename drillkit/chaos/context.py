@@ -26,6 +26,11 @@ def environment_file(configuration: Configuration) -> Path:
     return Path(path)
 
 
+def pin_environment(experiment: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A copy of ``experiment`` whose activities act on the environment file ``path``."""
+    return {**experiment, "configuration": {**(experiment.get("configuration") or {}), ENV_KEY: str(path)}}
+
+
 def platform_for(configuration: Configuration) -> Platform:
     """The platform of the experiment's environment."""
     path = environment_file(configuration)

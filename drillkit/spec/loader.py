@@ -22,24 +22,35 @@ S = TypeVar("S", bound=BaseModel)
 
 def load_spec(path: str | Path, model: type[S]) -> S:
     """The one loader: read YAML, validate with ``model``, turn every failure into SpecError."""
-    data = _read_yaml(Path(path))
+    return parse_spec(read_spec_text(path), str(path), model)
+
+
+def read_spec_text(path: str | Path) -> str:
+    """A spec file's text, for a caller that keeps exactly what it validated (a drill's snapshot)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(str(path), "-", "file not found", "pass an existing file, e.g. drills/environments/local.yaml")
+    return path.read_text()
+
+
+def parse_spec(text: str, file: str, model: type[S]) -> S:
+    """Validate the YAML ``text`` of ``file`` with ``model``; errors name ``file``."""
+    data = _parse_yaml(text, file)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise _spec_error(str(path), model, exc) from None
+        raise _spec_error(file, model, exc) from None
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise SpecError(str(path), "-", "file not found", "pass an existing file, e.g. drills/environments/local.yaml")
+def _parse_yaml(text: str, file: str) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "-"
-        raise SpecError(str(path), where, f"not valid YAML ({getattr(exc, 'problem', exc)})", "fix the syntax there") from None
+        raise SpecError(file, where, f"not valid YAML ({getattr(exc, 'problem', exc)})", "fix the syntax there") from None
     if not isinstance(data, dict):
-        raise SpecError(str(path), "-", "the top level must be a mapping of fields", "see drills/environments/local.yaml")
+        raise SpecError(file, "-", "the top level must be a mapping of fields", "see drills/environments/local.yaml")
     return data
 
 

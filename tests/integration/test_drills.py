@@ -113,7 +113,13 @@ def test_a_drill_recovers_within_budget_and_leaves_no_fault(
 ) -> None:
     platform, env_file = env
     plan = plan_drill(drill_file(tmp_path, env_file, experiment(tmp_path, base, pause=pause), name=base))
-    result = run_drill(plan, reports=tmp_path / "reports")
+    planned = env_file.read_text()
+    env_file.write_text("regions: edited during the drill\n")  # the drill acts on the environment it was planned with
+    try:
+        result = run_drill(plan, reports=tmp_path / "reports")
+    finally:
+        env_file.write_text(planned)
+    assert (result.run_dir / "environment.yaml").read_text() == planned
     journal = result.journal
     m = journal["measurements"]
     assert m is not None and m["requests"] > 500

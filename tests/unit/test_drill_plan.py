@@ -36,6 +36,13 @@ def test_every_shipped_drill_validates() -> None:
         assert plan.experiment["configuration"]["drillkit_env"].endswith("local.yaml")
 
 
+def test_a_plan_keeps_the_environment_text_it_validated(tmp_path: Path) -> None:
+    plan = plan_drill(write_drill(tmp_path, REPO / "chaos/node-crash.json"))
+    planned = (tmp_path / "env.yaml").read_text()
+    (tmp_path / "env.yaml").write_text("regions: edited after planning\n")
+    assert plan.environment_text == planned and plan.environment.name == "plantest"
+
+
 def test_an_unknown_activity_is_refused_before_anything_runs(tmp_path: Path) -> None:
     experiment = json.loads((REPO / "chaos/node-crash.json").read_text())
     experiment["method"][0]["provider"]["func"] = "crash_nodes_typo"
