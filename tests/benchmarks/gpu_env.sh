@@ -2,7 +2,7 @@
 # The Python environment for `make bench-gpu` on a lent GPU machine, which has no package
 # registry (README: "GPU machine").
 #
-#   tests/benchmarks/gpu_env.sh pack           # here: cp312 wheels -> .whl/gpu-site.tar.xz (~50 MB)
+#   tests/benchmarks/gpu_env.sh pack           # here: cp312 wheels -> .whl/gpu-site.tar.xz (~59 MB)
 #   tests/benchmarks/gpu_env.sh unpack         # there: a venv in /tmp/gpuenv over the image's torch
 #   tests/benchmarks/gpu_env.sh pack-drills    # here: the drills' packages, HAProxy, Prometheus -> .whl-drills/
 #   tests/benchmarks/gpu_env.sh unpack-drills  # there, after unpack: adds them to /tmp/gpuenv
@@ -39,9 +39,12 @@ SDIST_ONLY=(snaptime==0.2.4)  # pure Python with no wheel on PyPI: built into on
 # HAProxy and Prometheus from this machine's Debian 12, with the libraries HAProxy links that
 # an Ubuntu CUDA image may lack; `unpack-drills` names any other that is missing there.
 DEBS=(haproxy prometheus liblua5.3-0 libopentracing-c-wrapper0 libopentracing1)
-PYVER=${GPU_PYTHON_VERSION:-3.12}  # the GPU image's; another only to rehearse here
+# The defaults are the GPU machine's; gpu_rehearse.sh overrides them to rehearse here.
+PYVER=${GPU_PYTHON_VERSION:-3.12}
 IMAGE_PYTHON=${IMAGE_PYTHON:-python3}
-ENV=/tmp/gpuenv
+ENV=${GPU_ENV:-/tmp/gpuenv}
+SITE_PACK=${SITE_PACK:-.whl/gpu-site.tar.xz}
+DRILL_PACK=${DRILL_PACK:-.whl-drills/gpu-drills.tar}
 
 pack() {
     local site
@@ -50,10 +53,10 @@ pack() {
         "${PLATFORMS[@]}" -d "$site/wheels" "${PACKAGES[@]}"
     python3 -m pip install -q --no-deps --no-compile --only-binary=:all: --python-version "$PYVER" --implementation cp \
         "${PLATFORMS[@]}" --target "$site/site-packages" "$site"/wheels/*.whl
-    mkdir -p .whl
-    tar -cJf .whl/gpu-site.tar.xz -C "$site" site-packages
+    mkdir -p "$(dirname "$SITE_PACK")"
+    tar -cJf "$SITE_PACK" -C "$site" site-packages
     rm -rf "$site"
-    ls -l .whl/gpu-site.tar.xz
+    ls -l "$SITE_PACK"
 }
 
 unpack() {
@@ -62,7 +65,7 @@ unpack() {
     rm -rf "$ENV"
     "$IMAGE_PYTHON" -m venv --without-pip "$ENV"
     packages=$("$ENV/bin/python" -c 'import site; print(site.getsitepackages()[0])')
-    tar -xJf .whl/gpu-site.tar.xz -C "$packages" --strip-components=1
+    tar -xJf "$SITE_PACK" -C "$packages" --strip-components=1
     echo "$image_site" >"$packages/zz-image-site-packages.pth"  # after ours: numpy<2 wins, torch comes from the image
     # Everything the node and the bench import, so a package the image builds against numpy 2
     # only (pyarrow >= 23 is one) fails here, by name, before any device time is spent on Triton.
@@ -79,11 +82,11 @@ pack_drills() {
     python3 -m pip wheel -q --no-deps -w "$work/wheels" "${SDIST_ONLY[@]}"
     python3 -m pip install -q --no-deps --no-compile --only-binary=:all: --python-version "$PYVER" --implementation cp \
         "${PLATFORMS[@]}" --target "$work/pack/site-packages" "$work"/wheels/*.whl
-    mkdir -p "$work/pack/debs" .whl-drills
+    mkdir -p "$work/pack/debs" "$(dirname "$DRILL_PACK")"
     (cd "$work/pack/debs" && apt-get download -qq "${DEBS[@]}" 2>/dev/null)
-    tar -cf .whl-drills/gpu-drills.tar -C "$work/pack" site-packages debs  # the .debs are compressed already
+    tar -cf "$DRILL_PACK" -C "$work/pack" site-packages debs  # the .debs are compressed already
     rm -rf "$work"
-    ls -l .whl-drills/gpu-drills.tar
+    ls -l "$DRILL_PACK"
 }
 
 # The binaries land in $ENV/sys (dpkg -x, never into /); $ENV/bin gets a haproxy that finds
@@ -92,8 +95,8 @@ pack_drills() {
 unpack_drills() {
     local packages missing
     packages=$("$ENV/bin/python" -c 'import site; print(site.getsitepackages()[0])')
-    tar -xf .whl-drills/gpu-drills.tar -C "$packages" --strip-components=1 site-packages
-    tar -xf .whl-drills/gpu-drills.tar -C "$ENV"
+    tar -xf "$DRILL_PACK" -C "$packages" --strip-components=1 site-packages
+    tar -xf "$DRILL_PACK" -C "$ENV" debs
     for deb in "$ENV"/debs/*.deb; do dpkg -x "$deb" "$ENV/sys"; done
     printf '#!/bin/sh\nLD_LIBRARY_PATH=%s/sys/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec %s/sys/usr/sbin/haproxy "$@"\n' \
         "$ENV" "$ENV" >"$ENV/bin/haproxy"
