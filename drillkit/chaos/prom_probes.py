@@ -14,7 +14,7 @@ from __future__ import annotations
 from drillkit.chaos.context import Configuration, environment_file
 from drillkit.errors import NotUpError
 from drillkit.observe import promql
-from drillkit.observe.client import PrometheusError, PromClient
+from drillkit.observe.client import PromClient, PrometheusError
 from drillkit.observe.scrape import prometheus_for
 from drillkit.platforms import open_platform
 from drillkit.spec import load_environment

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from drillkit.errors import SpecError
-from drillkit.observe.client import PrometheusError, PromClient
+from drillkit.observe.client import PromClient, PrometheusError
 from drillkit.observe.evidence import collect
 from drillkit.observe.promql import slo_query
 from drillkit.spec import DrillSpec, PrometheusSpec
