@@ -106,7 +106,8 @@ unpack_drills() {
     if [ -n "$missing" ]; then echo "haproxy lacks libraries here: $missing (add their Debian packages to DEBS)" >&2; exit 1; fi
     "$ENV/bin/haproxy" -v | head -1
     "$ENV/bin/prometheus" --version 2>&1 | head -1
-    "$ENV/bin/python" -c 'import locust, chaoslib, chaosprometheus, drillkit.cli; print("locust", locust.__version__)'
+    # matplotlib renders the reports: the image's must work with numpy 1.26 too
+    "$ENV/bin/python" -c 'import locust, chaoslib, chaosprometheus, matplotlib.pyplot, drillkit.cli; print("locust", locust.__version__)'
 }
 
 case "${1:-}" in
