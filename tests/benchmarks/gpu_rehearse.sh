@@ -2,7 +2,7 @@
 # Rehearse the GPU machine's procedure here, short of the GPU (README "The GPU drills there"):
 # a stand-in for the image's interpreter, both packs for this machine's Python, unpack,
 # unpack-drills, a short bench-gpu with its fault stages, and the gpu suite, all in /tmp and
-# none of it in .whl/. Not part of `make test`: about 12 min on the 2-core machine.
+# none of it in .whl/. Not part of `make test`: about 11 min on the 2-core machine.
 #
 #   tests/benchmarks/gpu_rehearse.sh    # the suite's folder and bench JSON go to /tmp/gpu-rehearsal/
 set -euo pipefail
