@@ -22,8 +22,8 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 python3 -m venv "$IMAGE"
 "$IMAGE/bin/pip" install -q "${IMAGE_PACKAGES[@]}"
 "$IMAGE/bin/pip" uninstall -q -y "${NOT_ON_IMAGE[@]}"
-export GPU_PYTHON_VERSION IMAGE_PYTHON=$IMAGE/bin/python GPU_ENV=$OUT/gpuenv
-GPU_PYTHON_VERSION=$(python3 -c 'import sys; print(f"{sys.version_info.major}.{sys.version_info.minor}")')
+export IMAGE_PYTHON=$IMAGE/bin/python GPU_ENV=$OUT/gpuenv
+export GPU_PYTHON_VERSION=$(python3 -c 'import sys; print(f"{sys.version_info.major}.{sys.version_info.minor}")')
 export SITE_PACK=$OUT/packs/gpu-site.tar.xz DRILL_PACK=$OUT/packs/gpu-drills.tar
 tests/benchmarks/gpu_env.sh pack
 tests/benchmarks/gpu_env.sh pack-drills

@@ -272,12 +272,9 @@ def test_an_abort_guard_stops_a_harsh_fault_and_the_rollback_runs(env: tuple[Loc
 
 
 def _suite_drill(folder: Path, env_file: Path, base: str) -> Path:
-    experiment = json.loads((REPO / "chaos" / f"{base}.json").read_text())
-    experiment["method"][0]["pauses"] = {"after": 2}
-    (folder / f"{base}.json").write_text(json.dumps(experiment))
     path = folder / f"{base}.yaml"
     path.write_text(yaml.safe_dump({
-        "name": base, "environment": str(env_file), "experiment": str(folder / f"{base}.json"),
+        "name": base, "environment": str(env_file), "experiment": str(experiment(folder, base, pause=2)),
         "load": {"trace": str(REPO / "loadtests/traces/drill.parquet"), "warmup_s": 2, "cooldown_s": 2},
         "recovery": {"rto_budget_s": 5, "stable_for_s": 2}, "bring_up": False,
     }))  # fmt: skip

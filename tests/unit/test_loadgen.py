@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +21,7 @@ import pandas as pd
 from drillkit.request_log import read_request_log
 from drillkit.trace import write_trace
 from tests.fakes.http import serve
-from tests.fakes.triton import fake_triton
+from tests.fakes.triton import FakeTriton, fake_triton
 
 LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtests" / "locustfile.py"
 
@@ -90,30 +89,14 @@ def test_a_missing_trace_stops_locust_with_a_clear_message(tmp_path: Path) -> No
     assert "trace file not found" in done.stderr
 
 
-class HalfAnswer(BaseHTTPRequestHandler):
+class HalfAnswer(FakeTriton):
     """Answers 200 with item_ids only: well-formed binary outputs, but no scores."""
 
-    disable_nagle_algorithm = True
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:  # health
-        self._send(b"", {})
-
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802
         self.rfile.read(int(self.headers["Content-Length"]))
         outputs = [{"name": "item_ids", "datatype": "INT64", "shape": [1, 1], "parameters": {"binary_data_size": 8}}]
         head = json.dumps({"model_name": "x", "outputs": outputs}).encode()
-        self._send(head + (7).to_bytes(8, "little"), {"Inference-Header-Content-Length": str(len(head))})
-
-    def _send(self, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(200)
-        for name, value in {**headers, "Content-Length": str(len(body))}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self._send(200, head + (7).to_bytes(8, "little"), {"Inference-Header-Content-Length": str(len(head))})
 
 
 @contextmanager
