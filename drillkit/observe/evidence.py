@@ -12,6 +12,7 @@ pure functions of what is stored here. A failed query is stored as its error (NO
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from drillkit.observe.client import PromClient, PrometheusError
@@ -22,11 +23,15 @@ from drillkit.spec.slo import BurnRateSlo, SloCheck
 STEP_S = 1.0
 
 
-def collect(client: PromClient, spec: DrillSpec, *, start: float, end: float, series_window_s: float) -> dict[str, Any]:
-    """Range data of every SLO and journal series between ``start`` and ``end`` (unix times)."""
+def collect(client: PromClient, spec: DrillSpec, *, start: float, end: float, series_window_s: float,
+            regions: Sequence[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Range data of every SLO and journal series between ``start`` and ``end`` (unix times).
+
+    ``regions``: the environment's region names, which the gateway backends by region need on
+    Kubernetes (its servers are named after regions; see ``promql.backends_up_by_region``)."""
     slos = {c.name: _fetch(client, objective(c).query, _first_step(c, start, end), end) for c in spec.slos}
     series = {}
-    for name, (query, unit) in journal_series(series_window_s).items():
+    for name, (query, unit) in journal_series(series_window_s, regions).items():
         series[name] = {**_fetch(client, query, start, end), "unit": unit, "step_s": STEP_S}
     return {"url": client.url, "start": start, "end": end, "step_s": STEP_S, "series_window_s": series_window_s,
             "slos": slos, "series": series}  # fmt: skip

@@ -16,6 +16,8 @@ Gateway state comes from HAProxy's exporter, queue time and GPU figures from Tri
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from drillkit.gateway import BACKEND
@@ -60,6 +62,23 @@ def _w(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+def string(value: str) -> str:
+    """A PromQL string literal: double-quoted, backslash, quote and newline escaped (``us-east-1`` -> ``"us-east-1"``)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def literal_regex(value: str) -> str:
+    """An RE2 pattern matching exactly ``value``. ``-`` is special only inside a character class, so it stays."""
+    return re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", value)
+
+
+def region_servers(region: str) -> str:
+    """The regex (PromQL matchers are anchored) of a region's gateway servers: ``<region>-<i>`` on the
+    local platform (one server per node), ``<region>`` on Kubernetes (one per region). No region is
+    named ``<another region>-<number>`` (spec/names.py), so it matches no other region's server."""
+    return f"{literal_regex(region)}(-[0-9]+)?"
+
+
 def error_ratio(window_s: float) -> str:
     """Failed share of all requests over ``window_s`` (empty when there were none)."""
     w = _w(window_s)
@@ -73,7 +92,7 @@ def availability(window_s: float) -> str:
 
 def latency_ms(quantile: float, window_s: float, request_kind: str = "all") -> str:
     """A latency quantile in ms from the client histogram's buckets."""
-    selector = "" if request_kind == "all" else f'{{kind="{request_kind}"}}'
+    selector = "" if request_kind == "all" else f"{{kind={string(request_kind)}}}"
     return f"1000 * histogram_quantile({quantile:g}, sum by (le) (rate({LATENCY}_bucket{selector}[{_w(window_s)}])))"
 
 
@@ -81,7 +100,7 @@ def traffic_share(region: str, window_s: float) -> str:
     """Share of successful requests served by ``region``."""
     w = _w(window_s)
     ok = f'{LATENCY}_count{{outcome="ok"'
-    return f'(sum(rate({ok},region="{region}"}}[{w}])) or vector(0)) / sum(rate({ok}}}[{w}]))'
+    return f"(sum(rate({ok},region={string(region)}}}[{w}])) or vector(0)) / sum(rate({ok}}}[{w}]))"
 
 
 def requests_by_region(window_s: float) -> str:
@@ -89,8 +108,8 @@ def requests_by_region(window_s: float) -> str:
 
 
 def backends_up(region: str | None = None) -> str:
-    """Gateway backends UP (HAProxy's exporter), all or one region's (servers are ``<region>-<i>``)."""
-    server = f',server=~"{region}-[0-9]+"' if region else ""
+    """Gateway backends UP (HAProxy's exporter), all or one region's (see ``region_servers``)."""
+    server = f",server=~{string(region_servers(region))}" if region else ""
     return f'sum({SERVER_STATUS}{{proxy="{BACKEND}",state="UP"{server}}})'
 
 
@@ -99,14 +118,23 @@ def servers_up() -> str:
     return f'{SERVER_STATUS}{{proxy="{BACKEND}",state="UP"}}'
 
 
-def backends_up_by_region() -> str:
-    relabel = f'label_replace({servers_up()}, "region", "$1", "server", "(.+)-[0-9]+")'
+def backends_up_by_region(regions: Sequence[str] | None = None) -> str:
+    """Gateway backends UP per region. Given the environment's ``regions``, each server is labelled
+    with the region whose ``region_servers`` it matches (right on both platforms); without them the
+    region is the server name less its ``-<index>``, which is right for the local platform only
+    (a Kubernetes server is named after its region, and ``us-east-1`` would read as ``us-east``)."""
+    if not regions:
+        relabel = f'label_replace({servers_up()}, "region", "$1", "server", "(.+)-[0-9]+")'
+        return f"sum by (region) ({relabel})"
+    relabel = servers_up()
+    for region in regions:
+        relabel = f'label_replace({relabel}, "region", {string(region)}, "server", {string(region_servers(region))})'
     return f"sum by (region) ({relabel})"
 
 
 def queue_time_ms(window_s: float, region: str | None = None) -> str:
     """Triton's mean queue time per successful request, ms."""
-    sel = f'{{region="{region}"}}' if region else ""
+    sel = f"{{region={string(region)}}}" if region else ""
     w = _w(window_s)
     return f"sum(rate(nv_inference_queue_duration_us{sel}[{w}])) / sum(rate(nv_inference_request_success{sel}[{w}])) / 1000"
 
@@ -179,14 +207,16 @@ def guard_query(guard: AbortGuard) -> str:
     raise TypeError(f"unknown guard signal: {guard.signal!r}")
 
 
-def journal_series(window_s: float) -> dict[str, tuple[str, str]]:
-    """Range series every drill journal keeps for its report: name -> (PromQL, unit)."""
+def journal_series(window_s: float, regions: Sequence[str] | None = None) -> dict[str, tuple[str, str]]:
+    """Range series every drill journal keeps for its report: name -> (PromQL, unit).
+
+    ``regions``: the environment's region names, for ``backends_up_by_region``."""
     return {
         "requests_per_s_by_region": (requests_by_region(window_s), "req/s"),
         "error_ratio": (error_ratio(window_s), "ratio"),
         "latency_p50_ms": (latency_ms(0.5, window_s), "ms"),
         "latency_p99_ms": (latency_ms(0.99, window_s), "ms"),
-        "backends_up_by_region": (backends_up_by_region(), "backends"),
+        "backends_up_by_region": (backends_up_by_region(regions), "backends"),
         "gateway_servers_up": (servers_up(), "up"),
         "triton_queue_ms": (queue_time_ms(window_s), "ms"),
         "gpu_utilization": ("nv_gpu_utilization", "ratio"),

@@ -11,8 +11,15 @@ from pydantic import Field, field_validator, model_validator
 from drillkit.spec.backup import BackupSpec
 from drillkit.spec.kubernetes import KubernetesSpec
 from drillkit.spec.loader import Spec, load_spec
+from drillkit.spec.names import (
+    ENVIRONMENT_MAX,
+    REGION_MAX,
+    EnvironmentName,
+    RegionName,
+    check_kubernetes_names,
+    check_unambiguous,
+)
 
-_NAME = r"^[a-z][a-z0-9]{0,30}$"  # no '-': node names are "<region>-<index>"
 
 class GatewayMode(StrEnum):
     ACTIVE_PASSIVE = "active-passive"  # standby servers are HAProxy `backup`s
@@ -30,7 +37,8 @@ RetryOn = Literal[
 
 
 class RegionSpec(Spec):
-    name: Annotated[str, Field(pattern=_NAME, description="lowercase letters and digits, e.g. primary")]
+    name: RegionName = Field(description=f"an RFC 1123 label (lowercase letters, digits, '-') of at most "
+                                         f"{REGION_MAX} characters, e.g. us-east-1")
     role: RegionRole = Field(description="primary or standby")
     nodes: int = Field(2, ge=1, le=16, description="inference nodes in the region, 1..16")
 
@@ -98,10 +106,13 @@ class PrometheusSpec(Spec):
 class EnvironmentSpec(Spec):
     """An environment: where the two regions run and how the gateway joins them."""
 
-    name: Annotated[str, Field(pattern=_NAME, description="lowercase letters and digits, e.g. local")]
+    name: EnvironmentName = Field(description=f"lowercase letters, digits and '-', starting with a letter, at most "
+                                              f"{ENVIRONMENT_MAX} characters, e.g. prod-eu")
     platform: Literal["local", "kubernetes"] = Field("local", description="local or kubernetes")
     state_dir: Path = Field(Path(".drillkit"), description="folder for state, logs and model repositories")
-    regions: tuple[RegionSpec, ...] = Field(description="exactly one primary region and one or more standbys")
+    regions: tuple[RegionSpec, ...] = Field(
+        description="exactly one primary region and one or more standbys, unique names, none <another region>-<number>"
+    )
     gateway: GatewaySpec = GatewaySpec()
     model: ModelSpec = ModelSpec()
     prometheus: PrometheusSpec = PrometheusSpec()
@@ -114,6 +125,7 @@ class EnvironmentSpec(Spec):
         names = [r.name for r in regions]
         if len(set(names)) != len(names):
             raise ValueError(f"region names must be unique, got {names}")
+        check_unambiguous(names)  # a region named <other region>-<n> would read as that region's node
         return regions
 
     @model_validator(mode="after")
@@ -132,6 +144,7 @@ class EnvironmentSpec(Spec):
             raise ValueError("a `kubernetes:` section is required with platform: kubernetes, and only then")
         if self.kubernetes is not None:
             self.kubernetes.check_regions([r.name for r in self.regions])
+            check_kubernetes_names(self.name, [r.name for r in self.regions])
         return self
 
     @property

@@ -20,6 +20,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from drillkit.spec.loader import Spec
+from drillkit.spec.names import RegionName
 
 _CHECK_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
@@ -75,7 +76,7 @@ class AvailabilitySlo(_Check):
 
 class TrafficShareSlo(_Check):
     kind: Literal["traffic_share"]
-    region: str = Field(description="the region whose share of successful requests is checked")
+    region: RegionName = Field(description="the region whose share of successful requests is checked")
     min_share: float | None = Field(None, ge=0, le=1, description="lower bound, e.g. 0.95")
     max_share: float | None = Field(None, ge=0, le=1, description="upper bound, e.g. 0.05")
 
@@ -89,7 +90,7 @@ class TrafficShareSlo(_Check):
 class QueueTimeSlo(_Check):
     kind: Literal["queue_time"]
     threshold_ms: float = Field(gt=0, description="the most mean Triton queue time per request that passes, ms")
-    region: str | None = Field(None, description="one region's nodes, or all")
+    region: RegionName | None = Field(None, description="one region's nodes, or all")
 
 
 class GpuUtilizationSlo(_Check):
@@ -105,7 +106,7 @@ class GpuMemorySlo(_Check):
 class BackendsUpSlo(_Check):
     kind: Literal["backends_up"]
     min_up: int = Field(ge=0, description="the fewest gateway backends UP that passes")
-    region: str | None = Field(None, description="count one region's nodes, or all")
+    region: RegionName | None = Field(None, description="count one region's nodes, or all")
 
 
 class BurnRatePair(Spec):

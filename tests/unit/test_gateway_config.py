@@ -19,15 +19,20 @@ BACKENDS = (
 REPO = Path(__file__).resolve().parents[2]
 
 
-def plan(tmp_path: Path, **gateway: object) -> GatewayPlan:
+def plan(tmp_path: Path, backends: tuple[Backend, ...] = BACKENDS, **gateway: object) -> GatewayPlan:
     return GatewayPlan(
         bind_port=8000,
         stats_port=8404,
         socket=tmp_path / "haproxy.sock",
         region_map=tmp_path / "regions.map",
         spec=GatewaySpec(**gateway),  # type: ignore[arg-type]
-        backends=BACKENDS,
+        backends=backends,
     )
+
+
+def haproxy_check(config: Path) -> subprocess.CompletedProcess[str]:
+    """``haproxy -c -f config``: the real parser's verdict on a rendered configuration."""
+    return subprocess.run(["haproxy", "-c", "-f", str(config)], capture_output=True, text=True)
 
 
 def test_active_passive_marks_standby_servers_as_backup(tmp_path: Path) -> None:
@@ -79,7 +84,7 @@ def test_rendered_config_is_accepted_by_haproxy(tmp_path: Path) -> None:
     p = plan(tmp_path)
     p.region_map.write_text(render_region_map(BACKENDS))
     (tmp_path / "haproxy.cfg").write_text(render_config(p))
-    check = subprocess.run(["haproxy", "-c", "-f", str(tmp_path / "haproxy.cfg")], capture_output=True, text=True)
+    check = haproxy_check(tmp_path / "haproxy.cfg")
     assert check.returncode == 0, check.stdout + check.stderr
 
 

@@ -68,9 +68,12 @@ def test_exactly_one_primary_and_a_standby_are_required(tmp_path: Path) -> None:
     assert "exactly one region with role: primary" in error.problem
 
 
-def test_region_names_must_be_unique_and_dash_free(tmp_path: Path) -> None:
+def test_region_names_must_be_unique_rfc_1123_labels(tmp_path: Path) -> None:
     assert "unique" in error_for(tmp_path, GOOD.replace("name: standby", "name: primary")).problem
-    assert error_for(tmp_path, GOOD.replace("name: standby", "name: stand-by")).field == "regions[1].name"
+    assert load_environment(write(tmp_path, GOOD.replace("name: standby", "name: stand-by"))).standbys[0].name == "stand-by"
+    for bad in ("stand_by", "Standby", "standby-", "-standby"):
+        error = error_for(tmp_path, GOOD.replace("name: standby", f"name: {bad}"))
+        assert error.field == "regions[1].name" and "not an RFC 1123 label" in error.problem, bad
 
 
 def test_missing_required_field_says_to_add_it(tmp_path: Path) -> None:

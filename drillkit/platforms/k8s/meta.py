@@ -32,6 +32,8 @@ FIELD_MANAGER = "drillkit"
 HTTP_PORT, GRPC_PORT, METRICS_PORT = 8000, 8001, 8002
 GATEWAY_PORT, STATS_PORT = 8080, 8404
 _MAX_STS_NAME = 52  # the controller-revision-hash label (name + '-' + hash) must fit in 63
+# spec/names.py bounds environment and region names so that every name built here and in
+# render_*.py stays a 63-character DNS label: a new derived name belongs in its table.
 
 
 def environment_labels(env: str) -> dict[str, str]:
