@@ -1,18 +1,15 @@
 """Settling: a node counts as back only when it stays ready (a resumed Triton can die half a
-second after SIGCONT); and a node that does not answer is an environment error naming it.
+second after SIGCONT).
 
 The platform here is a fake at the Platform seam: a script of node health over fake time.
 """
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 
 import pytest
 
-from drillkit.capacity import counters
-from drillkit.errors import ComponentError
 from drillkit.platforms.base import ComponentKind, ComponentStatus, EnvironmentStatus, Health
 from drillkit.platforms.settle import not_settled
 
@@ -67,13 +64,3 @@ def test_a_dead_node_is_given_up_at_once_and_the_others_still_settle() -> None:
     nodes = ScriptedNodes(clock, {"p-0": ready, "p-1": dies_after_half_a_second})
     assert not_settled(nodes, ["p-0", "p-1"], clock=clock, sleep=clock.sleep) == ["p-1"]  # type: ignore[arg-type]
     assert 2.0 <= clock.now < 2.5  # p-0's settle time, not the 15 s deadline
-
-
-def test_a_node_whose_metrics_do_not_answer_is_an_environment_error_naming_it() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # nothing listens once the socket is closed
-    node = ComponentStatus(name="primary-0", kind=ComponentKind.NODE, health=Health.READY,
-                           metrics_url=f"http://127.0.0.1:{port}/metrics")  # fmt: skip
-    with pytest.raises(ComponentError, match="node primary-0: its metrics .* do not answer"):
-        counters(node)
