@@ -16,28 +16,24 @@ intervals is flagged. Pure functions of the journal's series.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from drillkit.measure import Measurements, recovery
+from drillkit.units import Record, Seconds
 
 
-@dataclass(frozen=True)
-class CrossCheck:
-    ttd_log_s: float | None
-    ttd_prom_s: float | None
-    ttd_diff_s: float | None
-    rto_log_s: float
-    rto_prom_s: float | None
-    rto_diff_s: float | None
+class CrossCheck(Record):
+    """TTD and RTO from the request log and from Prometheus, and their differences (prom - log)."""
+
+    ttd_log_s: Seconds | None
+    ttd_prom_s: Seconds | None
+    ttd_diff_s: Seconds | None
+    rto_log_s: Seconds
+    rto_prom_s: Seconds | None
+    rto_diff_s: Seconds | None
     scrape_interval_s: float
     flagged: bool
     note: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in asdict(self).items()} | {
-            "rto_prom_never": self.rto_prom_s is not None and math.isinf(self.rto_prom_s),
-        }
 
 
 def _points(series: dict[str, Any] | None) -> dict[float, float]:
@@ -77,7 +73,8 @@ def cross_check(m: Measurements, series: dict[str, Any], *, fault_start: float, 
     flagged = any(d is not None and (math.isinf(d) or abs(d) > limit) for d in (rto_d, ttd_d))
     note = "no Prometheus data to compare" if rto_p is None else (
         f"differs by more than {limit:g} s (two scrapes)" if flagged else f"agrees within {limit:g} s")  # fmt: skip
-    return CrossCheck(m.ttd_s, ttd_p, ttd_d, m.rto_s, rto_p, rto_d, scrape_interval_s, flagged, note)
+    return CrossCheck(ttd_log_s=m.ttd_s, ttd_prom_s=ttd_p, ttd_diff_s=ttd_d, rto_log_s=m.rto_s, rto_prom_s=rto_p,
+                      rto_diff_s=rto_d, scrape_interval_s=scrape_interval_s, flagged=flagged, note=note)  # fmt: skip
 
 
 def _diff(log: float | None, prom: float | None) -> float | None:

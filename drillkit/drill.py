@@ -26,7 +26,8 @@ from drillkit.chaos.context import pin_environment
 from drillkit.chaos.run import guard_signals, run_guarded, stop_experiment
 from drillkit.chaos.undo import undo_pending
 from drillkit.errors import EnvironmentFailure, ExitCode, NotUpError
-from drillkit.journal import RunRecord, finish_journal
+from drillkit.evaluate import RunRecord, finish
+from drillkit.journal import Journal
 from drillkit.load import Load, LoadPlan
 from drillkit.model.repository import verify
 from drillkit.observe.evidence import collect
@@ -35,7 +36,7 @@ from drillkit.observe.scrape import prometheus_for, wait_for_loadgen
 from drillkit.plan import DrillPlan
 from drillkit.platforms import Platform, open_platform
 from drillkit.report.history import HISTORY_NAME, record_run
-from drillkit.timeline import append_line
+from drillkit.events import fire
 from drillkit.undo import UndoEntry
 from drillkit.watch import Canary, GatewayWatcher, Loop
 
@@ -59,7 +60,7 @@ class CapacityRefused(EnvironmentFailure):
 class DrillResult:
     run_dir: Path
     exit_code: ExitCode
-    journal: dict[str, Any]
+    journal: Journal
 
 
 def run_drill(plan: DrillPlan, *, reports: Path = Path("reports"), force: bool = False,
@@ -119,10 +120,13 @@ class DrillRun:
         """Every step of the drill, then the journal; a capacity refusal is raised after its journal is written."""
         _event(self.timeline, "drill_started", drill=self.plan.spec.name)
         record, refusal = self._drive()
-        journal = finish_journal(self.plan, self.run_dir, record)
+        journal = finish(self.plan, self.run_dir, record, generated_at=time.time())
+        from drillkit.report.pdf import render_report  # matplotlib: imported only once a drill has run
+
+        render_report(self.run_dir, generated_at=journal.generated_at)
         if refusal is not None:
             raise refusal
-        return DrillResult(self.run_dir, ExitCode(journal["exit_code"]), journal)
+        return DrillResult(self.run_dir, ExitCode(journal.exit_code), journal)
 
     def _drive(self) -> tuple[RunRecord, CapacityRefused | None]:
         chaos_journal: dict[str, Any] = {}
@@ -216,7 +220,8 @@ class DrillRun:
         if self.prom is None:
             return None
         window = max(2 * self.plan.environment.prometheus.scrape_interval_s, self.plan.spec.slo.window_s)
-        return collect(self.prom, self.plan.spec, start=start, end=end, series_window_s=window)
+        return collect(self.prom, self.plan.spec, start=start, end=end, series_window_s=window,
+                       regions=[r.name for r in self.plan.environment.regions])
 
     def _trip(self) -> Trip | None:
         return self.guards.tripped if self.guards is not None else None
@@ -244,4 +249,4 @@ def _drill_lock(platform: Platform) -> Iterator[None]:
 
 
 def _event(timeline: Path, event: str, **fields: Any) -> None:
-    append_line(timeline, {"event": event, "at": time.time(), **fields})
+    fire(timeline, event, **fields)

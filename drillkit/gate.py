@@ -4,7 +4,8 @@
 reason; it exits 0 when every reason passes and 1 (``DRILL_FAILED``) otherwise. The rules
 per run: the drill completed; every journal check PASS; RTO and failed requests within the
 drill's budgets; every Prometheus SLO PASS; RPO and restore time within budget (restore
-drills); no regression against the median of the last N runs of the same drill in the
+drills only: a drill with a data fault or a restore budget; a restore drill that restored
+nothing is NO_DATA); no regression against the median of the last N runs of the same drill in the
 history store. NO_DATA (a rule that could not be evaluated) fails unless the policy opts in.
 
 >>> result = gate(Path("reports/nightly-20260101-030000"), load_policy("drills/policies/release.yaml"))   # doctest: +SKIP
@@ -13,7 +14,6 @@ history store. NO_DATA (a rule that could not be evaluated) fails unless the pol
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from dataclasses import asdict, dataclass
@@ -22,9 +22,11 @@ from typing import Any
 
 from drillkit.errors import SpecError
 from drillkit.report.history import History, row_of
-from drillkit.report.run import JOURNAL_NAME, RunFolder, load_run, measured
+from drillkit.report.run import JOURNAL_NAME, RunFolder, load_run
+from drillkit.report.suite_report import read_summary
 from drillkit.spec.policy import Budgets, Policy, Regression
-from drillkit.verdict import Verdict
+from drillkit.units import NEVER
+from drillkit.verdict import Verdict, refuses, regression, within
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class Reason:
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self) | {"verdict": self.verdict.value}
-        return {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in out.items()}
+        return {k: (NEVER if isinstance(v, float) and math.isinf(v) else v) for k, v in out.items()}
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class GateResult:
     @property
     def failures(self) -> list[Reason]:
         """The reasons that refuse the release."""
-        return [r for r in self.reasons if r.verdict is Verdict.FAIL or (r.verdict is Verdict.NO_DATA and not self.allow_no_data)]
+        return [r for r in self.reasons if refuses(r.verdict, allow_no_data=self.allow_no_data)]
 
     @property
     def passed(self) -> bool:
@@ -78,41 +80,48 @@ def run_folders(target: Path) -> tuple[list[RunFolder], list[tuple[str, str]]]:
         raise SpecError(str(target), "-", "neither a run folder (journal.json) nor a suite folder (summary.json)",
                         "pass reports/<drill>-<time>/ or reports/<suite>-<time>/")  # fmt: skip
     runs, missing = [], []
-    for drill in json.loads(summary.read_text()).get("drills", []):
+    for drill in read_summary(summary)["drills"]:
         run_dir = drill.get("run_dir")
-        if run_dir and (target / run_dir / JOURNAL_NAME).exists():
+        if isinstance(run_dir, str) and _inside(target, run_dir) and (target / run_dir / JOURNAL_NAME).exists():
             runs.append(load_run(target / run_dir))
         else:
-            missing.append((drill.get("name", "?"), f"{drill.get('name')} did not complete: {drill.get('error') or drill.get('status')}"))
+            missing.append((str(drill.get("name", "?")), f"{drill.get('name')} did not complete: {drill.get('error') or drill.get('status')}"))
     return runs, missing
+
+
+def _inside(folder: Path, name: str) -> bool:
+    """A run folder named by a summary must sit inside the suite folder (no ``..``, no absolute path)."""
+    return (folder / name).resolve().is_relative_to(folder.resolve())
 
 
 def check_run(run: RunFolder, policy: Policy, history: History | None) -> list[Reason]:
     """Every rule of the policy applied to one run."""
     reasons = [_completed(run)]
     if policy.require_checks_pass:
-        reasons += [Reason(run.name, f"check {c['name']}", Verdict(c["verdict"]), c["detail"]) for c in run.journal.get("checks") or []]
+        reasons += [Reason(run.name, f"check {c.name}", c.verdict if not (c.verdict is Verdict.NO_DATA and c.allowed_no_data)
+                           else Verdict.PASS, c.detail) for c in run.journal.checks]  # fmt: skip
     budgets = policy.budgets_for(run.name)
     reasons += _recovery(run, budgets)
     if policy.require_slos_pass:
         reasons += _slos(run)
-    reasons += _restore(run, budgets, explicit=run.name in policy.drills)
+    if run.journal.is_restore_drill:  # RPO budgets mean nothing for a drill that destroys no data
+        reasons += _restore(run, budgets)
     if policy.regression is not None:
         reasons += regression_reasons(run, policy.regression, history)
     return reasons
 
 
 def _completed(run: RunFolder) -> Reason:
-    if run.journal.get("interrupted"):
+    if run.journal.interrupted:
         return Reason(run.name, "completed", Verdict.FAIL, "the drill was interrupted")
-    return Reason(run.name, "completed", Verdict.PASS, f"exit code {run.journal.get('exit_code')}")
+    return Reason(run.name, "completed", Verdict.PASS, f"exit code {run.journal.exit_code}")
 
 
 def _recovery(run: RunFolder, budgets: Budgets) -> list[Reason]:
-    m = run.measurements
+    m = run.journal.measurements
     return [r for r in (
-        _limit(run.name, "rto", measured(m, "rto_s") if m else None, budgets.max_rto_s, "RTO", "s"),
-        _limit(run.name, "failed_requests", measured(m, "failed_requests") if m else None, budgets.max_failed_requests,
+        _limit(run.name, "rto", m.rto_s if m else None, budgets.max_rto_s, "RTO", "s"),
+        _limit(run.name, "failed_requests", m.failed_requests if m else None, budgets.max_failed_requests,
                "failed requests", ""),
     ) if r is not None]  # fmt: skip
 
@@ -122,34 +131,31 @@ def _limit(drill: str, rule: str, value: float | None, budget: float | None, wha
         return None
     if value is None:
         return Reason(drill, rule, Verdict.NO_DATA, f"{what}: not measured (budget {budget:g}{unit})", budget, None)
-    shown = "never" if math.isinf(value) else f"{value:g}{unit}"
-    verdict = Verdict.PASS if value <= budget else Verdict.FAIL
+    shown = NEVER if math.isinf(value) else f"{value:g}{unit}"
+    verdict = within(value, budget=budget)
     return Reason(drill, rule, verdict, f"{what} {shown} ({'within' if verdict is Verdict.PASS else 'over'} the budget {budget:g}{unit})",
                   budget, value)  # fmt: skip
 
 
 def _slos(run: RunFolder) -> list[Reason]:
-    slos = run.section("slos")
+    slos = run.journal.slos
     if not slos:
         return [Reason(run.name, "slos", Verdict.NO_DATA, "the run has no Prometheus SLO results")]
     out = []
     for s in slos:
-        verdict = Verdict(s.get("verdict", "NO_DATA"))
-        detail = f"{s.get('name')}: {s.get('value')} {s.get('comparison', '')} {s.get('threshold')} ({s.get('query')})"
-        if verdict is Verdict.NO_DATA and s.get("allow_no_data"):
+        verdict, detail = s.verdict, f"{s.name}: {s.value} {s.comparison} {s.threshold:g} ({s.query})"
+        if verdict is Verdict.NO_DATA and s.allow_no_data:
             verdict, detail = Verdict.PASS, detail + "; no data, allowed by the SLO"
-        out.append(Reason(run.name, f"slo {s.get('name')}", verdict, detail, s.get("threshold"), s.get("value")))
+        out.append(Reason(run.name, f"slo {s.name}", verdict, detail, s.threshold, s.value))
     return out
 
 
-def _restore(run: RunFolder, budgets: Budgets, *, explicit: bool) -> list[Reason]:
-    restore = run.section("restore")
-    if not restore and not explicit:
-        return []  # not a restore drill: RPO budgets do not apply
-    r = restore or {}
+def _restore(run: RunFolder, budgets: Budgets) -> list[Reason]:
+    """RPO and restore time of a restore drill; NO_DATA when it restored nothing."""
+    r = run.journal.restore
     return [x for x in (
-        _limit(run.name, "rpo", r.get("rpo_s"), budgets.max_rpo_s, "RPO", "s"),
-        _limit(run.name, "restore_time", r.get("restore_time_s"), budgets.max_restore_time_s, "restore time", "s"),
+        _limit(run.name, "rpo", r.rpo_s if r else None, budgets.max_rpo_s, "RPO", "s"),
+        _limit(run.name, "restore_time", r.restore_time_s if r else None, budgets.max_restore_time_s, "restore time", "s"),
     ) if x is not None]  # fmt: skip
 
 
@@ -178,14 +184,12 @@ def regression_reasons(run: RunFolder, policy: Regression, history: History | No
 
 def _compare(drill: str, metric: str, value: float, values: list[float], policy: Regression) -> Reason:
     median = statistics.median(values)
-    increase = value - median
-    pct = (increase / median * 100) if median > 0 else (math.inf if increase > 0 else 0.0)
-    regressed = increase > policy.min_delta.get(metric, 0.0) and pct > policy.max_increase_pct  # type: ignore[call-overload]
+    verdict, pct = regression(value, median, max_increase_pct=policy.max_increase_pct,
+                              min_delta=policy.min_delta.get(metric, 0.0))  # type: ignore[call-overload]
     shown = "+inf" if math.isinf(pct) else f"{pct:+.1f}%"
     detail = (f"{metric} {value:g} vs median {median:g} of the last {len(values)} runs of {drill} "
               f"({shown}, limit +{policy.max_increase_pct:g}%)")  # fmt: skip
-    return Reason(drill, f"regression {metric}", Verdict.FAIL if regressed else Verdict.PASS, detail,
-                  median * (1 + policy.max_increase_pct / 100), value)  # fmt: skip
+    return Reason(drill, f"regression {metric}", verdict, detail, median * (1 + policy.max_increase_pct / 100), value)
 
 
 def write_gate_junit(path: Path, result: GateResult) -> Path:

@@ -7,11 +7,14 @@ Definitions (DESIGN.md, "Measurements"):
 - fault_start: the end of the injecting action in the timeline;
 - TTD: the first gateway change that marks a faulted backend down, minus fault_start;
 - RTO: the start of the first good window after which every window stays good for
-  ``stable_for_s``, minus fault_start (0 when no window went bad; inf when never recovered);
+  ``stable_for_s``, minus fault_start (0 when no window went bad; inf when never recovered).
+  The windows slide in steps of ``RESOLUTION_S`` (100 ms), so RTO is as fine as that, not as
+  coarse as the window: a 6.5 s outage reads 6.5 s, not 7;
 - outage: per request, from the first bad request (failed, or slower than the SLO) at or
   after fault_start to the last one (plus the gap to the next request): the request-level
   resolution the ground-truth test holds to 100 ms;
-- failback: from the end of the rollback until the primary region serves >= 95% again.
+- failback: from the end of the rollback until a window is served >= 95% by the primary
+  region (the environment's, whatever it is called), at the same resolution.
 
 >>> windows(log, window_s=1.0, p99_slo_s=0.25, error_budget=0.01)   # doctest: +SKIP
 """
@@ -23,8 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
+
+from drillkit.units import Record, Seconds
 
 FAILBACK_SHARE = 0.95
+RESOLUTION_S = 0.1  # the step of the sliding windows RTO and failback are read from
 
 
 @dataclass(frozen=True)
@@ -37,22 +44,23 @@ class Window:
     good: bool
 
 
-@dataclass(frozen=True)
-class Measurements:
-    """The numbers a drill is judged by (seconds; inf means never)."""
+class Measurements(Record):
+    """The numbers a drill is judged by (seconds; ``inf``, written "never", means never)."""
 
-    requests: int
-    failed_requests: int
-    failed_during_incident: int
-    ttd_s: float | None
-    rto_s: float
-    outage_s: float
-    worst_p99_s: float
-    error_budget_consumed: float
-    failback_s: float | None
+    requests: int = Field(ge=0)
+    failed_requests: int = Field(ge=0)
+    failed_during_incident: int = Field(ge=0)
+    ttd_s: Seconds | None = Field(description="time to detect; None: the gateway never marked a faulted node down")
+    rto_s: Seconds
+    outage_s: float = Field(ge=0)
+    worst_p99_s: float = Field(ge=0)
+    error_budget_consumed: float = Field(ge=0)
+    failback_s: Seconds | None = Field(description="None: nothing was rolled back")
+    window_s: float = Field(1.0, gt=0, description="the length of a judged window")
+    resolution_s: float = Field(1.0, gt=0, description="the step RTO and failback were read at (old journals: the window)")
 
 
-def windows(log: pd.DataFrame, *, window_s: float, p99_slo_s: float, error_budget: float, primary: str = "primary",
+def windows(log: pd.DataFrame, *, window_s: float, p99_slo_s: float, error_budget: float, primary: str,
             origin: float | None = None) -> list[Window]:  # fmt: skip
     """Split the log into windows of scheduled time (aligned to ``origin``) and judge each."""
     if log.empty:
@@ -70,21 +78,55 @@ def windows(log: pd.DataFrame, *, window_s: float, p99_slo_s: float, error_budge
     return out
 
 
-def rto(ws: list[Window], fault_start: float, *, stable_for_s: float, window_s: float, since: float | None = None) -> float:
+def sliding(log: pd.DataFrame, *, window_s: float, step_s: float, p99_slo_s: float, error_budget: float, primary: str,
+            origin: float) -> list[Window]:  # fmt: skip
+    """Windows of ``window_s`` starting every ``step_s`` (aligned to ``origin``), each judged;
+    a window with no requests is left out. Tumbling windows are ``step_s == window_s``."""
+    if log.empty:
+        return []
+    order = np.argsort(log["scheduled_at"].to_numpy(), kind="stable")
+    times = log["scheduled_at"].to_numpy()[order]
+    latency = log["latency_s"].to_numpy()[order]
+    ok = (log["outcome"].to_numpy() == "ok")[order]
+    ok_sum = np.concatenate([[0], np.cumsum(ok)])
+    primary_sum = np.concatenate([[0], np.cumsum(ok & (log["region"].to_numpy()[order] == primary))])
+    first = math.floor((times[0] - origin) / step_s) - math.ceil(window_s / step_s) + 1
+    starts = origin + np.arange(first, math.floor((times[-1] - origin) / step_s) + 1) * step_s
+    lo, hi = np.searchsorted(times, starts, "left"), np.searchsorted(times, starts + window_s, "left")
+    out = []
+    for start, a, b in zip(starts, lo, hi, strict=True):
+        if b > a:
+            n, good_n = int(b - a), int(ok_sum[b] - ok_sum[a])
+            p99 = float(np.quantile(latency[a:b], 0.99))
+            share = (primary_sum[b] - primary_sum[a]) / good_n if good_n else 0.0
+            out.append(Window(float(start), n, n - good_n, p99, float(share), good_n / n >= 1 - error_budget and p99 <= p99_slo_s))
+    return out
+
+
+def rto(ws: list[Window], fault_start: float, *, stable_for_s: float, window_s: float, step_s: float | None = None,
+        since: float | None = None) -> float:  # fmt: skip
     """Recovery time after ``fault_start`` (0: never hurt; inf: never recovered), judging the
-    windows from ``since`` (the start of the injection; default fault_start) on."""
+    windows (of ``window_s``, one every ``step_s``) from ``since`` (the start of the
+    injection; default fault_start) on."""
     begin = fault_start if since is None else since
     after = [(w.start, w.good) for w in ws if w.start + window_s > begin]
-    return recovery(after, fault_start, stable_for_s=stable_for_s, step_s=window_s)
+    step = window_s if step_s is None else step_s
+    return recovery(after, fault_start, stable_for_s=stable_for_s, step_s=step, window_s=window_s)
 
 
-def recovery(steps: list[tuple[float, bool]], fault_start: float, *, stable_for_s: float, step_s: float) -> float:
+def recovery(steps: list[tuple[float, bool]], fault_start: float, *, stable_for_s: float, step_s: float,
+             window_s: float | None = None) -> float:  # fmt: skip
     """RTO over judged steps ``(start, good)`` in time order: the start of the first good step
-    after the first bad one from which ``stable_for_s`` of steps stay good, minus fault_start."""
+    after the first bad one from which ``stable_for_s`` stays good, minus fault_start.
+
+    A step judges ``window_s`` (default ``step_s``) from its start, so the steps from ``i``
+    that cover ``stable_for_s`` are those starting before ``start_i + stable_for_s - window_s``.
+    """
     first_bad = next((i for i, (_, good) in enumerate(steps) if not good), None)
     if first_bad is None:
         return 0.0
-    need = max(1, math.ceil(stable_for_s / step_s))
+    span = step_s if window_s is None else window_s
+    need = max(1, math.ceil(round((stable_for_s - span) / step_s, 6)) + 1)
     for i in range(first_bad + 1, len(steps) - need + 1):
         if all(good for _, good in steps[i : i + need]):
             return max(0.0, steps[i][0] - fault_start)
@@ -105,7 +147,7 @@ def outage(log: pd.DataFrame, fault_start: float, *, p99_slo_s: float) -> float:
 
 
 def failback(ws: list[Window], rollback_end: float | None) -> float | None:
-    """Seconds from the rollback's end until a window is served >= 95% by the primary."""
+    """Seconds from the rollback's end until a window is served >= 95% by the primary (inf: never)."""
     if rollback_end is None:
         return None
     for w in ws:
@@ -137,20 +179,25 @@ def measure(
     gateway_changes: list[dict[str, object]],
     injecting_since: float | None = None,
     faulted: set[str],
+    primary: str,
     window_s: float,
     p99_slo_s: float,
     error_budget: float,
     stable_for_s: float,
+    resolution_s: float = RESOLUTION_S,
 ) -> Measurements:
     """Every measurement of one drill.
 
     The incident begins when the injecting action began (``injecting_since``): users hurt
     while a region's nodes are being killed one by one are hurt by the fault, even though
-    fault_start, the origin of RTO and TTD, is the end of that action.
+    fault_start, the origin of RTO and TTD, is the end of that action. ``primary`` is the
+    environment's primary region, whose share of traffic failback waits for.
     """
     since = fault_start if injecting_since is None else min(injecting_since, fault_start)
-    ws = windows(log, window_s=window_s, p99_slo_s=p99_slo_s, error_budget=error_budget, origin=fault_start)
-    recovery = rto(ws, fault_start, stable_for_s=stable_for_s, window_s=window_s, since=since)
+    judge = {"window_s": window_s, "p99_slo_s": p99_slo_s, "error_budget": error_budget, "primary": primary, "origin": fault_start}
+    ws = windows(log, **judge)
+    fine = sliding(log, step_s=min(resolution_s, window_s), **judge)
+    recovery = rto(fine, fault_start, stable_for_s=stable_for_s, window_s=window_s, step_s=min(resolution_s, window_s), since=since)
     incident_end = max(fault_start + recovery if math.isfinite(recovery) else math.inf, fault_start + window_s)
     incident = [w for w in ws if since < w.start + window_s and w.start < incident_end]
     failed = int((log["outcome"] != "ok").sum())
@@ -164,7 +211,9 @@ def measure(
         outage_s=outage(log, since, p99_slo_s=p99_slo_s),
         worst_p99_s=max((w.p99_s for w in incident), default=0.0),
         error_budget_consumed=failed / (error_budget * len(log)) if len(log) and error_budget > 0 else 0.0,
-        failback_s=failback(ws, rollback_end),
+        failback_s=failback(fine, rollback_end),
+        window_s=window_s,
+        resolution_s=min(resolution_s, window_s),
     )
 
 

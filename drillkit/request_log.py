@@ -20,11 +20,15 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from drillkit.errors import SpecError
+
 COMPACT_NAME = "requests.parquet"
+_FIX = "re-run the drill, or restore the run folder's request_log/ from a copy"
 
 
 class RequestRecord(NamedTuple):
@@ -101,8 +105,30 @@ def read_request_log(directory: Path) -> pd.DataFrame:
         files.insert(0, directory / COMPACT_NAME)
     if not files:
         return pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in RECORD_COLUMNS})
-    frame = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    frame = pd.concat([_read_part(f) for f in files], ignore_index=True)
     return frame.sort_values("scheduled_at", kind="stable").reset_index(drop=True)
+
+
+def _read_part(path: Path) -> pd.DataFrame:
+    """One Parquet file of the log, checked: a damaged or foreign file is a SpecError naming it."""
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise SpecError(str(path), "-", f"not a readable Parquet request log ({exc})", _FIX) from None
+    missing = [c for c in RECORD_COLUMNS if c not in frame.columns]
+    if missing:
+        raise SpecError(str(path), missing[0], f"column missing (the log has {list(frame.columns)})", _FIX)
+    for column in ("scheduled_at", "sent_at", "latency_s"):
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if values.isna().any() or not np.isfinite(values.to_numpy(dtype=float)).all():
+            raise SpecError(str(path), column, "holds a value that is not a finite number", _FIX)
+        frame[column] = values.astype("float64")
+    if (frame["latency_s"] < 0).any():
+        raise SpecError(str(path), "latency_s", "holds a negative latency", _FIX)
+    bad = sorted(set(frame["outcome"].astype(str)) - {"ok", "error"})
+    if bad:
+        raise SpecError(str(path), "outcome", f"holds {bad[:3]}; an outcome is ok or error", _FIX)
+    return frame[list(RECORD_COLUMNS)]
 
 
 def compact(directory: Path) -> Path:

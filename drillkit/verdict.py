@@ -1,24 +1,36 @@
-"""Verdicts of a drill and its exit code: pure functions of the measurements.
+"""Every PASS / FAIL / NO_DATA decision, in one place: pure functions of what was measured.
+
+The drill's checks (:func:`judge`), the Prometheus SLOs (:func:`compare`), the restore
+checks (:func:`restore_checks`), the gate's rules (:func:`within`, :func:`refuses`), a run's
+overall verdict (:func:`run_verdict`) and the exit codes of a drill and a suite all decide
+here, so one rule cannot drift between the journal, the gate and the report.
 
 NO_DATA is never a pass unless the check opts in (``allow_no_data``): a gate that could not
 measure fails.
+
+>>> within(2.0, budget=5.0)
+<Verdict.PASS: 'PASS'>
+>>> within(None, budget=5.0)
+<Verdict.NO_DATA: 'NO_DATA'>
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from drillkit.errors import ExitCode
-from drillkit.measure import Measurements
-from drillkit.smoke import MIN_OVERLAP
-from drillkit.spec import DrillSpec
+from drillkit.units import Record
 
 if TYPE_CHECKING:
+    from drillkit.backup.section import RestoreSection
+    from drillkit.events import CanaryProbe
+    from drillkit.measure import Measurements
     from drillkit.observe.slo import SloResult
+    from drillkit.spec import DrillSpec
+    from drillkit.spec.slo import Comparison
 
 
 class Verdict(StrEnum):
@@ -27,8 +39,9 @@ class Verdict(StrEnum):
     NO_DATA = "NO_DATA"
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(Record):
+    """One check of a drill and why it decided so."""
+
     name: str
     verdict: Verdict
     detail: str
@@ -36,58 +49,133 @@ class Check:
 
     @property
     def passed(self) -> bool:
-        return self.verdict is Verdict.PASS or (self.verdict is Verdict.NO_DATA and self.allowed_no_data)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "verdict": self.verdict.value, "detail": self.detail, "allowed_no_data": self.allowed_no_data}
+        return passes(self.verdict, allow_no_data=self.allowed_no_data)
 
 
-def judge(spec: DrillSpec, m: Measurements | None, canaries: list[dict[str, Any]], rollback_errors: list[str],
+def passes(verdict: Verdict, *, allow_no_data: bool = False) -> bool:
+    """PASS passes; NO_DATA passes only where it is explicitly allowed; FAIL never."""
+    return verdict is Verdict.PASS or (verdict is Verdict.NO_DATA and allow_no_data)
+
+
+def within(value: float | None, *, budget: float) -> Verdict:
+    """A measured value against its budget (None: not measured; inf: never, over any budget)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return Verdict.NO_DATA
+    return Verdict.PASS if value <= budget else Verdict.FAIL
+
+
+def compare(value: float | None, comparison: Comparison, threshold: float) -> Verdict:
+    """An SLO's value against its objective (None: the query returned nothing)."""
+    if value is None:
+        return Verdict.NO_DATA
+    return Verdict.PASS if comparison.holds(value, threshold) else Verdict.FAIL
+
+
+def judge(spec: DrillSpec, m: Measurements | None, canaries: Sequence[CanaryProbe], rollback_errors: list[str],
           capacity: dict[str, Any] | None = None, *, slos: Sequence[SloResult] = (),
-          abort: dict[str, Any] | None = None) -> list[Check]:  # fmt: skip
-    """Every check of the drill."""
+          abort: dict[str, Any] | None = None, min_overlap: float) -> list[Check]:  # fmt: skip
+    """Every check of the drill but the restore ones (:func:`restore_checks`)."""
     checks = [_rollback(rollback_errors)]
     if capacity is not None:
-        verdict = Verdict.PASS if capacity.get("ok") else Verdict.FAIL
-        checks.append(Check("capacity", verdict, str(capacity.get("reason"))))
+        checks.append(Check(name="capacity", verdict=Verdict.PASS if capacity.get("ok") else Verdict.FAIL,
+                            detail=str(capacity.get("reason"))))  # fmt: skip
     if abort is not None:
-        checks.append(Check("abort", Verdict.FAIL, f"guard {abort['guard']} stopped the drill: {abort['reason']}"))
-    checks += _recovery(spec, m, canaries)
-    checks += [Check(f"slo:{s.name}", s.verdict, s.detail, s.allow_no_data) for s in slos]
+        checks.append(Check(name="abort", verdict=Verdict.FAIL, detail=f"guard {abort['guard']} stopped the drill: {abort['reason']}"))
+    checks += _recovery(spec, m, canaries, min_overlap)
+    checks += [Check(name=f"slo:{s.name}", verdict=s.verdict, detail=s.detail, allowed_no_data=s.allow_no_data) for s in slos]
     return checks
 
 
-def _recovery(spec: DrillSpec, m: Measurements | None, canaries: list[dict[str, Any]]) -> list[Check]:
+def _recovery(spec: DrillSpec, m: Measurements | None, canaries: Sequence[CanaryProbe], min_overlap: float) -> list[Check]:
     if m is None or m.requests == 0:
-        return [Check("recovery", Verdict.NO_DATA, "no requests were measured")]
+        return [Check(name="recovery", verdict=Verdict.NO_DATA, detail="no requests were measured")]
     budget = spec.recovery.rto_budget_s
-    rto_ok = math.isfinite(m.rto_s) and m.rto_s <= budget
-    checks = [Check("recovery", Verdict.PASS if rto_ok else Verdict.FAIL, f"RTO {m.rto_s:.2f} s (budget {budget:g} s)")]
+    at = f" (budget {budget:g} s, read every {m.resolution_s:g} s)"
+    checks = [Check(name="recovery", verdict=within(m.rto_s, budget=budget), detail=f"RTO {_seconds(m.rto_s)}{at}")]
     limit = spec.fail_on.max_failed_requests
     if limit is not None:
-        ok = m.failed_requests <= limit
-        checks.append(Check("failed_requests", Verdict.PASS if ok else Verdict.FAIL, f"{m.failed_requests} failed (limit {limit})"))
+        checks.append(Check(name="failed_requests", verdict=within(m.failed_requests, budget=limit),
+                            detail=f"{m.failed_requests} failed (limit {limit})"))  # fmt: skip
     if spec.fail_on.wrong_answers:
-        checks.append(_correctness(canaries))
+        checks.append(_correctness(canaries, min_overlap))
     return checks
+
+
+def _seconds(value: float) -> str:
+    return "never" if math.isinf(value) else f"{value:.2f} s"
 
 
 def _rollback(errors: list[str]) -> Check:
     if errors:
-        return Check("rollback", Verdict.FAIL, "; ".join(errors) + " (run `drillkit recover`)")
-    return Check("rollback", Verdict.PASS, "every fault was undone")
+        return Check(name="rollback", verdict=Verdict.FAIL, detail="; ".join(errors) + " (run `drillkit recover`)")
+    return Check(name="rollback", verdict=Verdict.PASS, detail="every fault was undone")
 
 
-def _correctness(canaries: list[dict[str, Any]]) -> Check:
-    answered = [c for c in canaries if c.get("error") is None]
+def _correctness(canaries: Sequence[CanaryProbe], min_overlap: float) -> Check:
+    answered = [c for c in canaries if c.error is None]
     if not answered:
-        return Check("correctness", Verdict.NO_DATA, "no golden probe was answered")
-    wrong = [c for c in answered if float(c["overlap"]) < MIN_OVERLAP]
+        return Check(name="correctness", verdict=Verdict.NO_DATA, detail="no golden probe was answered")
+    wrong = [c for c in answered if c.overlap < min_overlap]
     if wrong:
         first = wrong[0]
-        return Check("correctness", Verdict.FAIL, f"{len(wrong)} of {len(answered)} golden probes answered wrongly "
-                     f"(first by {first.get('region')}/{first.get('node')}, overlap {first['overlap']:.2f})")  # fmt: skip
-    return Check("correctness", Verdict.PASS, f"{len(answered)} golden probes answered correctly")
+        detail = (f"{len(wrong)} of {len(answered)} golden probes answered wrongly "
+                  f"(first by {first.region}/{first.node}, overlap {first.overlap:.2f})")  # fmt: skip
+        return Check(name="correctness", verdict=Verdict.FAIL, detail=detail)
+    return Check(name="correctness", verdict=Verdict.PASS, detail=f"{len(answered)} golden probes answered correctly")
+
+
+RESTORE_CHECKS = ("rpo", "restore_time", "restored_answers")
+
+
+def restore_checks(spec: DrillSpec, restore: RestoreSection | None) -> list[Check]:
+    """``rpo`` and ``restore_time`` against their budgets, ``restored_answers``; NO_DATA when a
+    drill with a restore budget restored nothing (never a pass)."""
+    budgets = {"rpo": spec.recovery.rpo_budget_s, "restore_time": spec.recovery.restore_budget_s}
+    if restore is None:
+        if all(b is None for b in budgets.values()):
+            return []
+        return [Check(name=name, verdict=Verdict.NO_DATA, detail="the drill restored nothing") for name in RESTORE_CHECKS]
+    if not restore.restored:
+        return [Check(name=name, verdict=Verdict.FAIL, detail=f"no backup restored: {restore.error}") for name in RESTORE_CHECKS]
+    lost = f"; backup {restore.backup_id}; {len(restore.versions_lost)} model versions lost {restore.versions_lost}"
+    checks = [_budget("rpo", restore.rpo_s, budgets["rpo"], lost),
+              _budget("restore_time", restore.restore_time_s, budgets["restore_time"], " from start to verified serving")]  # fmt: skip
+    identical = Verdict.PASS if restore.golden_identical else Verdict.FAIL
+    checks.append(Check(name="restored_answers", verdict=identical, detail=str(restore.golden_detail)))
+    return [c for c in checks if c is not None]
+
+
+def _budget(name: str, value: float | None, budget: float | None, extra: str) -> Check | None:
+    if budget is None:
+        return None
+    if value is None:
+        return Check(name=name, verdict=Verdict.NO_DATA, detail="no failure time in the timeline to measure from")
+    return Check(name=name, verdict=within(value, budget=budget), detail=f"{value:.2f} s (budget {budget:g} s){extra}")
+
+
+def regression(value: float, median: float, *, max_increase_pct: float, min_delta: float) -> tuple[Verdict, float]:
+    """A value against the median of earlier runs, and its increase in percent: it regresses
+    when it exceeds the median by more than ``max_increase_pct`` *and* by more than
+    ``min_delta`` (so 0 -> 1 failed request is no regression)."""
+    increase = value - median
+    pct = (increase / median * 100) if median > 0 else (math.inf if increase > 0 else 0.0)
+    return (Verdict.FAIL if increase > min_delta and pct > max_increase_pct else Verdict.PASS), pct
+
+
+def refuses(verdict: Verdict, *, allow_no_data: bool) -> bool:
+    """Whether a gate rule's verdict refuses the release."""
+    return not passes(verdict, allow_no_data=allow_no_data)
+
+
+def run_verdict(checks: Iterable[Check], exit_code: int) -> Verdict:
+    """A run's verdict: FAIL when a check failed or the run did not exit cleanly; NO_DATA when
+    a check had none (and did not opt in) or there were no checks."""
+    verdicts = [c for c in checks]
+    if any(c.verdict is Verdict.FAIL for c in verdicts):
+        return Verdict.FAIL
+    if not verdicts or any(c.verdict is Verdict.NO_DATA and not c.allowed_no_data for c in verdicts):
+        return Verdict.NO_DATA
+    return Verdict.PASS if exit_code == ExitCode.OK else Verdict.FAIL
 
 
 def exit_code(checks: list[Check], *, interrupted: bool) -> ExitCode:
@@ -97,3 +185,15 @@ def exit_code(checks: list[Check], *, interrupted: bool) -> ExitCode:
     if interrupted:
         return ExitCode.INTERRUPTED
     return ExitCode.OK if all(c.passed for c in checks) else ExitCode.DRILL_FAILED
+
+
+def suite_exit_code(codes: Iterable[int], *, failed: bool, skipped: bool, errored: bool) -> ExitCode:
+    """A suite's exit code over its drills: ROLLBACK_FAILED > INTERRUPTED > DRILL_FAILED
+    (a drill failed or was skipped) > ENVIRONMENT (a drill errored on every try) > OK."""
+    seen = set(codes)
+    for code in (ExitCode.ROLLBACK_FAILED, ExitCode.INTERRUPTED):
+        if code in seen:
+            return code
+    if failed or skipped:
+        return ExitCode.DRILL_FAILED
+    return ExitCode.ENVIRONMENT if errored else ExitCode.OK

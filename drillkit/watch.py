@@ -9,14 +9,13 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from drillkit.model.client import RecommenderClient
 from drillkit.model.repository import Manifest
 from drillkit.smoke import send_probe
-from drillkit.timeline import append_line
+from drillkit.events import fire
 
 
 class Loop:
@@ -40,8 +39,7 @@ class Loop:
             try:
                 self.tick()
             except Exception as exc:  # a failing watcher is recorded; it never aborts the drill
-                append_line(self.timeline, {"event": "watcher_error", "at": time.time(), "watcher": type(self).__name__,
-                                             "error": f"{type(exc).__name__}: {exc}"})  # fmt: skip
+                fire(self.timeline, "watcher_error", watcher=type(self).__name__, error=f"{type(exc).__name__}: {exc}")
             self._stop.wait(self.interval_s)
 
     def tick(self) -> None:
@@ -58,7 +56,7 @@ class GatewayWatcher(Loop):
         now = self.servers()
         for node, state in now.items():
             if self.last.get(node) != state:
-                append_line(self.timeline, {"event": "gateway_state", "at": time.time(), "node": node, "state": state})
+                fire(self.timeline, "gateway_state", node=node, state=state)
         self.last = now
 
 
@@ -72,7 +70,7 @@ class Canary(Loop):
     def tick(self) -> None:
         result = send_probe(self.client, self.probes[self._turn % len(self.probes)])
         self._turn += 1
-        append_line(self.timeline, {"event": "canary", "at": time.time(), "model": result.model, "region": result.region,
-                                     "node": result.node, "overlap": result.overlap, "error": result.error})  # fmt: skip
+        fire(self.timeline, "canary", model=result.model, region=result.region, node=result.node, overlap=result.overlap,
+             error=result.error)
 
 

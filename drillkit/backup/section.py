@@ -1,75 +1,95 @@
-"""The journal's ``restore`` section and its checks, from the drill's timeline.
+"""The journal's ``restore`` section, from the drill's timeline.
 
-The data fault's activity output gives the failure time and the versions the region held;
-the restore's output gives the backup used, its time, the restore's start and end (verified
-serving) and the golden comparison. RPO = failure time - time of the backup that restored
-and verified; versions lost = held before - restored (see /work/team/JOURNAL.md).
+The data fault's :class:`~drillkit.events.FaultOutput` gives the failure time and the
+versions the region held; the restore's output gives the backup used, its time, the
+restore's start and end (verified serving) and the golden comparison. RPO = failure time -
+time of the backup that restored and verified; versions lost = held before - restored. The
+checks on it are decided in :func:`drillkit.verdict.restore_checks`.
 
->>> restore_section([])   # no restore in this drill
+>>> restore_section([]) is None   # no restore in this drill
+True
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ConfigDict, Field, ValidationError
+
+from drillkit.events import ActivityEnded, Event, fault_outputs, invalid
 from drillkit.measure import restore_time, rpo, versions_lost
-from drillkit.spec import DrillSpec
-from drillkit.verdict import Check, Verdict
+from drillkit.units import Record
 
 DATA_FAULTS = frozenset({"destroy_model_repository", "corrupt_model_repository"})
 RESTORE = "restore_model_repository"
-CHECKS = ("rpo", "restore_time", "restored_answers")
 
 
-def restore_section(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+class RestoreSection(Record):
+    """What the drill's restore did; the times are unix seconds, the durations seconds."""
+
+    region: str | None = None
+    restored: bool
+    failure_at: float | None = None
+    refused: list[dict[str, Any]] = Field(default_factory=list)
+    error: str | None = None
+    backup_id: str | None = None
+    backup_created_at: float | None = None
+    restore_started_at: float | None = None
+    restore_verified_at: float | None = None
+    restore_ended_at: float | None = None
+    restore_time_s: float | None = None
+    rpo_s: float | None = None
+    versions_before: list[str] = Field(default_factory=list)
+    versions_restored: list[str] = Field(default_factory=list)
+    versions_lost: list[str] = Field(default_factory=list)
+    versions_lost_count: int = 0
+    serving_version: str | None = None
+    golden_identical: bool = False
+    golden_detail: str | None = None
+    bytes: int | None = None
+
+
+class _RestoreOutput(Record):
+    """The restore action's output (``restored: false`` with ``error`` when none restored)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")  # the restore report may grow fields
+    restored: bool
+    region: str | None = None
+    error: str | None = None
+    refused: list[dict[str, Any]] = Field(default_factory=list)
+    backup_id: str | None = None
+    backup_created_at: float | None = None
+    started_at: float | None = None
+    verified_at: float | None = None
+    ended_at: float | None = None
+    versions: list[str] = Field(default_factory=list)
+    serving_version: str | None = None
+    golden_identical: bool = False
+    golden_detail: str | None = None
+    bytes: int | None = None
+
+
+def restore_section(events: list[Event]) -> RestoreSection | None:
     """The ``restore`` section (None when the drill ran no restore)."""
-    outputs = [(e.get("func"), e["output"]) for e in events if e.get("event") == "activity_ended" and isinstance(e.get("output"), dict)]
-    fault = next((o for f, o in outputs if f in DATA_FAULTS), None)
-    done = next((o for f, o in outputs if f == RESTORE), None)
+    done = next((e for e in events if isinstance(e, ActivityEnded) and e.func == RESTORE and isinstance(e.output, dict)), None)
     if done is None:
         return None
-    failure_at = fault.get("injected_at") if fault else None
-    base = {"region": done.get("region"), "restored": bool(done.get("restored")), "failure_at": failure_at,
-            "refused": done.get("refused", [])}  # fmt: skip
-    if not done.get("restored"):
-        return {**base, "backup_id": None, "error": done.get("error"), "rpo_s": None, "restore_time_s": None}
-    before = list(fault.get("versions", [])) if fault else []
-    lost = versions_lost(before, done["versions"])
-    return {
-        **base,
-        "backup_id": done["backup_id"], "backup_created_at": done["backup_created_at"],
-        "restore_started_at": done["started_at"], "restore_verified_at": done["verified_at"], "restore_ended_at": done["ended_at"],
-        "restore_time_s": restore_time(done["started_at"], done["ended_at"]), "rpo_s": rpo(failure_at, done["backup_created_at"]),
-        "versions_before": before, "versions_restored": done["versions"], "versions_lost": lost, "versions_lost_count": len(lost),
-        "serving_version": done.get("serving_version"), "golden_identical": bool(done["golden_identical"]),
-        "golden_detail": done.get("golden_detail"), "bytes": done.get("bytes"),
-    }  # fmt: skip
-
-
-def restore_checks(spec: DrillSpec, restore: dict[str, Any] | None) -> list[Check]:
-    """``rpo`` and ``restore_time`` against their budgets, ``restored_answers``; NO_DATA when a
-    drill with a restore budget restored nothing (never a pass)."""
-    budgets = {"rpo": spec.recovery.rpo_budget_s, "restore_time": spec.recovery.restore_budget_s}
-    if restore is None:
-        if all(b is None for b in budgets.values()):
-            return []
-        return [Check(name, Verdict.NO_DATA, "the drill restored nothing") for name in CHECKS]
-    if not restore["restored"]:
-        return [Check(name, Verdict.FAIL, f"no backup restored: {restore.get('error')}") for name in CHECKS]
-    checks = [_budget("rpo", restore.get("rpo_s"), budgets["rpo"], _lost(restore)),
-              _budget("restore_time", restore["restore_time_s"], budgets["restore_time"], " from start to verified serving")]  # fmt: skip
-    identical = restore["golden_identical"]
-    checks.append(Check("restored_answers", Verdict.PASS if identical else Verdict.FAIL, str(restore.get("golden_detail"))))
-    return [c for c in checks if c is not None]
-
-
-def _budget(name: str, value: float | None, budget: float | None, extra: str) -> Check | None:
-    if budget is None:
-        return None
-    if value is None:
-        return Check(name, Verdict.NO_DATA, "no failure time in the timeline to measure from")
-    return Check(name, Verdict.PASS if value <= budget else Verdict.FAIL, f"{value:.2f} s (budget {budget:g} s){extra}")
-
-
-def _lost(restore: dict[str, Any]) -> str:
-    return f"; backup {restore['backup_id']}; {restore['versions_lost_count']} model versions lost {restore['versions_lost']}"
+    try:
+        out = _RestoreOutput.model_validate(done.output)
+    except ValidationError as exc:
+        raise invalid(f"timeline activity {done.name!r} ({RESTORE})", exc, "re-run the drill") from None
+    fault = next((f for _, f in fault_outputs(events) if f.fault in DATA_FAULTS), None)
+    failure_at = fault.injected_at if fault else None
+    base = {"region": out.region, "restored": out.restored, "failure_at": failure_at, "refused": out.refused}
+    if not out.restored or out.started_at is None or out.ended_at is None:
+        return RestoreSection(**(base | {"restored": False}), error=out.error)
+    before = [str(v) for v in (fault.detail.get("versions") or [])] if fault else []
+    lost = versions_lost(before, out.versions)
+    return RestoreSection(
+        **base, backup_id=out.backup_id, backup_created_at=out.backup_created_at,
+        restore_started_at=out.started_at, restore_verified_at=out.verified_at, restore_ended_at=out.ended_at,
+        restore_time_s=restore_time(out.started_at, out.ended_at), rpo_s=rpo(failure_at, out.backup_created_at),
+        versions_before=before, versions_restored=out.versions, versions_lost=lost, versions_lost_count=len(lost),
+        serving_version=out.serving_version, golden_identical=out.golden_identical, golden_detail=out.golden_detail,
+        bytes=out.bytes,
+    )  # fmt: skip

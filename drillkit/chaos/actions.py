@@ -1,10 +1,10 @@
 """Chaos Toolkit actions: node, network and GPU faults, and their rollbacks.
 
-Each fault writes its undo to the environment's undo log *before* it acts, and returns the
-time it finished injecting (``injected_at``: the drill's fault_start, free of the pauses
-Chaos Toolkit adds around activities), so a crash at any
-point leaves nothing that ``rollback_all`` or ``drillkit recover`` cannot undo. ``target``
-is a region (every node in it) or one node.
+Each fault writes its undo to the environment's undo log *before* it acts, so a crash at any
+point leaves nothing that ``rollback_all`` or ``drillkit recover`` cannot undo, and returns a
+:class:`drillkit.events.FaultOutput`: the nodes it hit, the time it finished injecting
+(``injected_at``: the drill's fault_start, free of the pauses Chaos Toolkit adds around
+activities) and the layer. ``target`` is a region (every node in it) or one node.
 
     {"type": "action", "name": "cut-primary",
      "provider": {"type": "python", "module": "drillkit.chaos.actions", "func": "partition",
@@ -21,6 +21,7 @@ from drillkit.backup import damage
 from drillkit.chaos.context import Configuration, platform_for, targets
 from drillkit.chaos.undo import undo_pending
 from drillkit.errors import SpecError
+from drillkit.events import FaultOutput
 from drillkit.model import repository
 from drillkit.netfault.faults import Fault
 from drillkit.platforms.base import Capability, Platform
@@ -32,6 +33,13 @@ __all__ = [
     "destroy_model_repository", "corrupt_model_repository", "restore_model_repository",
     "rollback_all",
 ]  # fmt: skip
+
+# The actions that do harm: each returns a FaultOutput (a test runs every one of them).
+FAULTS = (
+    "crash_node", "hang_node", "region_outage", "add_latency", "reset_connections", "partition", "limit_bandwidth",
+    "gpu_device_lost", "gpu_ecc_error", "gpu_memory_pressure", "gpu_compute_pressure",
+    "destroy_model_repository", "corrupt_model_repository",
+)  # fmt: skip
 
 # What each fault needs from its platform: checked when a drill is planned, before anything runs.
 NEEDS: dict[str, Capability] = {
@@ -47,7 +55,7 @@ NEEDS: dict[str, Capability] = {
 
 def crash_node(target: str, *, configuration: Configuration = None) -> dict[str, Any]:
     """Crash nodes at once (SIGKILL locally; pod deletion on Kubernetes). Undo: restart them."""
-    return _node_fault(configuration, target, "crash_node", "restart_nodes", "crashed", lambda p, n: p.kill_node(n))
+    return _node_fault(configuration, target, "crash_node", "restart_nodes", lambda p, n: p.kill_node(n))
 
 
 def region_outage(region: str, *, configuration: Configuration = None) -> dict[str, Any]:
@@ -59,12 +67,12 @@ def region_outage(region: str, *, configuration: Configuration = None) -> dict[s
                         f"use one of: {', '.join(r.name for r in platform.spec.regions)}")  # fmt: skip
     nodes = _record(platform, "region_outage", "restart_nodes", region)
     platform.stop_region(region)
-    return {"region": region, "crashed": nodes, "injected_at": time.time()}
+    return _output("region_outage", nodes, "node", region=region)
 
 
 def hang_node(target: str, *, configuration: Configuration = None) -> dict[str, Any]:
     """Freeze nodes (SIGSTOP): connections stay open, nothing answers. Undo: resume them."""
-    return _node_fault(configuration, target, "hang_node", "resume_nodes", "hung", lambda p, n: p.pause_node(n))
+    return _node_fault(configuration, target, "hang_node", "resume_nodes", lambda p, n: p.pause_node(n))
 
 
 def restart_node(target: str, *, configuration: Configuration = None) -> dict[str, Any]:
@@ -135,7 +143,7 @@ def destroy_model_repository(region: str, restart: bool = True, *, configuration
     nodes = _record_data_fault(platform, "destroy_model_repository", region)
     injected_at = time.time()
     versions = damage.destroy_repository(platform.region_repository(region))
-    return _data_fault(platform, region, nodes, versions, injected_at, restart)
+    return _data_fault(platform, "destroy_model_repository", region, nodes, versions, injected_at, restart)
 
 
 def corrupt_model_repository(region: str, version: str | None = None, flips: int = 64, restart: bool = True,
@@ -150,7 +158,8 @@ def corrupt_model_repository(region: str, version: str | None = None, flips: int
     versions = repository.versions(root)
     injected_at = time.time()
     corrupted = damage.corrupt_weights(root / (version or platform.spec.model.version), flips=flips)
-    return {**_data_fault(platform, region, nodes, versions, injected_at, restart), "corrupted": corrupted}
+    return _data_fault(platform, "corrupt_model_repository", region, nodes, versions, injected_at, restart,
+                       corrupted=corrupted)  # fmt: skip
 
 
 def restore_model_repository(region: str, backup: str | None = None, fallback: bool = True,
@@ -194,19 +203,29 @@ def _record_data_fault(platform: Platform, fault: str, region: str) -> list[str]
     return nodes
 
 
-def _data_fault(platform: Platform, region: str, nodes: list[str], versions: list[str], injected_at: float,
-                restart: bool) -> dict[str, Any]:  # fmt: skip
+def _output(fault: str, nodes: list[str], layer: str, *, region: str | None = None, injected_at: float | None = None,
+            **detail: Any) -> dict[str, Any]:  # fmt: skip
+    """The fault's Chaos Toolkit output: a FaultOutput as JSON (validated here, so a fault
+    that hit no node fails where it happened, not later in the measurements)."""
+    at = time.time() if injected_at is None else injected_at
+    output = FaultOutput(fault=fault, targets=nodes, injected_at=at, layer=layer, region=region, detail=detail)
+    return output.model_dump(mode="json")
+
+
+def _data_fault(platform: Platform, fault: str, region: str, nodes: list[str], versions: list[str], injected_at: float,
+                restart: bool, **detail: Any) -> dict[str, Any]:  # fmt: skip
     refused = damage.restart_refusing(platform, nodes) if restart else []
-    return {"region": region, "nodes": nodes, "versions": versions, "refused_to_start": refused, "injected_at": injected_at}
+    return _output(fault, nodes, "repository", region=region, injected_at=injected_at, versions=versions,
+                   refused_to_start=refused, **detail)  # fmt: skip
 
 
-def _node_fault(configuration: Configuration, target: str, name: str, undo: str, key: str,
+def _node_fault(configuration: Configuration, target: str, name: str, undo: str,
                 act: Callable[[Platform, str], None]) -> dict[str, Any]:  # fmt: skip
     platform = platform_for(configuration)
     nodes = _record(platform, name, undo, target)
     for node in nodes:
         act(platform, node)
-    return {key: nodes, "injected_at": time.time()}
+    return _output(name, nodes, "node")
 
 
 def _network(configuration: Configuration, target: str, name: str, fault: Fault) -> dict[str, Any]:
@@ -214,7 +233,7 @@ def _network(configuration: Configuration, target: str, name: str, fault: Fault)
     nodes = _record(platform, name, "clear_network", target)
     for node in nodes:
         platform.set_network_fault(node, fault)
-    return {"nodes": nodes, "fault": fault.model_dump(), "injected_at": time.time()}
+    return _output(name, nodes, "network", network=fault.model_dump(mode="json"))
 
 
 def _gpu(configuration: Configuration, target: str, name: str, xid: int) -> dict[str, Any]:
@@ -224,14 +243,14 @@ def _gpu(configuration: Configuration, target: str, name: str, xid: int) -> dict
         platform.inject_gpu_fault(node, xid)
     # Say which layer was faulted: a journal must not pass off a node-level simulation as
     # DCGM field injection or a kernel Xid.
-    return {"nodes": nodes, "xid": xid, "layer": platform.gpu_fault_layer, "injected_at": time.time()}
+    return _output(name, nodes, platform.gpu_fault_layer, xid=xid)
 
 
 def _hog(configuration: Configuration, target: str, kind: str, level: float, duration_s: float) -> dict[str, Any]:
     platform = platform_for(configuration)
-    handles = []
-    for node in targets(platform, target):
+    handles, nodes = [], targets(platform, target)
+    for node in nodes:
         entry = platform.undo_log().record(f"gpu_{kind}_pressure", "stop_hog", {"handle": f"hog-{kind}-{node}"})
         platform.start_hog(entry.args["handle"], node, kind, level, duration_s)
         handles.append(entry.args["handle"])
-    return {"hogs": handles, "layer": platform.hog_layer, "injected_at": time.time()}
+    return _output(f"gpu_{kind}_pressure", nodes, platform.hog_layer, hogs=handles, level=level, duration_s=duration_s)

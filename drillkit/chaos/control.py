@@ -7,20 +7,18 @@ fsynced, so the timeline survives a crash of the runner.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-from drillkit.timeline import append_line
+from drillkit.events import fire
 
 
 def before_activity_control(context: dict[str, Any], timeline: str, **kwargs: Any) -> None:
-    append_line(Path(timeline), {"event": "activity_started", "at": time.time(), **_describe(context)})
+    fire(Path(timeline), "activity_started", **_describe(context))
 
 
 def after_activity_control(context: dict[str, Any], state: dict[str, Any], timeline: str, **kwargs: Any) -> None:
-    append_line(Path(timeline), {"event": "activity_ended", "at": time.time(), **_describe(context),
-                       "status": state.get("status"), "output": _plain(state.get("output"))})  # fmt: skip
+    fire(Path(timeline), "activity_ended", **_describe(context), status=state.get("status"), output=_plain(state.get("output")))
 
 
 def _describe(activity: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 from drillkit.chaos.context import REQUEST_LOG_KEY
 from drillkit.observe.guards import GuardWatch, Trip
-from drillkit.timeline import append_line
+from drillkit.events import fire
 
 
 @contextmanager
@@ -68,4 +67,4 @@ def run_guarded(experiment: dict[str, Any], *, request_log: Path, timeline: Path
 
 
 def _event(timeline: Path, event: str, **fields: Any) -> None:
-    append_line(timeline, {"event": event, "at": time.time(), **fields})
+    fire(timeline, event, **fields)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -22,6 +22,10 @@ from drillkit.cli._app import (
     platform_of,
 )
 from drillkit.errors import ExitCode
+from drillkit.units import shown
+
+if TYPE_CHECKING:
+    from drillkit.journal import Journal
 
 EnvOverride = Annotated[
     Path | None,
@@ -67,8 +71,8 @@ def run(
     with err.status(f"drill [bold]{plan.spec.name}[/] running ({plan.experiment.get('title')})"):
         result = run_drill(plan, reports=reports, force=force)
     if as_json:
-        keys = ("checks", "measurements", "slos", "cross_check", "abort", "restore", "exit_code")
-        out.print_json(json.dumps({k: result.journal.get(k) for k in keys} | {"run_dir": str(result.run_dir)}))
+        keys = {"schema_version", "checks", "measurements", "slos", "cross_check", "abort", "restore", "capacity", "exit_code"}
+        out.print_json(json.dumps(result.journal.model_dump(mode="json", include=keys) | {"run_dir": str(result.run_dir)}))
     else:
         _print_verdict(result.journal, result.run_dir)
     raise typer.Exit(int(result.exit_code))
@@ -133,29 +137,21 @@ def _interrupt_on_signals() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _print_verdict(journal: dict, run_dir: Path) -> None:  # type: ignore[type-arg]
-    table = Table(title=f"drill {journal['drill']['name']}", title_justify="left")
+def _print_verdict(journal: Journal, run_dir: Path) -> None:
+    table = Table(title=f"drill {journal.name}", title_justify="left")
     for column in ("check", "verdict", "detail"):
         table.add_column(column)
-    for c in journal["checks"]:
-        color = "green" if c["verdict"] == "PASS" else "yellow" if c.get("allowed_no_data") else "red"
-        table.add_row(c["name"], f"[{color}]{c['verdict']}[/]", escape(c["detail"]))
+    for c in journal.checks:
+        color = "green" if c.verdict == "PASS" else "yellow" if c.allowed_no_data else "red"
+        table.add_row(c.name, f"[{color}]{c.verdict.value}[/]", escape(c.detail))
     out.print(table)
-    m = journal.get("measurements") or {}
-    if m:
-        out.print(f"RTO {_s(m, 'rto_s')}, TTD {_s(m, 'ttd_s')}, outage {_s(m, 'outage_s')}, "
-                  f"failed {m.get('failed_requests')} of {m.get('requests')}, failback {_s(m, 'failback_s')}")  # fmt: skip
-    x = journal.get("cross_check")
-    if x:
-        color = "red" if x["flagged"] else "green"
-        out.print(f"Prometheus cross-check: RTO {_s(x, 'rto_prom_s')} (log {_s(x, 'rto_log_s')}), "
-                  f"TTD {_s(x, 'ttd_prom_s')} (log {_s(x, 'ttd_log_s')}): [{color}]{x['note']}[/]")  # fmt: skip
-    out.print(f"verdict: {'PASS' if journal['exit_code'] == 0 else 'FAIL'}   report: {run_dir / 'report.pdf'}")
-
-
-def _s(values: dict, key: str) -> str:  # type: ignore[type-arg]
-    """A duration for people: '1.23 s', 'never' or '-'."""
-    if values.get(f"{key}_never"):
-        return "never"
-    value = values.get(key)
-    return "-" if value is None else f"{value:.2f} s"
+    m = journal.measurements
+    if m is not None:
+        out.print(f"RTO {shown(m.rto_s)} (every {m.resolution_s:g} s), TTD {shown(m.ttd_s)}, outage {shown(m.outage_s)}, "
+                  f"failed {m.failed_requests} of {m.requests}, failback {shown(m.failback_s)}")  # fmt: skip
+    x = journal.cross_check
+    if x is not None:
+        color = "red" if x.flagged else "green"
+        out.print(f"Prometheus cross-check: RTO {shown(x.rto_prom_s)} (log {shown(x.rto_log_s)}), "
+                  f"TTD {shown(x.ttd_prom_s)} (log {shown(x.ttd_log_s)}): [{color}]{escape(x.note)}[/]")  # fmt: skip
+    out.print(f"verdict: {'PASS' if journal.exit_code == 0 else 'FAIL'}   report: {run_dir / 'report.pdf'}")

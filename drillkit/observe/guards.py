@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from drillkit.observe.client import PromClient, PrometheusError
 from drillkit.observe.promql import guard_query
 from drillkit.spec.slo import AbortGuard, GuardSignal, GuardSource
-from drillkit.timeline import append_line
+from drillkit.events import GuardError, GuardTripped, emit
 from drillkit.watch import Loop
 
 
@@ -107,10 +107,10 @@ class GuardWatch(Loop):
         bound = f"above {guard.above:g}" if guard.above is not None else f"below {guard.below:g}"
         reason = f"{guard.signal.value} from {guard.source.value} was {bound} for {now - since:.1f} s (now {value:.4g})"
         self.tripped = Trip(guard.name, guard.source.value, guard.signal.value, value, reason, now)
-        append_line(self.timeline, {"event": "abort", "at": now, **self.tripped.as_dict()})
+        emit(self.timeline, GuardTripped(**self.tripped.as_dict()))
         self.on_trip(self.tripped)
 
     def _note_error(self, guard: AbortGuard, error: str) -> None:
         if self._errors.get(guard.name) != error:  # once per new error, not every second
             self._errors[guard.name] = error
-            append_line(self.timeline, {"event": "guard_error", "at": self.clock(), "guard": guard.name, "error": error})
+            emit(self.timeline, GuardError(at=self.clock(), guard=guard.name, error=error))

@@ -12,16 +12,15 @@ mean); an empty result is NO_DATA, which fails unless the check says ``allow_no_
 from __future__ import annotations
 
 import statistics
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 from drillkit.observe.promql import objective
 from drillkit.spec.slo import Evaluate, SloCheck
-from drillkit.verdict import Verdict
+from drillkit.units import Record
+from drillkit.verdict import Verdict, compare
 
 
-@dataclass(frozen=True)
-class SloResult:
+class SloResult(Record):
     """One check's verdict with the exact query, window and value behind it."""
 
     name: str
@@ -37,9 +36,7 @@ class SloResult:
     verdict: Verdict
     allow_no_data: bool
     detail: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "verdict": self.verdict.value, "source": "prometheus"}
+    source: Literal["prometheus"] = "prometheus"
 
 
 def judge_slo(check: SloCheck, series: list[dict[str, Any]] | None, error: str | None = None) -> SloResult:
@@ -47,14 +44,15 @@ def judge_slo(check: SloCheck, series: list[dict[str, Any]] | None, error: str |
     goal = objective(check)
     points = [(float(t), float(v)) for s in (series or []) for t, v in s["points"]]
     value, at = _decide(points, check.evaluate, pick_max=goal.pick_max)
+    verdict = compare(value, goal.comparison, goal.threshold)
     if value is None:
-        verdict, detail = Verdict.NO_DATA, error or "the query returned no data during the drill"
+        detail = error or "the query returned no data during the drill"
     else:
-        ok = goal.comparison.holds(value, goal.threshold)
-        verdict = Verdict.PASS if ok else Verdict.FAIL
         detail = f"{check.evaluate.value} {value:.4g} {goal.unit} (objective {goal.comparison.value} {goal.threshold:g})"
-    return SloResult(check.name, check.kind, goal.query, check.window_s, goal.comparison.value, goal.threshold, goal.unit,
-                     check.evaluate.value, value, at, verdict, check.allow_no_data, detail)  # fmt: skip
+    return SloResult(name=check.name, kind=check.kind, query=goal.query, window_s=check.window_s,
+                     comparison=goal.comparison.value, threshold=goal.threshold, unit=goal.unit,
+                     evaluate=check.evaluate.value, value=value, at=at, verdict=verdict,
+                     allow_no_data=check.allow_no_data, detail=detail)  # fmt: skip
 
 
 def _decide(points: list[tuple[float, float]], how: Evaluate, *, pick_max: bool) -> tuple[float | None, float | None]:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 from drillkit.errors import SpecError
-from drillkit.report.run import JOURNAL_NAME, RunFolder, load_run, measured
+from drillkit.report.run import JOURNAL_NAME, RunFolder, load_run
 
 HISTORY_NAME = "history.sqlite"
 log = logging.getLogger(__name__)
@@ -48,14 +49,15 @@ _COLUMNS = [f.name for f in fields(HistoryRow)]
 
 def row_of(run: RunFolder) -> HistoryRow:
     """The history row of a run folder."""
-    m, release, restore = run.measurements, run.section("release") or {}, run.section("restore") or {}
-    failed = m.get("failed_requests")
+    j = run.journal
+    m, restore = j.measurements, j.restore
     return HistoryRow(
-        run_dir=str(run.path.resolve()), drill=run.name, at=run.generated_at, release=release.get("release"),
-        commit=release.get("commit"), verdict=run.verdict.value, exit_code=int(run.journal.get("exit_code", 1)),
-        rto_s=measured(m, "rto_s"), ttd_s=measured(m, "ttd_s"), failed_requests=None if failed is None else int(failed),
-        error_budget_consumed=measured(m, "error_budget_consumed"), rpo_s=restore.get("rpo_s"),
-        restore_time_s=restore.get("restore_time_s"),
+        run_dir=str(run.path.resolve()), drill=run.name, at=run.generated_at,
+        release=j.release.release if j.release else None, commit=j.release.commit if j.release else None,
+        verdict=run.verdict.value, exit_code=j.exit_code,
+        rto_s=m.rto_s if m else None, ttd_s=m.ttd_s if m else None, failed_requests=m.failed_requests if m else None,
+        error_budget_consumed=m.error_budget_consumed if m else None,
+        rpo_s=restore.rpo_s if restore else None, restore_time_s=restore.restore_time_s if restore else None,
     )  # fmt: skip
 
 
@@ -65,14 +67,17 @@ class History:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as db, db:
+        with self._db() as db:
             columns = ", ".join(f'"{c}"' for c in _COLUMNS)  # quoted: "commit" is an SQL keyword
             db.execute(f"CREATE TABLE IF NOT EXISTS runs ({columns}, PRIMARY KEY (run_dir))")
             db.execute("CREATE INDEX IF NOT EXISTS runs_by_drill ON runs (drill, at)")
+            found = [r[1] for r in db.execute("PRAGMA table_info(runs)")]
+        if found != _COLUMNS:
+            raise SpecError(str(path), "runs", f"the table has columns {found}, not {_COLUMNS}", _REBUILD)
 
     def append(self, row: HistoryRow) -> None:
         """Add a run (a run appended twice, e.g. by a rebuild, replaces itself)."""
-        with closing(self._connect()) as db, db:
+        with self._db() as db:
             db.execute(f"INSERT OR REPLACE INTO runs VALUES ({', '.join('?' * len(_COLUMNS))})", astuple(row))
 
     def rows(self, *, drill: str | None = None, before: float | None = None, last: int | None = None) -> list[HistoryRow]:
@@ -81,15 +86,39 @@ class History:
         where = " AND ".join(["1=1", *(c for c, v in clauses.items() if v is not None)])
         args = [v for v in clauses.values() if v is not None]
         query = f"SELECT * FROM runs WHERE {where} ORDER BY at DESC, run_dir DESC"
-        with closing(self._connect()) as db:
-            found = [HistoryRow(*r) for r in db.execute(query + (f" LIMIT {int(last)}" if last else ""), args)]
+        with self._db() as db:
+            raw = list(db.execute(query + (f" LIMIT {int(last)}" if last else ""), args))
+        try:
+            found = [_row(r) for r in raw]
+        except (TypeError, ValueError) as exc:
+            raise SpecError(str(self.path), "runs", f"a row does not hold a run ({exc})", _REBUILD) from None
         return found[::-1]
 
-    def _connect(self) -> sqlite3.Connection:
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """A connection in a transaction; a damaged or foreign file is a SpecError naming it."""
         try:
-            return sqlite3.connect(self.path, timeout=10)
-        except sqlite3.Error as exc:
-            raise SpecError(str(self.path), "-", f"cannot open the history store ({exc})", "pass --history PATH to a writable file") from None
+            with closing(sqlite3.connect(self.path, timeout=10)) as db, db:
+                yield db
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                raise
+            raise SpecError(str(self.path), "-", f"cannot use the history store ({exc})", _REBUILD) from None
+        except sqlite3.DatabaseError as exc:
+            raise SpecError(str(self.path), "-", f"not a drillkit history store ({exc})", _REBUILD) from None
+
+
+_REBUILD = "move the file away and run `drillkit history --rebuild` (the run folders are the source of truth)"
+
+
+def _row(values: tuple[object, ...]) -> HistoryRow:
+    """A stored row, checked: SQLite keeps whatever type was written."""
+    row = HistoryRow(*values)
+    for name in ("at", "rto_s", "ttd_s", "error_budget_consumed", "rpo_s", "restore_time_s"):
+        value = getattr(row, name)
+        if value is not None and not isinstance(value, int | float):
+            raise ValueError(f"{name} is {value!r}, not a number")
+    return row
 
 
 def rebuild(history: History, reports: Path) -> int:

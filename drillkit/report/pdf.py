@@ -53,7 +53,7 @@ def drill_pages(run: RunFolder, generated_at: float) -> list[Figure]:
     timeline = timeline_page(run)
     if timeline is not None:
         pages.append(timeline)
-    origin = float(run.log["scheduled_at"].min()) if len(run.log) else float(run.journal.get("fault_start") or 0.0)
+    origin = float(run.log["scheduled_at"].min()) if len(run.log) else float(run.journal.fault_start or 0.0)
     back = Flow(title=f"{run.name}: details")
     slo_table(back, run)
     cross_check_table(back, run)

@@ -10,6 +10,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from drillkit.journal import Journal, Series
 from drillkit.report.layout import A4_LANDSCAPE, new_page
 from drillkit.report.timeline import fault_windows
 
@@ -17,10 +18,10 @@ _GPU_PREFIXES = ("gpu_", "nv_gpu")
 _PER_PAGE = 6
 
 
-def series_pages(journal: dict[str, Any], origin: float) -> list[Figure]:
+def series_pages(journal: Journal, origin: float) -> list[Figure]:
     """One page of service series and one of GPU series (each only when present)."""
     # A query that found nothing (the GPU series on a CPU-only run) gets no panel.
-    series = {k: v for k, v in (journal.get("series") or {}).items() if any(s.get("points") for s in v.get("series") or [])}
+    series = {k: v for k, v in (journal.series or {}).items() if any(s.points for s in v.series)}
     gpu = {k: v for k, v in series.items() if k.startswith(_GPU_PREFIXES)}
     other = {k: v for k, v in series.items() if not k.startswith(_GPU_PREFIXES)}
     pages = []
@@ -28,11 +29,11 @@ def series_pages(journal: dict[str, Any], origin: float) -> list[Figure]:
         names = sorted(group)
         for first in range(0, len(names), _PER_PAGE):
             chunk = {n: group[n] for n in names[first : first + _PER_PAGE]}
-            pages.append(_page(f"{journal['drill']['name']}: {title}", chunk, journal, origin))
+            pages.append(_page(f"{journal.name}: {title}", chunk, journal, origin))
     return pages
 
 
-def _page(title: str, chunk: dict[str, Any], journal: dict[str, Any], origin: float) -> Figure:
+def _page(title: str, chunk: dict[str, Series], journal: Journal, origin: float) -> Figure:
     fig = new_page(A4_LANDSCAPE)
     axes = fig.subplots(len(chunk), 1, sharex=True, squeeze=False)[:, 0]
     for ax, (name, data) in zip(axes, chunk.items(), strict=True):
@@ -45,14 +46,11 @@ def _page(title: str, chunk: dict[str, Any], journal: dict[str, Any], origin: fl
     return fig
 
 
-def _panel(ax: Any, name: str, data: dict[str, Any], origin: float) -> None:
-    for s in (data.get("series") or [])[:8]:  # a legend beyond eight lines is unreadable
-        points = s.get("points") or []
-        ax.plot([float(t) - origin for t, _ in points], [float(v) for _, v in points], linewidth=1.0,
-                label=_label(s.get("labels") or {}))  # fmt: skip
-    unit = data.get("unit") or ""
-    ax.set_ylabel(unit, fontsize=7)
-    query = str(data.get("query", ""))
+def _panel(ax: Any, name: str, data: Series, origin: float) -> None:
+    for s in data.series[:8]:  # a legend beyond eight lines is unreadable
+        ax.plot([t - origin for t, _ in s.points], [v for _, v in s.points], linewidth=1.0, label=_label(s.labels))
+    ax.set_ylabel(data.unit or "", fontsize=7)
+    query = data.query
     ax.set_title(f"{name}: {query if len(query) <= 110 else query[:107] + '...'}", fontsize=7, loc="left", family="DejaVu Sans Mono")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=6, frameon=False)

@@ -13,12 +13,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from drillkit.errors import ExitCode
+from drillkit import verdict
+from drillkit.errors import ExitCode, SpecError
 from drillkit.report.cover import utc
 from drillkit.report.junit import Case, write_junit
 from drillkit.report.layout import SANS, VERDICT_COLORS, Column, Flow
 from drillkit.report.pdf import drill_pages, write_pdf
-from drillkit.report.run import RunFolder, load_run, measured, seconds
+from drillkit.report.run import RunFolder, load_run, seconds
 from drillkit.report.score import DrillScore, resilience_score
 
 
@@ -34,20 +35,38 @@ _STATUS_COLORS = {"PASSED": VERDICT_COLORS["PASS"], "FAILED": VERDICT_COLORS["FA
 
 
 def suite_exit_code(outcomes: list[Any]) -> ExitCode:
-    """ROLLBACK_FAILED > INTERRUPTED > DRILL_FAILED > ENVIRONMENT > OK, over every drill."""
-    codes = {int(o.exit_code) for o in outcomes if o.status is not DrillStatus.SKIPPED}
-    for code in (ExitCode.ROLLBACK_FAILED, ExitCode.INTERRUPTED):
-        if code in codes:
-            return code
+    """The suite's exit code over every drill (decided in :func:`drillkit.verdict.suite_exit_code`)."""
     statuses = {o.status for o in outcomes}
-    if DrillStatus.FAILED in statuses or DrillStatus.SKIPPED in statuses:
-        return ExitCode.DRILL_FAILED
-    return ExitCode.ENVIRONMENT if DrillStatus.ERROR in statuses else ExitCode.OK
+    return verdict.suite_exit_code((int(o.exit_code) for o in outcomes if o.status is not DrillStatus.SKIPPED),
+                                   failed=DrillStatus.FAILED in statuses, skipped=DrillStatus.SKIPPED in statuses,
+                                   errored=DrillStatus.ERROR in statuses)  # fmt: skip
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """A suite's ``summary.json``; a damaged one is a SpecError naming the file and the field."""
+    fix = "re-run the suite, or restore the suite folder from a copy"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(str(path), "-", f"cannot read the suite summary ({exc})", fix) from None
+    except json.JSONDecodeError as exc:
+        raise SpecError(str(path), f"line {exc.lineno}", f"not valid JSON ({exc.msg})", fix) from None
+    if not isinstance(data, dict) or not isinstance(data.get("suite"), str):
+        raise SpecError(str(path), "suite", "not a suite summary (no suite name)", fix)
+    drills = data.get("drills")
+    if not isinstance(drills, list) or not all(isinstance(d, dict) and isinstance(d.get("name"), str) for d in drills):
+        raise SpecError(str(path), "drills", "not a list of drill outcomes, each with a name", fix)
+    for i, d in enumerate(drills):
+        if d.get("status") not in set(DrillStatus) or not isinstance(d.get("exit_code"), int):
+            raise SpecError(str(path), f"drills[{i}]", "needs a status (PASSED, FAILED, ERROR, SKIPPED) and an exit_code", fix)
+        if d.get("run_dir") is not None and not isinstance(d["run_dir"], str):
+            raise SpecError(str(path), f"drills[{i}].run_dir", "is not a folder name", fix)
+    return data
 
 
 def render_suite_outputs(folder: Path, *, generated_at: float | None = None) -> dict[str, Any]:
     """Complete ``summary.json`` and write ``junit.xml`` and ``suite.pdf``; return the summary."""
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = read_summary(folder / "summary.json")
     at = float(summary.get("ended_at") or 0.0) if generated_at is None else generated_at
     runs = [_run(folder, d) for d in summary["drills"]]
     for drill, run in zip(summary["drills"], runs, strict=True):
@@ -66,18 +85,20 @@ def render_suite_outputs(folder: Path, *, generated_at: float | None = None) -> 
 
 def _run(folder: Path, drill: dict[str, Any]) -> RunFolder | None:
     path = folder / drill["run_dir"] if drill.get("run_dir") else None
-    return load_run(path) if path is not None and (path / "journal.json").exists() else None
+    if path is None or not path.resolve().is_relative_to(folder.resolve()):
+        return None  # a run folder outside the suite's is not this suite's
+    return load_run(path) if (path / "journal.json").exists() else None
 
 
 def _figures(run: RunFolder | None) -> dict[str, Any]:
     if run is None:
         return {"rto_s": None, "rto_budget_s": None, "failed_requests": None, "error_budget_consumed": None, "failed_checks": []}
-    m, rto = run.measurements, measured(run.measurements, "rto_s")
+    m = run.journal.measurements
+    rto = m.rto_s if m else None
     return {"rto_s": None if rto is None or math.isinf(rto) else rto, "rto_never": rto is not None and math.isinf(rto),
-            "rto_budget_s": (run.journal["drill"].get("recovery") or {}).get("rto_budget_s"),
-            "failed_requests": m.get("failed_requests"), "error_budget_consumed": m.get("error_budget_consumed"),
-            "failed_checks": [f"{c['name']} {c['verdict']}: {c['detail']}" for c in run.journal.get("checks") or []
-                              if c["verdict"] != "PASS"]}  # fmt: skip
+            "rto_budget_s": run.journal.drill.recovery.rto_budget_s,
+            "failed_requests": m.failed_requests if m else None, "error_budget_consumed": m.error_budget_consumed if m else None,
+            "failed_checks": [f"{c.name} {c.verdict.value}: {c.detail}" for c in run.journal.checks if c.verdict != "PASS"]}  # fmt: skip
 
 
 def _score(d: dict[str, Any]) -> DrillScore:

@@ -14,9 +14,11 @@ from typing import Any, NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
+from drillkit.events import fault_outputs
+from drillkit.journal import Journal
 from drillkit.report.aggregate import WindowSeries, aggregate
 from drillkit.report.layout import A4_LANDSCAPE, new_page
-from drillkit.report.run import RunFolder, measured
+from drillkit.report.run import RunFolder
 
 _FAULT_COLORS = ("#f4a261", "#e76f51", "#e9c46a", "#c77dff")
 
@@ -32,12 +34,12 @@ def timeline_page(run: RunFolder) -> Figure | None:
     log = run.log
     if not len(log):
         return None
-    slo = run.journal["drill"].get("slo") or {}
+    slo = run.journal.drill.slo
     origin = float(log["scheduled_at"].min())
-    w = aggregate(log, origin=origin, window_s=float(slo.get("window_s", 1.0)))
+    w = aggregate(log, origin=origin, window_s=slo.window_s)
     fig = new_page(A4_LANDSCAPE)
     rate, errors, latency = fig.subplots(3, 1, sharex=True)
-    _plot(w, rate, errors, latency, float(slo.get("p99_ms", math.nan)))
+    _plot(w, rate, errors, latency, slo.p99_ms)
     for ax in (rate, errors, latency):
         _shade(ax, fault_windows(run.journal, origin, end=float(w.t[-1]) + 1))
         for m in markers(run.journal, origin):
@@ -70,31 +72,25 @@ def _plot(w: WindowSeries, rate: Any, errors: Any, latency: Any, slo_ms: float) 
     latency.set_ylabel("latency (ms)")
 
 
-def fault_windows(journal: dict[str, Any], origin: float, *, end: float) -> list[tuple[str, float, float]]:
+def fault_windows(journal: Journal, origin: float, *, end: float) -> list[tuple[str, float, float]]:
     """(activity name, injected, rolled back) for every injecting activity, in seconds since origin."""
-    rolled = journal.get("rollback_end")
-    out = []
-    for e in journal.get("timeline") or []:
-        output = e.get("output")
-        if e.get("event") == "activity_ended" and isinstance(output, dict) and "injected_at" in output:
-            start = float(output["injected_at"]) - origin
-            out.append((str(e.get("name") or e.get("func")), start, (rolled - origin) if rolled else end))
-    return out
+    rolled = journal.rollback_end
+    return [(str(e.name or e.func), f.injected_at - origin, (rolled - origin) if rolled else end)
+            for e, f in fault_outputs(journal.timeline)]  # fmt: skip
 
 
-def markers(journal: dict[str, Any], origin: float) -> list[Marker]:
+def markers(journal: Journal, origin: float) -> list[Marker]:
     """TTD, RTO, failback and abort as lines (only those the run measured)."""
-    m = journal.get("measurements") or {}
-    start, rolled = journal.get("fault_start"), journal.get("rollback_end")
+    m = journal.measurements
+    start, rolled = journal.fault_start, journal.rollback_end
     out = []
-    for key, label, color, base in (("ttd_s", "TTD", "tab:orange", start), ("rto_s", "RTO", "tab:green", start),
-                                    ("failback_s", "failback", "tab:cyan", rolled)):  # fmt: skip
-        value = measured(m, key)
-        if base is not None and value is not None and math.isfinite(value):
-            out.append(Marker(base + value - origin, f"{label} {value:.2f} s", color))
-    abort = journal.get("abort") or {}
-    if abort.get("tripped") and abort.get("at") is not None:
-        out.append(Marker(float(abort["at"]) - origin, f"abort: {abort.get('guard')}", "black"))
+    if m is not None:
+        for value, label, color, base in ((m.ttd_s, "TTD", "tab:orange", start), (m.rto_s, "RTO", "tab:green", start),
+                                          (m.failback_s, "failback", "tab:cyan", rolled)):  # fmt: skip
+            if base is not None and value is not None and math.isfinite(value):
+                out.append(Marker(base + value - origin, f"{label} {value:.2f} s", color))
+    if journal.abort is not None and journal.abort.tripped:
+        out.append(Marker(journal.abort.at - origin, f"abort: {journal.abort.guard}", "black"))
     return out
 
 

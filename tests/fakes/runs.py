@@ -1,7 +1,8 @@
 """Synthetic run folders for report, gate, history and suite tests.
 
-A run folder as ``drillkit run`` writes it: ``journal.json``, ``timeline.jsonl`` and the
-request log (``request_log/requests.parquet``, the compacted form the runner leaves), with
+A run folder as ``drillkit run`` writes it: ``journal.json`` (written through the real
+:class:`~drillkit.journal.Journal` model, so every fake journal validates against the schema),
+``timeline.jsonl`` and the request log (``request_log/requests.parquet``, the compacted form the runner leaves), with
 a region outage between ``fault_at`` and ``fault_at + outage_s`` (requests fail, then the
 standby serves). Optional journal sections are passed in ``sections``.
 
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from drillkit.journal import parse_journal, write_journal
 from drillkit.request_log import COMPACT_NAME, RECORD_COLUMNS
 
 T0 = 1_780_000_000.0  # 2026-05-28: a fixed start, so every figure is exact
@@ -26,7 +28,7 @@ def make_run(folder: Path, *, name: str = "region-outage", duration_s: float = 6
              fault_at: float = 20.0, outage_s: float = 2.0, rollback_at: float = 40.0, rto_s: float | None = 2.0,
              rto_budget_s: float = 5.0, failed: int | None = None, exit_code: int | None = None,
              checks: list[dict[str, Any]] | None = None, generated_at: float | None = None,
-             sections: dict[str, Any] | None = None) -> Path:  # fmt: skip
+             sections: dict[str, Any] | None = None, restore_budgets: dict[str, float] | None = None) -> Path:  # fmt: skip
     """Write a complete run folder and return it."""
     folder.mkdir(parents=True, exist_ok=True)
     log = request_log(duration_s=duration_s, rps=rps, fault_at=fault_at, outage_s=outage_s, rollback_at=rollback_at)
@@ -41,10 +43,11 @@ def make_run(folder: Path, *, name: str = "region-outage", duration_s: float = 6
          "detail": f"RTO {rto_s if rto_s is not None else float('inf'):.2f} s (budget {rto_budget_s:g} s)"},
     ]  # fmt: skip
     journal = {
+        "schema_version": 2,
         "drill": {"name": name, "environment": "drills/environments/local.yaml", "experiment": f"chaos/{name}.json",
                   "load": {"trace": "loadtests/traces/drill.parquet", "speed": 1.0, "warmup_s": 5, "cooldown_s": 5},
                   "slo": {"p99_ms": 250.0, "error_budget": 0.01, "window_s": 1.0},
-                  "recovery": {"rto_budget_s": rto_budget_s, "stable_for_s": 3.0},
+                  "recovery": {"rto_budget_s": rto_budget_s, "stable_for_s": 3.0, **(restore_budgets or {})},
                   "fail_on": {"max_failed_requests": None, "wrong_answers": True, "capacity": True}},
         "environment": {"name": "local", "platform": "local", "regions": [
             {"name": "primary", "role": "primary", "nodes": 2}, {"name": "standby", "role": "standby", "nodes": 2}],
@@ -53,9 +56,10 @@ def make_run(folder: Path, *, name: str = "region-outage", duration_s: float = 6
         "versions": {"drillkit": "0.1.0", "locust": "2.47.0", "torch": "2.13.0"},
         "generated_at": generated_at if generated_at is not None else T0 + duration_s + 1,
         "interrupted": False, "fault_start": T0 + fault_at, "rollback_end": T0 + rollback_at,
+        "injecting_since": T0 + fault_at - 0.3, "faulted": ["primary-0", "primary-1"],
         "capacity": {"ok": True, "reason": "standby ready"},
         "measurements": {"requests": len(log), "failed_requests": n_failed, "failed_during_incident": n_failed,
-                         "ttd_s": 0.4, "rto_s": rto_s, **({"rto_s_never": True} if rto_s is None else {}),
+                         "ttd_s": 0.4, "rto_s": "never" if rto_s is None else rto_s, "resolution_s": 0.1,
                          "outage_s": outage_s, "worst_p99_s": 0.9, "error_budget_consumed": n_failed / (0.01 * len(log)),
                          "failback_s": 1.5},
         "checks": checks,
@@ -65,7 +69,7 @@ def make_run(folder: Path, *, name: str = "region-outage", duration_s: float = 6
         "chaos_journal": {"status": "completed"},
         **(sections or {}),
     }  # fmt: skip
-    (folder / "journal.json").write_text(json.dumps(journal, indent=1))
+    write_journal(folder, parse_journal(journal, where=str(folder)))
     return folder
 
 
@@ -88,16 +92,17 @@ def request_log(*, duration_s: float, rps: float, fault_at: float, outage_s: flo
 
 def _timeline(fault_at: float, rollback_at: float, duration_s: float) -> list[dict[str, Any]]:
     return [
-        {"event": "drill_started", "at": T0 - 5},
+        {"event": "drill_started", "at": T0 - 5, "drill": "region-outage"},
         {"event": "activity_started", "at": T0 + fault_at - 0.3, "name": "crash-primary-region", "type": "action",
-         "func": "crash_region", "arguments": {"region": "primary"}},
+         "func": "region_outage", "arguments": {"region": "primary"}},
         {"event": "activity_ended", "at": T0 + fault_at, "name": "crash-primary-region", "type": "action",
-         "func": "crash_region", "arguments": {"region": "primary"}, "status": "succeeded",
-         "output": {"crashed": ["primary-0", "primary-1"], "injected_at": T0 + fault_at}},
+         "func": "region_outage", "arguments": {"region": "primary"}, "status": "succeeded",
+         "output": {"fault": "region_outage", "targets": ["primary-0", "primary-1"], "layer": "node", "region": "primary",
+                    "injected_at": T0 + fault_at, "detail": {}}},
         {"event": "gateway_state", "at": T0 + fault_at + 0.4, "node": "primary-0", "state": "DOWN"},
         {"event": "rollback_started", "at": T0 + rollback_at - 1},
         {"event": "rollback_ended", "at": T0 + rollback_at, "undone": []},
-        {"event": "drill_ended", "at": T0 + duration_s, "interrupted": False},
+        {"event": "drill_ended", "at": T0 + duration_s, "load_stopped_at": T0 + duration_s},
     ]  # fmt: skip
 
 
@@ -110,11 +115,12 @@ def all_sections(*, slo_verdict: str = "PASS", rpo_s: float = 120.0, restore_tim
         "release": {"release": "v2.4.0-rc1", "commit": "0123456789abcdef0123456789abcdef01234567"},
         "slos": [
             {"name": "availability", "kind": "error_ratio", "query": long_query, "window_s": 30.0, "threshold": 0.01,
-             "comparison": "<=", "value": 0.004, "verdict": slo_verdict, "allow_no_data": False,
-             "evaluated_at": T0 + 61, "source": "prometheus"},
+             "comparison": "<=", "value": 0.004, "verdict": slo_verdict, "allow_no_data": False, "unit": "ratio",
+             "evaluate": "worst", "at": T0 + 41, "detail": "worst 0.004 ratio (objective <= 0.01)", "source": "prometheus"},
             {"name": "latency-p99", "kind": "latency", "window_s": 30.0, "threshold": 0.25, "comparison": "<=",
              "query": "histogram_quantile(0.99, sum by (le) (rate(drillkit_client_latency_seconds_bucket[30s])))",
-             "value": 0.031, "verdict": "PASS", "allow_no_data": False, "evaluated_at": T0 + 61, "source": "prometheus"},
+             "value": 0.031, "verdict": "PASS", "allow_no_data": False, "unit": "s", "evaluate": "worst", "at": T0 + 22,
+             "detail": "worst 0.031 s (objective <= 0.25)", "source": "prometheus"},
         ],
         "cross_check": {"ttd_log_s": 0.4, "ttd_prom_s": 1.0, "ttd_diff_s": 0.6, "rto_log_s": 2.0, "rto_prom_s": 3.0,
                         "rto_diff_s": 1.0, "scrape_interval_s": 1.0, "flagged": False, "note": "within two scrapes"},
@@ -128,7 +134,7 @@ def all_sections(*, slo_verdict: str = "PASS", rpo_s: float = 120.0, restore_tim
             "gpu_power_watts": {"query": "nv_gpu_power_usage", "step_s": 1.0, "unit": "W", "series": []},  # found nothing
         },
         "abort": None,  # no guard tripped
-        "restore": {"backup_id": "bk-20260528-0300", "backup_created_at": T0 - rpo_s, "failure_at": T0 + 20,
+        "restore": {"restored": True, "backup_id": "bk-20260528-0300", "backup_created_at": T0 - rpo_s, "failure_at": T0 + 20,
                     "restore_started_at": T0 + 21, "restore_ended_at": T0 + 21 + restore_time_s,
                     "restore_time_s": restore_time_s, "rpo_s": rpo_s, "versions_lost": ["v2"], "versions_lost_count": 1,
                     "golden_identical": True, "refused": [{"backup_id": "bk-x", "object": "v1/model.pt", "reason": "sha256 mismatch"}]},

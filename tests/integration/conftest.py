@@ -11,14 +11,15 @@ from drillkit.platforms.local import LocalPlatform
 from drillkit.spec import EnvironmentSpec, GatewaySpec, ModelSpec, RegionRole, RegionSpec
 
 
-def make_spec(state_dir: Path, *, name: str = "itest", gateway_port: int | None = None) -> EnvironmentSpec:
+def make_spec(state_dir: Path, *, name: str = "itest", gateway_port: int | None = None,
+              regions: tuple[str, str] = ("primary", "standby")) -> EnvironmentSpec:  # fmt: skip
     """A 2x2 environment with a smaller model (faster to build, same code paths)."""
     return EnvironmentSpec(
         name=name,
         state_dir=state_dir,
         regions=(
-            RegionSpec(name="primary", role=RegionRole.PRIMARY, nodes=2),
-            RegionSpec(name="standby", role=RegionRole.STANDBY, nodes=2),
+            RegionSpec(name=regions[0], role=RegionRole.PRIMARY, nodes=2),
+            RegionSpec(name=regions[1], role=RegionRole.STANDBY, nodes=2),
         ),
         gateway=GatewaySpec(port=gateway_port),
         model=ModelSpec(items=20_000, users=10_000),

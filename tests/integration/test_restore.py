@@ -21,6 +21,7 @@ from drillkit.platforms.provision import model_params
 from drillkit.request_log import read_request_log
 from drillkit.spec import BackupSpec, GatewaySpec, RegionRole, RegionSpec, StoreSpec
 from tests.integration.conftest import make_spec
+from tests.schema import assert_valid_journal
 from tests.integration.test_drills import assert_healthy
 
 pytestmark = pytest.mark.integration
@@ -95,7 +96,8 @@ def test_data_loss_is_restored_from_the_last_backup_with_rpo_and_lost_versions_m
     assert list(backup.versions) == ["v1", "v2"] and versions(primary) == ["v1", "v2", "v3"]
 
     result = run_drill(plan_drill(restore_drill(tmp_path, env_file, "data-loss-restore", "dataloss")), reports=tmp_path / "r")
-    journal, r = result.journal, result.journal["restore"]
+    journal = assert_valid_journal(result.run_dir / "journal.json")
+    r = journal["restore"]
     destroyed = next(e for e in platform.undo_log().entries() if e.fault == "destroy_model_repository")
     assert r["backup_id"] == backup.id and r["refused"] == []
     assert abs(r["rpo_s"] - (destroyed.recorded_at - backup.created_at)) <= 1.0, r
@@ -125,9 +127,10 @@ def test_a_corrupted_backup_is_refused_and_the_previous_one_restores(env: tuple[
     path.write_bytes(bytes(data))
 
     result = run_drill(plan_drill(restore_drill(tmp_path, env_file, "corrupt-weights", "corrupt")), reports=tmp_path / "r")
-    r = result.journal["restore"]
+    journal = assert_valid_journal(result.run_dir / "journal.json")
+    r = journal["restore"]
     assert [(x["backup_id"], x["object"]) for x in r["refused"]] == [(newest.id, object_key(rotten.sha256))]
     assert "v4/weights/item_embeddings.npy: sha256 mismatch" in r["refused"][0]["reason"]
     assert r["backup_id"] == previous.id and r["golden_identical"] is True
-    assert verdicts(result.journal)["restored_answers"] == "PASS" and verdicts(result.journal)["restore_time"] == "PASS"
+    assert verdicts(journal)["restored_answers"] == "PASS" and verdicts(journal)["restore_time"] == "PASS"
     assert_healthy(platform)

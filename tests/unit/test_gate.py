@@ -18,6 +18,8 @@ from tests.fakes.runs import T0, all_sections, make_run
 
 REPO = Path(__file__).resolve().parents[2]
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def policy(**over: object) -> Policy:
     base = {"defaults": {"max_rto_s": 5, "max_failed_requests": 200, "max_rpo_s": 600, "max_restore_time_s": 60}}
@@ -78,11 +80,28 @@ def test_an_slo_without_data_passes_only_when_the_slo_allows_it(tmp_path: Path) 
     assert gate(make_run(tmp_path / "b", sections=sections), policy()).passed
 
 
-def test_restore_budgets_apply_only_to_restore_drills_unless_named(tmp_path: Path) -> None:
+def test_restore_budgets_apply_only_to_restore_drills_even_when_named(tmp_path: Path) -> None:
     plain = make_run(tmp_path / "p", sections={k: v for k, v in all_sections().items() if k != "restore"})
     assert gate(plain, policy()).passed
-    named = policy(drills={"region-outage": {"max_rpo_s": 60}})
-    assert "not measured" in refused(gate(plain, named))["rpo"]
+    named = policy(drills={"region-outage": {"max_rpo_s": 60, "max_restore_time_s": 30}})
+    result = gate(plain, named)
+    assert result.passed and not [r for r in result.reasons if r.rule in ("rpo", "restore_time")]  # no data fault, no restore
+
+
+def test_a_restore_drill_that_restored_nothing_stays_no_data(tmp_path: Path) -> None:
+    sections = {k: v for k, v in all_sections().items() if k != "restore"}
+    run = make_run(tmp_path / "r", name="data-loss-restore", sections=sections, restore_budgets={"rpo_budget_s": 600})
+    reasons = refused(gate(run, policy(drills={"data-loss-restore": {"max_rpo_s": 60}})))
+    assert "not measured" in reasons["rpo"]
+
+
+def test_the_shipped_policy_passes_a_passing_region_outage_run(tmp_path: Path) -> None:
+    from drillkit.spec.policy import load_policy
+
+    run = make_run(tmp_path / "region-outage-20260528-030000", name="region-outage", rto_s=0.0, outage_s=0.0,
+                   sections={k: v for k, v in all_sections().items() if k != "restore"})  # fmt: skip
+    result = gate(run, load_policy(ROOT / "drills/policies/release.yaml"))
+    assert result.passed, [r.detail for r in result.failures]
 
 
 def _history(tmp_path: Path, rtos: list[float]) -> History:
@@ -115,8 +134,8 @@ def test_too_little_history_is_no_data_unless_allowed(tmp_path: Path) -> None:
 def test_a_suite_folder_is_gated_run_by_run_and_an_errored_drill_fails(tmp_path: Path) -> None:
     make_run(tmp_path / "suite" / "region-outage-1", sections=all_sections())
     (tmp_path / "suite" / "summary.json").write_text(json.dumps({"suite": "s", "drills": [
-        {"name": "region-outage", "run_dir": "region-outage-1", "status": "PASSED"},
-        {"name": "node-crash", "run_dir": None, "status": "ERROR", "error": "StartupError: node died"}]}))  # fmt: skip
+        {"name": "region-outage", "run_dir": "region-outage-1", "status": "PASSED", "exit_code": 0},
+        {"name": "node-crash", "run_dir": None, "status": "ERROR", "exit_code": 4, "error": "StartupError: node died"}]}))  # fmt: skip
     result = gate(tmp_path / "suite", policy())
     assert [(r.drill, r.detail) for r in result.failures] == [("node-crash", "node-crash did not complete: StartupError: node died")]
 

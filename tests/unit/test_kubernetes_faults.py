@@ -203,7 +203,7 @@ def test_the_chaos_actions_record_the_undo_before_the_first_harmful_request(plat
 def test_hang_and_rollback_through_the_chaos_actions(platform: KubernetesPlatform, fakes: dict[str, FakeKube]) -> None:
     configuration = {"drillkit_env": platform.spec_file}
     output = actions.hang_node("standby-0", configuration=configuration)
-    assert output["hung"] == ["standby-0"] and host(fakes["standby"], "standby")["spec"]["unschedulable"] is True
+    assert output["targets"] == ["standby-0"] and host(fakes["standby"], "standby")["spec"]["unschedulable"] is True
     done = actions.rollback_all(configuration=configuration)
     assert [(u["undo"], u["error"]) for u in done["undone"]] == [("resume_nodes", None)]
     assert host(fakes["standby"], "standby")["spec"]["unschedulable"] is False
@@ -231,7 +231,7 @@ def test_a_gpu_fault_on_a_region_sharing_one_gpu_node_marks_it_once(platform: Ku
     configuration = {"drillkit_env": platform.spec_file}
     primary = fakes["primary"]
     output = actions.gpu_device_lost("primary", configuration=configuration)
-    assert output["nodes"] == ["primary-0", "primary-1"]
+    assert output["targets"] == ["primary-0", "primary-1"] and output["layer"] == "device-plugin"
     # primary-0's fault took the host and both pods; primary-1's pod was gone by then.
     assert [c.method for c in primary.writes()] == ["PATCH", "DELETE", "DELETE"]
     assert host(primary, "primary")["metadata"]["labels"]["k8s.drillkit.io/gpu-primary-0"] == "cordoned"
@@ -239,3 +239,31 @@ def test_a_gpu_fault_on_a_region_sharing_one_gpu_node_marks_it_once(platform: Ku
     statefulset_controller(lambda s, i: "k8s-primary-gpu-2")(primary, sts)  # the controller replaces them elsewhere
     actions.rollback_all(configuration=configuration)
     assert host(primary, "primary")["spec"] == {"unschedulable": False, "taints": []}
+
+
+FAULT_ARGS: dict[str, dict[str, Any]] = {
+    "add_latency": {"latency_ms": 50.0}, "reset_connections": {"ratio": 0.5}, "limit_bandwidth": {"kbps": 100.0},
+    "gpu_memory_pressure": {"duration_s": 5.0}, "gpu_compute_pressure": {"duration_s": 5.0},
+}  # fmt: skip
+
+
+# Faults the fake clusters cannot make (no reset injector, no repository access) are refused at
+# plan time (test_drill_plan); the data faults' outputs are read by the restore drill's
+# integration test, whose RPO comes from their FaultOutput.
+UNSUPPORTED_HERE = ("reset_connections", "destroy_model_repository", "corrupt_model_repository")
+
+
+@pytest.mark.parametrize("fault", [f for f in actions.FAULTS if f not in UNSUPPORTED_HERE])
+def test_every_fault_returns_a_whole_fault_output_naming_its_targets(platform: KubernetesPlatform, fault: str) -> None:
+    """TTD and the report read the faulted nodes from this output: a fault that left them out
+    would silently get no TTD."""
+    from drillkit.events import FaultOutput
+
+    func = getattr(actions, fault)
+    target = {"region": "primary"} if func.__code__.co_varnames[0] == "region" else {"target": "primary"}
+    output = FaultOutput.model_validate(func(**target, **FAULT_ARGS.get(fault, {}), configuration={"drillkit_env": platform.spec_file}))
+    assert output.fault == fault and output.targets == ["primary-0", "primary-1"] and output.layer
+
+
+def test_the_faults_the_fake_cannot_make_are_the_ones_it_lacks(platform: KubernetesPlatform) -> None:
+    assert {f for f in actions.FAULTS if (n := actions.NEEDS.get(f)) and platform.lacks(n)} == set(UNSUPPORTED_HERE)

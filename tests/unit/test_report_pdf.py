@@ -37,7 +37,7 @@ def test_a_recorded_run_renders_verdict_rto_slos_and_a_png_of_page_one(tmp_path:
     assert "availability" in details and "latency-p99" in details
     assert "histogram_quantile(0.99" in details  # the PromQL behind the verdict
     assert "RPO (data loss window) 120.00 s" in details and "restore time 8.00 s" in details
-    assert "crash-primary-region crash_region 0.30 s succeeded" in details
+    assert "crash-primary-region region_outage 0.30 s succeeded node: primary-0, primary-1" in details
     assert "Prometheus view" in pages[3] and "GPUs (Triton nv_gpu_* metrics)" in pages[4]
     assert all(f"page {i} of 5" in text for i, text in enumerate(pages, start=1))
     png = tmp_path / "report-page-1.png"
@@ -62,7 +62,8 @@ def test_an_older_run_without_optional_sections_renders_what_exists(tmp_path: Pa
 
 def test_a_run_that_never_recovered_reads_fail_and_never(tmp_path: Path) -> None:
     run = make_run(tmp_path / "f", rto_s=None, rto_budget_s=5, sections={"abort": {
-        "tripped": True, "guard": "error-ratio", "reason": "error ratio 0.9 > 0.5", "at": T0 + 25, "source": "prometheus"}})  # fmt: skip
+        "tripped": True, "guard": "error-ratio", "reason": "error ratio 0.9 > 0.5", "at": T0 + 25, "source": "prometheus",
+        "signal": "error_ratio", "value": 0.9}})  # fmt: skip
     pages = _texts(render_report(run))
     assert "verdict: FAIL (exit code 1)" in pages[0] and "RTO (recovery time) never" in pages[0]
     assert "ABORTED by guard error-ratio" in pages[0] and "abort: error-ratio" in pages[1]

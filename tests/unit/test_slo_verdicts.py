@@ -24,7 +24,7 @@ def test_the_worst_step_decides_a_ceiling_and_is_stored_with_its_query() -> None
     result = judge_slo(check(kind="latency", threshold_ms=250), series((1, 120.0), (2, 310.0), (3, 90.0)))
     assert (result.verdict, result.value, result.at) == (Verdict.FAIL, 310.0, 2.0)
     assert result.query.startswith("1000 * histogram_quantile(0.99") and result.window_s == 10
-    assert result.as_dict()["source"] == "prometheus" and result.as_dict()["verdict"] == "FAIL"
+    assert result.model_dump(mode="json")["source"] == "prometheus" and result.model_dump(mode="json")["verdict"] == "FAIL"
 
 
 def test_the_worst_step_of_a_floor_is_the_lowest() -> None:
@@ -45,9 +45,9 @@ def test_an_empty_result_is_no_data_and_fails_unless_allowed() -> None:
     missing = judge_slo(check(kind="error_ratio", max_ratio=0.01), None, error="Prometheus at http://x is unreachable")
     assert missing.verdict is Verdict.NO_DATA and "unreachable" in missing.detail
     allowed = judge_slo(check(kind="gpu_utilization", max_ratio=0.9, allow_no_data=True), [])
-    checks = [Check("rollback", Verdict.PASS, "ok"), Check(f"slo:{strict.name}", strict.verdict, strict.detail, strict.allow_no_data)]
+    checks = [Check(name="rollback", verdict=Verdict.PASS, detail="ok"), Check(name=f"slo:{strict.name}", verdict=strict.verdict, detail=strict.detail, allowed_no_data=strict.allow_no_data)]
     assert exit_code(checks, interrupted=False) is ExitCode.DRILL_FAILED
-    checks[1] = Check("slo:c", allowed.verdict, allowed.detail, allowed.allow_no_data)
+    checks[1] = Check(name="slo:c", verdict=allowed.verdict, detail=allowed.detail, allowed_no_data=allowed.allow_no_data)
     assert exit_code(checks, interrupted=False) is ExitCode.OK
 
 

@@ -1,0 +1,133 @@
+"""From what a drill collected to its journal: a pure :func:`evaluate`, then a write.
+
+:func:`gather` reads the run folder (timeline, request log) and joins what the runner kept
+(:class:`RunRecord`); :func:`evaluate` measures and judges it into a :class:`Journal`
+without touching disk, the clock or the live system; :func:`finish` writes it. The drill
+run renders the report itself, from the written folder.
+
+>>> journal = evaluate(plan, gather(run_dir, record, generated_at=time.time()))   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from drillkit.backup.section import restore_section
+from drillkit.crosscheck import CrossCheck, cross_check
+from drillkit.events import CanaryProbe, Event, FaultWindow, GatewayState, fault_window, read_events
+from drillkit.journal import Journal, write_journal
+from drillkit.measure import Measurements, measure
+from drillkit.observe.slo import SloResult, judge_slo
+from drillkit.plan import DrillPlan
+from drillkit.provenance import release_under_test
+from drillkit.request_log import read_request_log
+from drillkit.smoke import MIN_OVERLAP
+from drillkit.verdict import exit_code, judge, restore_checks
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What the runner collected while the drill ran; the rest is read from the run folder."""
+
+    chaos_journal: dict[str, Any]
+    undone: list[dict[str, Any]]
+    capacity: dict[str, Any] | None
+    interrupted: bool
+    evidence: dict[str, Any] | None = None  # Prometheus range data (drillkit.observe.evidence), or None
+    abort: dict[str, Any] | None = None  # the guard that tripped (drillkit.observe.guards.Trip)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything :func:`evaluate` judges: the run folder's files and the runner's record."""
+
+    events: list[Event]
+    log: pd.DataFrame
+    record: RunRecord
+    generated_at: float
+    versions: dict[str, str] = field(default_factory=dict)
+    release: dict[str, str | None] = field(default_factory=dict)
+
+
+def gather(run_dir: Path, record: RunRecord, *, generated_at: float) -> Evidence:
+    """Read the run folder's timeline and request log, and the versions and release under test."""
+    return Evidence(read_events(run_dir / "timeline.jsonl"), read_request_log(run_dir / "request_log"), record,
+                    generated_at, _versions(), release_under_test())  # fmt: skip
+
+
+def finish(plan: DrillPlan, run_dir: Path, record: RunRecord, *, generated_at: float) -> Journal:
+    """Evaluate the drill and write ``journal.json``; return the journal."""
+    journal = evaluate(plan, gather(run_dir, record, generated_at=generated_at))
+    write_journal(run_dir, journal)
+    return journal
+
+
+def evaluate(plan: DrillPlan, evidence: Evidence) -> Journal:
+    """Measure and judge one drill (a pure function of the plan and the evidence)."""
+    events, record = evidence.events, evidence.record
+    window = fault_window(events)
+    measured = _measure(plan, evidence.log, events, window)
+    slos = _slos(plan, record.evidence)
+    canaries = [e for e in events if isinstance(e, CanaryProbe)]
+    errors = [f"{u['undo']} {u['args']}: {u['error']}" for u in record.undone if u.get("error")]
+    restore = restore_section(events)
+    checks = judge(plan.spec, measured, canaries, errors, record.capacity, slos=slos, abort=record.abort, min_overlap=MIN_OVERLAP)
+    checks += restore_checks(plan.spec, restore)
+    prom = record.evidence or {}
+    return Journal(
+        drill=plan.spec.model_dump(mode="json"), environment=plan.environment.model_dump(mode="json"),
+        versions=evidence.versions, release=evidence.release or None, generated_at=evidence.generated_at,
+        interrupted=record.interrupted, fault_start=window.start, injecting_since=window.injecting_since,
+        rollback_end=window.rollback_end, faulted=window.nodes, capacity=record.capacity, measurements=measured,
+        checks=checks, exit_code=int(exit_code(checks, interrupted=record.interrupted)), slos=slos,
+        cross_check=_cross_check(plan, measured, prom, window), abort=record.abort, restore=restore,
+        prometheus={k: prom[k] for k in ("url", "start", "end", "step_s", "series_window_s")} if "url" in prom else None,
+        series=prom.get("series"), undone=record.undone, timeline=events, chaos_journal=record.chaos_journal,
+    )  # fmt: skip
+
+
+def _measure(plan: DrillPlan, log: pd.DataFrame, events: list[Event], window: FaultWindow) -> Measurements | None:
+    if window.start is None or not len(log):
+        return None
+    slo = plan.spec.slo
+    return measure(
+        log, fault_start=window.start, rollback_end=window.rollback_end, faulted=set(window.nodes),
+        injecting_since=window.injecting_since, gateway_changes=[e.model_dump() for e in events if isinstance(e, GatewayState)],
+        primary=plan.environment.primary.name, window_s=slo.window_s, p99_slo_s=slo.p99_ms / 1e3,
+        error_budget=slo.error_budget, stable_for_s=plan.spec.recovery.stable_for_s,
+    )  # fmt: skip
+
+
+def _slos(plan: DrillPlan, evidence: dict[str, Any] | None) -> list[SloResult]:
+    """Every Prometheus SLO's verdict from the stored range data (NO_DATA without it)."""
+    if evidence is None:
+        return [judge_slo(c, None, error="no Prometheus data was collected") for c in plan.spec.slos]
+    stored = evidence.get("slos", {})
+    return [judge_slo(c, stored.get(c.name, {}).get("series"), stored.get(c.name, {}).get("error")) for c in plan.spec.slos]
+
+
+def _cross_check(plan: DrillPlan, measured: Measurements | None, evidence: dict[str, Any], window: FaultWindow) -> CrossCheck | None:
+    if not plan.spec.cross_check or measured is None or window.start is None or not evidence.get("series"):
+        return None
+    return cross_check(
+        measured, evidence["series"], fault_start=window.start, faulted=set(window.nodes),
+        injecting_since=window.injecting_since, error_budget=plan.spec.slo.error_budget, p99_slo_ms=plan.spec.slo.p99_ms,
+        stable_for_s=plan.spec.recovery.stable_for_s, scrape_interval_s=plan.environment.prometheus.scrape_interval_s,
+        lag_s=float(evidence["series_window_s"]), step_s=float(evidence["step_s"]),
+    )  # fmt: skip
+
+
+def _versions() -> dict[str, str]:
+    names = ("drillkit", "chaostoolkit-lib", "locust", "nvidia-pytriton", "tritonclient", "torch")
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "missing"
+    return out
