@@ -10,6 +10,11 @@ intervals is flagged. Pure functions of the journal's series.
   The same ``recovery`` rule as the request log then applies.
 - TTD: the first step at which HAProxy's exporter shows a faulted server not UP.
 
+Prometheus counts a request when it ends, so its RTO is compared with the request log's RTO
+read the same way (``Measurements.rto_ended_s``), not with the verdict's RTO by send time: a
+request sent during the fault that fails two seconds later by a timeout would otherwise show
+as a two-second disagreement between instruments that agree.
+
 >>> cross_check(measurements, series, fault_start=t0, faulted={"primary-0"}, ...)  # doctest: +SKIP
 """
 
@@ -29,6 +34,7 @@ class CrossCheck(Record):
     ttd_prom_s: Seconds | None
     ttd_diff_s: Seconds | None
     rto_log_s: Seconds
+    rto_log_ended_s: Seconds | None = None  # what rto_diff_s compares with (None: old journals, then rto_log_s)
     rto_prom_s: Seconds | None
     rto_diff_s: Seconds | None
     scrape_interval_s: float
@@ -68,12 +74,13 @@ def cross_check(m: Measurements, series: dict[str, Any], *, fault_start: float, 
     rto_p = prom_rto(series, fault_start=fault_start, error_budget=error_budget, p99_slo_ms=p99_slo_ms,
                      stable_for_s=stable_for_s, step_s=step_s, lag_s=lag_s)  # fmt: skip
     ttd_p = prom_ttd(series, fault_start=fault_start, faulted=faulted, since=injecting_since)
-    rto_d, ttd_d = _diff(m.rto_s, rto_p), _diff(m.ttd_s, ttd_p)
+    rto_log = m.rto_s if m.rto_ended_s is None else m.rto_ended_s
+    rto_d, ttd_d = _diff(rto_log, rto_p), _diff(m.ttd_s, ttd_p)
     limit = 2 * scrape_interval_s
     flagged = any(d is not None and (math.isinf(d) or abs(d) > limit) for d in (rto_d, ttd_d))
     note = "no Prometheus data to compare" if rto_p is None else (
         f"differs by more than {limit:g} s (two scrapes)" if flagged else f"agrees within {limit:g} s")  # fmt: skip
-    return CrossCheck(ttd_log_s=m.ttd_s, ttd_prom_s=ttd_p, ttd_diff_s=ttd_d, rto_log_s=m.rto_s, rto_prom_s=rto_p,
+    return CrossCheck(ttd_log_s=m.ttd_s, ttd_prom_s=ttd_p, ttd_diff_s=ttd_d, rto_log_s=m.rto_s, rto_log_ended_s=rto_log, rto_prom_s=rto_p,
                       rto_diff_s=rto_d, scrape_interval_s=scrape_interval_s, flagged=flagged, note=note)  # fmt: skip
 
 

@@ -14,7 +14,10 @@ Definitions (DESIGN.md, "Measurements"):
   after fault_start to the last one (plus the gap to the next request): the request-level
   resolution the ground-truth test holds to 100 ms;
 - failback: from the end of the rollback until a window is served >= 95% by the primary
-  region (the environment's, whatever it is called), at the same resolution.
+  region (the environment's, whatever it is called), at the same resolution;
+- RTO as counters see it (``rto_ended_s``): the same rule with each request placed at the
+  time it *ended*. Prometheus counts a request when it completes, so a request sent at 0.2 s
+  that timed out at 2.2 s is an error at 2.2 s there; the cross-check compares like with like.
 
 >>> windows(log, window_s=1.0, p99_slo_s=0.25, error_budget=0.01)   # doctest: +SKIP
 """
@@ -58,6 +61,8 @@ class Measurements(Record):
     failback_s: Seconds | None = Field(description="None: nothing was rolled back")
     window_s: float = Field(1.0, gt=0, description="the length of a judged window")
     resolution_s: float = Field(1.0, gt=0, description="the step RTO and failback were read at (old journals: the window)")
+    rto_ended_s: Seconds | None = Field(None, description="RTO with each request placed when it ended, as Prometheus "
+                                        "counters see it: what the cross-check compares (None: old journals)")
 
 
 def windows(log: pd.DataFrame, *, window_s: float, p99_slo_s: float, error_budget: float, primary: str,
@@ -197,7 +202,11 @@ def measure(
     judge = {"window_s": window_s, "p99_slo_s": p99_slo_s, "error_budget": error_budget, "primary": primary, "origin": fault_start}
     ws = windows(log, **judge)
     fine = sliding(log, step_s=min(resolution_s, window_s), **judge)
-    recovery = rto(fine, fault_start, stable_for_s=stable_for_s, window_s=window_s, step_s=min(resolution_s, window_s), since=since)
+    step = min(resolution_s, window_s)
+    recovery = rto(fine, fault_start, stable_for_s=stable_for_s, window_s=window_s, step_s=step, since=since)
+    ended = log.assign(scheduled_at=log["sent_at"] + log["latency_s"])
+    recovery_ended = rto(sliding(ended, step_s=step, **judge), fault_start, stable_for_s=stable_for_s, window_s=window_s,
+                         step_s=step, since=since)  # fmt: skip
     incident_end = max(fault_start + recovery if math.isfinite(recovery) else math.inf, fault_start + window_s)
     incident = [w for w in ws if since < w.start + window_s and w.start < incident_end]
     failed = int((log["outcome"] != "ok").sum())
@@ -213,7 +222,8 @@ def measure(
         error_budget_consumed=failed / (error_budget * len(log)) if len(log) and error_budget > 0 else 0.0,
         failback_s=failback(fine, rollback_end),
         window_s=window_s,
-        resolution_s=min(resolution_s, window_s),
+        resolution_s=step,
+        rto_ended_s=recovery_ended,
     )
 
 

@@ -31,10 +31,14 @@ def cross_check_table(flow: Flow, run: RunFolder) -> None:
     if cc is None:
         return
     flow.heading("Cross-check: request log against Prometheus")
-    rows = [["TTD", seconds(cc.ttd_log_s), seconds(cc.ttd_prom_s), seconds(cc.ttd_diff_s)],
-            ["RTO", seconds(cc.rto_log_s), seconds(cc.rto_prom_s), seconds(cc.rto_diff_s)]]
-    flow.table([Column("", 6), Column("request log", 14), Column("Prometheus", 14), Column("difference", 14)], rows)
-    note = f"scrape interval {cc.scrape_interval_s:g} s. {cc.note}"
+    rows = [["TTD", seconds(cc.ttd_log_s), seconds(cc.ttd_prom_s), seconds(cc.ttd_diff_s)]]
+    if cc.rto_log_ended_s is None:  # an old journal: compared with the RTO by send time
+        rows.append(["RTO", seconds(cc.rto_log_s), seconds(cc.rto_prom_s), seconds(cc.rto_diff_s)])
+    else:  # Prometheus counts a request when it ends: compared with the log read the same way
+        rows += [["RTO (requests by send time)", seconds(cc.rto_log_s), "-", "-"],
+                 ["RTO (requests by end time)", seconds(cc.rto_log_ended_s), seconds(cc.rto_prom_s), seconds(cc.rto_diff_s)]]
+    flow.table([Column("", 22), Column("request log", 12), Column("Prometheus", 12), Column("difference", 12)], rows)
+    note = f"scrape interval {cc.scrape_interval_s:g} s; Prometheus counts a request when it ends. {cc.note}"
     flow.paragraph(("FLAGGED: " if cc.flagged else "") + note, color=VERDICT_COLORS["FAIL"] if cc.flagged else "black")
 
 

@@ -65,3 +65,14 @@ def test_agreement_within_two_scrapes_is_not_flagged_and_beyond_is() -> None:
     assert far.flagged and far.rto_diff_s == 2.5 and "more than 2 s" in far.note
     never = cross_check(measured(rto=math.inf, ttd=0.3), series, **kwargs)
     assert never.flagged and never.model_dump(mode="json")["rto_log_s"] == "never"
+
+
+def test_prometheus_is_compared_with_the_log_read_by_end_time() -> None:
+    # Requests sent during the fault ended (timed out) 2 s later: by send time the log recovered
+    # at 0.5 s, by end time at 2.5 s, as Prometheus' counters saw it (3.0): they agree.
+    series = steps(T0 + 1, T0 + 4)
+    kwargs = {"fault_start": T0, "faulted": set(), "injecting_since": None, "error_budget": 0.01,
+              "p99_slo_ms": 250, "stable_for_s": 3, "scrape_interval_s": 1.0, "lag_s": 2}  # fmt: skip
+    late = measured(rto=0.5, ttd=None).model_copy(update={"rto_ended_s": 2.5})
+    checked = cross_check(late, series, **kwargs)
+    assert (checked.rto_log_s, checked.rto_log_ended_s, checked.rto_diff_s, checked.flagged) == (0.5, 2.5, 0.5, False)

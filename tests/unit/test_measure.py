@@ -145,3 +145,15 @@ def test_sliding_windows_with_a_step_of_the_window_are_the_tumbling_ones() -> No
     frame = log(bad=(0.0, 2.0), standby=(0.0, 4.0))
     judged = {"window_s": 1.0, "p99_slo_s": 0.25, "error_budget": 0.01, "primary": "primary", "origin": T0}
     assert sliding(frame, step_s=1.0, **judged) == windows(frame, **judged)
+
+
+def test_rto_by_end_time_places_a_timed_out_request_where_it_ended() -> None:
+    # Failed for 1 s, and each failed request took 2 s to fail (a timeout): users sent good
+    # requests again from 1 s, but counters, which count a request when it ends, see errors
+    # until 3 s. The verdict's RTO is by send time; rto_ended_s is what Prometheus can match.
+    frame = log(bad=(0.0, 1.0))
+    failed = frame["outcome"] != "ok"
+    frame.loc[failed, "latency_s"] = 2.0
+    m = judge(frame, p99_slo_s=5.0, stable_for_s=2.0)
+    assert m.rto_s == pytest.approx(1.0, abs=0.011)
+    assert m.rto_ended_s == pytest.approx(3.0, abs=0.011)
