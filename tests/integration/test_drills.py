@@ -143,7 +143,8 @@ def test_a_drill_recovers_within_budget_and_leaves_no_fault(
     journal = assert_valid_journal(result.run_dir / "journal.json")
     m = journal["measurements"]
     assert m is not None and m["requests"] > 500
-    assert m["rto_s"] is not None and math.isfinite(m["rto_s"]) and m["rto_s"] <= 5.0, journal["checks"]
+    # "never" (not recovered) is a string in the journal: the message shows why, not a TypeError
+    assert isinstance(m["rto_s"], float) and m["rto_s"] <= 5.0, (m, journal["checks"], journal["cross_check"])
     assert {c["name"]: c["verdict"] for c in journal["checks"]}["rollback"] == "PASS"
     assert journal["fault_start"] is not None and journal["rollback_end"] > journal["fault_start"]
     assert (result.run_dir / "report.pdf").stat().st_size > 1000
