@@ -205,8 +205,10 @@ def measure(
     step = min(resolution_s, window_s)
     recovery = rto(fine, fault_start, stable_for_s=stable_for_s, window_s=window_s, step_s=step, since=since)
     ended = log.assign(scheduled_at=log["sent_at"] + log["latency_s"])
-    recovery_ended = rto(sliding(ended, step_s=step, **judge), fault_start, stable_for_s=stable_for_s, window_s=window_s,
-                         step_s=step, since=since)  # fmt: skip
+    # Only windows that start at or after the injection: by end time the fault's harm arrives
+    # late (a timeout), and a pre-fault blip must not pass for the incident it precedes.
+    ended_ws = [w for w in sliding(ended, step_s=step, **judge) if w.start >= since]
+    recovery_ended = rto(ended_ws, fault_start, stable_for_s=stable_for_s, window_s=window_s, step_s=step, since=since)
     incident_end = max(fault_start + recovery if math.isfinite(recovery) else math.inf, fault_start + window_s)
     incident = [w for w in ws if since < w.start + window_s and w.start < incident_end]
     failed = int((log["outcome"] != "ok").sum())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import signal
 import subprocess
 import sys
@@ -154,7 +153,7 @@ def test_a_drill_recovers_within_budget_and_leaves_no_fault(
         assert {s["verdict"] for s in slos.values()} == {"PASS"}, {n: (s["verdict"], s["value"]) for n, s in slos.items()}
     assert slos["errors"]["query"].startswith("(sum(rate(drillkit_client_requests_total") and slos["errors"]["value"] is not None
     cross = journal["cross_check"]
-    assert cross["rto_prom_s"] is not None and abs(cross["rto_diff_s"]) <= 2.0, cross
+    assert cross["rto_prom_s"] is not None and not cross["flagged"], cross  # within a scrape + a step + 100 ms
     assert journal["series"]["requests_per_s_by_region"]["series"], "the report's series were kept"
     assert journal["abort"] is None
     # Failback waits for the environment's primary, whatever it is called (not the literal "primary").

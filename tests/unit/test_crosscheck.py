@@ -23,7 +23,7 @@ def steps(bad_from: float, bad_to: float, *, start: float = T0 - 5, end: float =
 
 def measured(rto: float, ttd: float | None) -> Measurements:
     return Measurements(requests=1000, failed_requests=10, failed_during_incident=10, ttd_s=ttd, rto_s=rto,
-                        outage_s=rto, worst_p99_s=0.1, error_budget_consumed=1.0, failback_s=1.0)  # fmt: skip
+                        outage_s=rto, worst_p99_s=0.1, error_budget_consumed=1.0, failback_s=1.0, resolution_s=0.1)  # fmt: skip
 
 
 def test_rto_is_the_start_of_the_first_clean_rate_window() -> None:
@@ -54,7 +54,7 @@ def test_ttd_is_the_first_step_a_faulted_server_is_not_up() -> None:
     assert prom_ttd({"gateway_servers_up": servers}, fault_start=T0, faulted={"primary-1"}) is None
 
 
-def test_agreement_within_two_scrapes_is_not_flagged_and_beyond_is() -> None:
+def test_agreement_within_a_scrape_a_step_and_the_log_resolution_is_not_flagged_and_beyond_is() -> None:
     series = steps(T0 + 1, T0 + 4) | {"gateway_servers_up": {"series": [
         {"labels": {"server": "primary-0"}, "points": [[T0 + 1, 0]]}]}}  # fmt: skip
     kwargs = {"fault_start": T0, "faulted": {"primary-0"}, "injecting_since": None, "error_budget": 0.01,
@@ -62,7 +62,9 @@ def test_agreement_within_two_scrapes_is_not_flagged_and_beyond_is() -> None:
     close = cross_check(measured(rto=2.5, ttd=0.3), series, **kwargs)
     assert (close.rto_prom_s, close.rto_diff_s, close.ttd_prom_s, close.flagged) == (3.0, 0.5, 1.0, False)
     far = cross_check(measured(rto=0.5, ttd=0.3), series, **kwargs)
-    assert far.flagged and far.rto_diff_s == 2.5 and "more than 2 s" in far.note
+    assert far.flagged and far.rto_diff_s == 2.5 and "more than 2.1 s" in far.note
+    edge = cross_check(measured(rto=0.9, ttd=0.3), series, **kwargs)  # 2.1 s: a scrape + a step + 100 ms
+    assert not edge.flagged and "agrees within 2.1 s" in edge.note
     never = cross_check(measured(rto=math.inf, ttd=0.3), series, **kwargs)
     assert never.flagged and never.model_dump(mode="json")["rto_log_s"] == "never"
 
@@ -76,3 +78,13 @@ def test_prometheus_is_compared_with_the_log_read_by_end_time() -> None:
     late = measured(rto=0.5, ttd=None).model_copy(update={"rto_ended_s": 2.5})
     checked = cross_check(late, series, **kwargs)
     assert (checked.rto_log_s, checked.rto_log_ended_s, checked.rto_diff_s, checked.flagged) == (0.5, 2.5, 0.5, False)
+
+
+def test_a_step_whose_rate_window_began_before_the_injection_is_not_judged() -> None:
+    # A slow step at T0+1 whose 2 s window began before the injection (T0) is a pre-fault blip;
+    # the fault's harm shows at T0+6..T0+7: RTO is read from that, not from the blip.
+    series = steps(T0 + 6, T0 + 7)
+    series["latency_p99_ms"] = one({T0 - 5 + i: (900.0 if i == 6 else 40.0) for i in range(26)})
+    kwargs = {"fault_start": T0, "error_budget": 0.01, "p99_slo_ms": 250, "stable_for_s": 3, "step_s": 1, "lag_s": 2}
+    assert prom_rto(series, **kwargs) == 6.0
+    assert prom_rto(series, **kwargs | {"since": T0 - 1}) == 0.0  # judged from before: the blip "recovered"

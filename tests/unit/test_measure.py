@@ -157,3 +157,13 @@ def test_rto_by_end_time_places_a_timed_out_request_where_it_ended() -> None:
     m = judge(frame, p99_slo_s=5.0, stable_for_s=2.0)
     assert m.rto_s == pytest.approx(1.0, abs=0.011)
     assert m.rto_ended_s == pytest.approx(3.0, abs=0.011)
+
+
+def test_rto_by_end_time_ignores_a_slow_request_before_the_fault() -> None:
+    # A slow request just before the fault ends before it; the fault's timeouts (sent at 0-0.3 s,
+    # ended 2 s later) come after a quiet stretch that must not read as recovery from the blip.
+    frame = log()
+    frame.loc[(frame["scheduled_at"] >= T0 - 0.8) & (frame["scheduled_at"] < T0 - 0.75), "latency_s"] = 0.3
+    frame.loc[(frame["scheduled_at"] >= T0) & (frame["scheduled_at"] < T0 + 0.3), "latency_s"] = 2.0
+    m = judge(frame, stable_for_s=2.0, injecting_since=T0 - 0.05)
+    assert m.rto_ended_s == pytest.approx(2.3, abs=0.011)
