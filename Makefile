@@ -7,7 +7,7 @@ SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 ENV    ?= drills/environments/local.yaml
 PYTEST ?= -q
 
-.PHONY: setup system-packages demo test unit integration bench bench-gpu clean
+.PHONY: setup system-packages demo test unit integration fuzz bench bench-gpu clean
 
 setup: system-packages $(STAMP)
 
@@ -43,6 +43,12 @@ unit: setup
 
 integration: setup
 	$(PY) -m pytest $(PYTEST) tests/integration
+
+# The fuzz suite with many more examples than `make test` runs (profile "long",
+# tests/fuzz/conftest.py), then the bad-input sweep through the CLI and its table.
+fuzz: setup
+	DRILLKIT_FUZZ_PROFILE=long $(PY) -m pytest $(PYTEST) tests/fuzz
+	$(PY) -m tests.fuzz.sweep
 
 bench: setup
 	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_stack

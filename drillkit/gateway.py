@@ -33,12 +33,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import socket
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from drillkit.errors import ComponentError
+from drillkit.errors import ComponentError, PlanError
 from drillkit.spec import GatewayMode, GatewaySpec
 
 BACKEND = "triton"
@@ -74,15 +75,44 @@ class GatewayPlan:
     backends: tuple[Backend, ...]
 
 
+# Characters HAProxy reads as syntax where drillkit pastes a value (line and word breaks,
+# comments, quotes, escapes, and the `,` and `)` of the `map(...)` converter).
+_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029#\"'\\,()]")
+
+
 def render_config(plan: GatewayPlan) -> str:
-    """The complete haproxy.cfg for ``plan``."""
+    """The complete haproxy.cfg for ``plan``; PlanError when a value would break out of its place."""
+    _check_plan(plan)
     return "\n".join(
         [_global(plan), _defaults(plan.spec), _frontend(plan), _stats(plan), _backend(plan), ""]
     )
 
 
+def _check_plan(plan: GatewayPlan) -> None:
+    """Defense in depth: the specs refuse control characters already, but a value that reaches the
+    config (a path from a state folder, a name) must never add a line or a keyword of its own."""
+    _check_value("socket", str(plan.socket))
+    _check_value("region_map", str(plan.region_map))
+    _check_backends(plan.backends)
+
+
+def _check_backends(backends: tuple[Backend, ...]) -> None:
+    for b in backends:
+        _check_value("backend name", b.name)
+        _check_value(f"backend {b.name!r} region", b.region)
+
+
+def _check_value(field: str, value: str) -> None:
+    bad = _UNSAFE.search(value)
+    if bad is not None:
+        raise PlanError(f"gateway config: {field} {value!r} holds {bad.group()!r} at position {bad.start()}, which HAProxy "
+                        "would read as syntax (fix: use a state_dir path and names without spaces, quotes, '#', ',', "
+                        "'(' or ')', and without control characters)")  # fmt: skip
+
+
 def render_region_map(backends: tuple[Backend, ...]) -> str:
     """HAProxy map file: server name -> region (read by the region response header)."""
+    _check_backends(backends)
     return "".join(f"{b.name} {b.region}\n" for b in backends)
 
 

@@ -210,6 +210,8 @@ def read_journal(path: Path) -> Journal:
         raise SpecError(str(path), "-", f"cannot read the journal ({exc})", _FIX) from None
     except json.JSONDecodeError as exc:
         raise SpecError(str(path), f"line {exc.lineno}", f"not valid JSON ({exc.msg})", _FIX) from None
+    except (RecursionError, ValueError) as exc:  # nesting too deep, an integer past Python's digit limit
+        raise SpecError(str(path), "-", f"cannot read the journal ({str(exc)[:120]})", _FIX) from None
     return parse_journal(data, where=str(path))
 
 

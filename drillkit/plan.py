@@ -7,16 +7,14 @@ are all checked; any problem is a PlanError naming the file, the step and the fi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from drillkit.chaos.context import ENV_KEY
 from drillkit.errors import SpecError
 from drillkit.spec import DrillSpec, EnvironmentSpec, load_drill
+from drillkit.spec.experiment import Trust, check_code, read_experiment
 from drillkit.spec.loader import parse_spec, read_spec_text
 from drillkit.spec.suite import DrillOverrides
 from drillkit.trace import Trace, read_trace
@@ -46,7 +44,8 @@ def plan_drill(path: str | Path, overrides: DrillOverrides | None = None) -> Dri
     spec = load_drill(path) if overrides is None else overrides.apply(load_drill(path))
     environment_text = read_spec_text(spec.environment)
     environment = parse_spec(environment_text, str(spec.environment), EnvironmentSpec)
-    experiment = load_experiment(spec.experiment, spec.environment)
+    check_slo_regions(spec, environment, file=str(path))
+    experiment = load_experiment(spec.experiment, spec.environment, Trust(spec.allow_modules, spec.allow_processes))
     trace = read_trace(spec.load.trace, max_user_id=environment.model.users - 1)
     needed = spec.load.warmup_s + spec.load.cooldown_s + experiment_pauses(experiment) + _SLACK_S
     if trace.duration_s / spec.load.speed < needed:
@@ -74,6 +73,17 @@ def check_platform(experiment: dict[str, Any], environment: EnvironmentSpec, *, 
                                 f"{environment.platform} platform of {spec_file}: {missing.reason}", missing.fix)  # fmt: skip
 
 
+def check_slo_regions(spec: DrillSpec, environment: EnvironmentSpec, *, file: str) -> None:
+    """Every region an SLO names is a region of the environment: its label value goes into PromQL, and a
+    region that serves nothing would make a share SLO pass (or fail) on no traffic at all."""
+    regions = [r.name for r in environment.regions]
+    for i, check in enumerate(spec.slos):
+        region = getattr(check, "region", None)
+        if region is not None and region not in regions:
+            raise SpecError(file, f"slos[{i}].region", f"{region!r} is not a region of {spec.environment}",
+                            f"use one of {', '.join(regions)}")  # fmt: skip
+
+
 def check_prometheus(spec: DrillSpec, environment: EnvironmentSpec, *, file: str) -> None:
     """The drill's PromQL parses, its windows hold two scrapes, and an external server answers it."""
     from drillkit.observe.client import PromClient
@@ -87,23 +97,14 @@ def check_prometheus(spec: DrillSpec, environment: EnvironmentSpec, *, file: str
         check_server(client, queries, file=file)
 
 
-def load_experiment(path: Path, environment_file: Path) -> dict[str, Any]:
-    """Read a Chaos Toolkit experiment, point it at the environment, validate it with chaoslib."""
+def load_experiment(path: Path, environment_file: Path, trust: Trust | None = None) -> dict[str, Any]:
+    """Read a Chaos Toolkit experiment (JSON, or YAML for ``.yaml``/``.yml``), check that it runs only
+    allowed code (``trust``: the drill's opt-ins), point it at the environment, validate it with chaoslib."""
     from chaoslib.exceptions import ChaosException
     from chaoslib.experiment import ensure_experiment_is_valid
 
-    try:
-        experiment = _parse_experiment(path)
-    except FileNotFoundError:
-        raise SpecError(str(path), "-", "experiment not found", "point `experiment:` at a file in chaos/") from None
-    except json.JSONDecodeError as exc:
-        raise SpecError(str(path), f"line {exc.lineno}", f"not valid JSON ({exc.msg})", "fix the syntax there") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise SpecError(str(path), f"line {mark.line + 1}" if mark else "-", f"not valid YAML ({getattr(exc, 'problem', exc)})",
-                        "fix the syntax there") from None  # fmt: skip
-    if not isinstance(experiment, dict):
-        raise SpecError(str(path), "-", "an experiment is a mapping (title, method, ...)", "see chaos/node-crash.json")
+    experiment = read_experiment(path)
+    check_code(experiment, str(path), trust or Trust())  # before chaoslib imports any module it names
     experiment.setdefault("configuration", {})[ENV_KEY] = str(environment_file)
     try:
         ensure_experiment_is_valid(experiment)
@@ -112,16 +113,10 @@ def load_experiment(path: Path, environment_file: Path) -> dict[str, Any]:
     return experiment
 
 
-def _parse_experiment(path: Path) -> Any:
-    """JSON, or YAML for ``.yaml`` / ``.yml`` (as Chaos Toolkit itself reads experiments)."""
-    text = path.read_text()
-    return yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
-
-
 def experiment_pauses(experiment: dict[str, Any]) -> float:
     """Seconds of pauses in the method (the planned fault duration)."""
     total = 0.0
     for activity in experiment.get("method", []):
-        pauses = activity.get("pauses", {})
+        pauses = activity.get("pauses", {})  # finite seconds: read_experiment checked them
         total += float(pauses.get("before", 0)) + float(pauses.get("after", 0))
     return total

@@ -113,7 +113,7 @@ def _read_part(path: Path) -> pd.DataFrame:
     """One Parquet file of the log, checked: a damaged or foreign file is a SpecError naming it."""
     try:
         frame = pd.read_parquet(path)
-    except (OSError, ValueError, pa.ArrowException) as exc:
+    except (OSError, ValueError, TypeError, KeyError, pa.ArrowException) as exc:  # TypeError, KeyError: damaged pandas metadata
         raise SpecError(str(path), "-", f"not a readable Parquet request log ({exc})", _FIX) from None
     missing = [c for c in RECORD_COLUMNS if c not in frame.columns]
     if missing:

@@ -87,7 +87,16 @@ def cronjob(suite: str, *, schedule: str, image: str = DEFAULT_IMAGE, pvc: str =
 
 
 def crontab_line(suite: str, *, schedule: str, repo: Path, reports: str = "reports", log: str = "reports/cron.log") -> str:
-    """A crontab line: cd to the repository, run under flock (no overlaps), append to a log."""
-    command = (f"cd {shlex.quote(str(repo))} && flock -n /tmp/drillkit-suite.lock .venv/bin/drillkit suite "
-               f"{shlex.quote(suite)} --reports {shlex.quote(reports)} >> {shlex.quote(log)} 2>&1")  # fmt: skip
+    """A crontab line: cd to the repository, run under flock (no overlaps), append to a log.
+
+    The lock lives in ``<reports>/.lock/`` (mode 0700), not in /tmp: flock(1) can lock a file it
+    may only read, so any local user able to open a shared lock file could hold it and stop
+    every scheduled suite. ``chmod`` tightens a folder made earlier with a wider mode, and
+    fails (so the suite does not run) when someone else owns it.
+    """
+    lock_dir = shlex.quote(str(Path(reports) / ".lock"))
+    lock = shlex.quote(str(Path(reports) / ".lock" / "suite.lock"))
+    command = (f"cd {shlex.quote(str(repo))} && mkdir -p -m 700 {lock_dir} && chmod 700 {lock_dir} && "
+               f"flock -n {lock} .venv/bin/drillkit suite {shlex.quote(suite)} --reports {shlex.quote(reports)} "
+               f">> {shlex.quote(log)} 2>&1")  # fmt: skip
     return f"{validate_cron(schedule)} {command}"

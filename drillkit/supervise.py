@@ -2,8 +2,14 @@
 
 Every child runs in a session of its own (``setsid``), so it outlives the CLI command that
 started it and a whole component (Triton node, its tritonserver and backend stubs) is one
-process group. A ``Process`` record holds the PID *and* the kernel's start time of that PID,
-so a later ``drillkit down`` never signals an unrelated process that reused the number.
+process group. A ``Process`` record holds the PID, the kernel's start time of that PID, the
+command line and a random token placed in the child's environment, so a later ``drillkit
+down`` never signals an unrelated process that reused the number, and a forged record
+(pid, start time and command can all be read from ``/proc``) cannot name someone else's
+process: nobody can give an existing process the token.
+
+Children get a scrubbed environment: cloud keys and other secrets of the calling shell are
+removed unless the caller names the ones a child needs (``keep``).
 
 >>> proc = spawn("sleeper", ["sleep", "60"], log_path=Path("/tmp/sleeper.log"))  # doctest: +SKIP
 >>> alive(proc)                                                               # doctest: +SKIP
@@ -14,10 +20,12 @@ True
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -33,6 +41,23 @@ class Process(BaseModel):
     start_ticks: int  # field 22 of /proc/<pid>/stat: guards against PID reuse
     command: tuple[str, ...]
     log: Path
+    token: str = ""  # also in the child's environment (TOKEN_VARIABLE); "" in records older than it
+
+
+TOKEN_VARIABLE = "DRILLKIT_PROCESS_TOKEN"
+
+# Names of variables that carry credentials: a child gets them only when named in ``keep``.
+_SECRET = re.compile(r"^(AWS_|DRILLKIT_S3_)|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|ACCESS_KEY|API_KEY|PRIVATE_KEY",
+                     re.IGNORECASE)  # fmt: skip
+
+
+def child_environment(base: Mapping[str, str], keep: Collection[str] = ()) -> dict[str, str]:
+    """``base`` without its secrets (cloud keys, tokens, passwords), except the names in ``keep``.
+
+    >>> child_environment({"PATH": "/bin", "AWS_SECRET_ACCESS_KEY": "x", "GITHUB_TOKEN": "y"})
+    {'PATH': '/bin'}
+    """
+    return {k: v for k, v in base.items() if k in keep or not _SECRET.search(k)}
 
 
 def spawn(
@@ -41,35 +66,66 @@ def spawn(
     *,
     log_path: Path,
     env: Mapping[str, str] | None = None,
+    keep: Collection[str] = (),
     cwd: Path | None = None,
 ) -> Process:
-    """Start ``command`` detached in its own session, stdout and stderr appended to ``log_path``."""
+    """Start ``command`` detached in its own session, stdout and stderr appended to ``log_path``.
+
+    The child's environment is ``env`` (default: this process's) scrubbed by
+    ``child_environment``; ``keep`` names the secrets this child needs.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_hex(16)
+    environment = {**child_environment(os.environ if env is None else env, keep), TOKEN_VARIABLE: token}
     with open(log_path, "ab") as log:
         child = subprocess.Popen(
             list(command),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=dict(env) if env is not None else None,
+            env=environment,
             cwd=cwd,
             start_new_session=True,
         )
-    return Process(name=name, pid=child.pid, start_ticks=_start_ticks(child.pid) or 0, command=tuple(command), log=log_path)
+    proc = Process(name=name, pid=child.pid, start_ticks=_start_ticks(child.pid) or 0, command=tuple(command),
+                   log=log_path, token=token)  # fmt: skip
+    _wait_exec(proc)
+    return proc
+
+
+def _wait_exec(proc: Process, timeout_s: float = 5.0) -> None:
+    # Popen can return while the kernel is still inside execve (a vforked parent resumes
+    # before the new command line and environment are in place), and until they are, the
+    # child would not be recognised as itself. A child that exits at once is left to its caller.
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        stat = _stat(proc.pid)
+        if stat is None or stat[0] == "Z" or _is(proc, stat):
+            return
+        time.sleep(0.001)
 
 
 def alive(proc: Process) -> bool:
-    """True while the recorded process runs (not a zombie, not a reused PID)."""
+    """True while the recorded process runs (not a zombie, not a reused PID, not another program)."""
     _reap(proc.pid)
     stat = _stat(proc.pid)
-    return stat is not None and stat[0] != "Z" and int(stat[19]) == proc.start_ticks
+    return stat is not None and stat[0] != "Z" and _is(proc, stat)
+
+
+def started_by_drillkit(proc: Process) -> bool:
+    """True when ``proc`` runs and carries its token: a record that cannot have been forged
+    for somebody else's process (``alive`` also accepts records older than tokens)."""
+    return bool(proc.token) and alive(proc)
 
 
 def group_pids(proc: Process) -> list[int]:
     """Live PIDs in the process group the child leads (itself and what it started)."""
-    if not _same_leader(proc):
-        return _orphans_of_group(proc.pid)
-    return _pids_in_group(proc.pid)
+    stat = _stat(proc.pid)
+    if stat is None:
+        return _orphans_of_group(proc)
+    # A PID is not handed out again while a process group of that number lives, so a holder
+    # that is not our leader means the group is not ours either: signal nothing.
+    return _pids_in_group(proc.pid) if _is(proc, stat) or _is_dying(proc, stat) else []
 
 
 def terminate(procs: Sequence[Process], *, grace_s: float = 10.0) -> None:
@@ -88,7 +144,7 @@ def terminate(procs: Sequence[Process], *, grace_s: float = 10.0) -> None:
 def paused(proc: Process) -> bool:
     """True when the child is stopped by SIGSTOP (state T)."""
     stat = _stat(proc.pid)
-    return stat is not None and stat[0] == "T" and int(stat[19]) == proc.start_ticks
+    return stat is not None and stat[0] == "T" and _is(proc, stat)
 
 
 def kill(proc: Process) -> None:
@@ -125,27 +181,62 @@ def _signal_group(proc: Process, sig: signal.Signals) -> None:
     _reap(proc.pid)
 
 
-def _same_leader(proc: Process) -> bool:
-    stat = _stat(proc.pid)
-    return stat is not None and int(stat[19]) == proc.start_ticks
+def _is(proc: Process, stat: list[str]) -> bool:
+    """The process at ``proc.pid`` is the recorded one: start ticks, command line and token."""
+    if int(stat[19]) != proc.start_ticks or not _runs(_cmdline(proc.pid), proc.command):
+        return False
+    return not proc.token or _environ(proc.pid).get(TOKEN_VARIABLE) == proc.token
 
 
-def _pids_in_group(pgid: int) -> list[int]:
+def _runs(actual: tuple[str, ...] | None, command: tuple[str, ...]) -> bool:
+    # The kernel starts a script through its #! interpreter, which it puts in front of the
+    # command (``/bin/sh ./script arg``): the command is then the end of the command line.
+    return actual is not None and len(actual) >= len(command) > 0 and actual[len(actual) - len(command) :] == command
+
+
+def _is_dying(proc: Process, stat: list[str]) -> bool:
+    """Our leader, exiting or a zombie: its start ticks match and its command line is gone."""
+    return int(stat[19]) == proc.start_ticks and not _cmdline(proc.pid)
+
+
+def _pids_in_group(pgid: int, *, started_from: int = 0) -> list[int]:
     pids = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             stat = _stat(int(entry.name))
-            if stat is not None and stat[0] != "Z" and int(stat[2]) == pgid:
+            if stat is not None and stat[0] != "Z" and int(stat[2]) == pgid and int(stat[19]) >= started_from:
                 pids.append(int(entry.name))
     return pids
 
 
-def _orphans_of_group(pgid: int) -> list[int]:
-    # The leader is gone (or its PID was reused by a process outside the group): members
-    # left behind still carry the old group id, and a reused PID leads a group of its own
-    # only if it called setsid itself, so members whose group is pgid but that are not
-    # the new holder of the PID are ours.
-    return [pid for pid in _pids_in_group(pgid) if pid != pgid]
+def _orphans_of_group(proc: Process) -> list[int]:
+    # The leader is gone; members left behind still carry its group id (and the PID cannot
+    # be handed out again while they do). Only members that started after the recorded
+    # leader can be its children; the token, when recorded, must be in their environment.
+    members = _pids_in_group(proc.pid, started_from=proc.start_ticks)
+    if not proc.token:
+        return members
+    return [pid for pid in members if _environ(pid).get(TOKEN_VARIABLE) == proc.token]
+
+
+def _cmdline(pid: int) -> tuple[str, ...] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    if not raw:
+        return ()  # a zombie, an exiting process or a kernel thread
+    return tuple(os.fsdecode(arg) for arg in raw.removesuffix(b"\0").split(b"\0"))
+
+
+def _environ(pid: int) -> dict[str, str]:
+    """The environment ``pid`` was started with ({} when it is gone or not ours to read)."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return {}
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {os.fsdecode(k): os.fsdecode(v) for k, v in pairs}
 
 
 def _stat(pid: int) -> list[str] | None:

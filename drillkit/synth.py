@@ -20,9 +20,11 @@ import numpy as np
 import pandas as pd
 
 from drillkit.model.catalog import Catalog
+from drillkit.spec.safe import MAX_SECONDS
 
 K_CHOICES = (10, 20, 50)
 K_WEIGHTS = (0.8, 0.15, 0.05)
+MAX_REQUESTS = 50_000_000  # a trace this long is already gigabytes in memory
 _BIN_S = 0.01
 
 
@@ -48,7 +50,13 @@ class SynthOptions:
             "search_share": 0.0 <= self.search_share <= 1.0, "user_zipf": self.user_zipf > 1.0,
             "diurnal_amplitude": 0.0 <= self.diurnal_amplitude < 1.0, "bursts": self.bursts >= 0,
             "burst_factor": self.burst_factor >= 1.0, "burst_s": self.burst_s > 0, "think_time_s": self.think_time_s > 0,
+            # finite and bounded: `--duration inf` or a billion requests would never finish
+            "duration_s * mean_rps": self.duration_s * self.mean_rps <= MAX_REQUESTS,
+            "day_s": self.day_s is None or 0 < self.day_s <= MAX_SECONDS,
         }  # fmt: skip
+        numbers = [v for v in vars(self).values() if isinstance(v, float | int)]
+        checks["finite numbers"] = all(math.isfinite(v) for v in numbers)
+        checks["duration_s <= 7 days"] = self.duration_s <= MAX_SECONDS
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"invalid synth options: {', '.join(bad)} (see `drillkit traffic synth --help`)")

@@ -23,11 +23,13 @@ import numpy as np
 import pandas as pd
 
 from drillkit.errors import SpecError
+from drillkit.spec.safe import MAX_SECONDS
 
 COLUMNS = ("offset_s", "kind", "user_id", "query", "k", "session_id")
 REQUIRED = ("offset_s", "kind", "user_id", "k")
 KINDS = ("search", "recommend")
 MAX_K = 1000
+MAX_USER_ID = 2**53  # user ids travel as float64 in CSV and JSON; above this they are no longer exact
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ def write_trace(trace: pd.DataFrame, path: str | Path) -> Path:
 
 
 def _load(path: Path) -> pd.DataFrame:
+    if path.is_dir():
+        raise SpecError(str(path), "-", "is a directory, not a trace file", "pass a trace, e.g. loadtests/traces/sample.csv")
     if not path.is_file():
         raise SpecError(str(path), "-", "trace file not found", "pass a trace, e.g. loadtests/traces/sample.csv")
     try:
@@ -86,8 +90,10 @@ def _check(file: str, frame: pd.DataFrame, max_user_id: int | None) -> None:
         raise SpecError(file, ", ".join(missing), "required column missing", f"columns are {', '.join(COLUMNS)}")
     if len(frame) == 0:
         raise SpecError(file, "-", "the trace has no rows", "synthesize one with `drillkit traffic synth`")
-    _check_numeric(file, frame, "offset_s", lambda s: s >= 0, "must be a number >= 0")
-    _check_numeric(file, frame, "user_id", lambda s: (s >= 0) & (s == np.floor(s)), "must be an integer >= 0")
+    # Bounded above, so no `inf` offset makes a trace "last forever" and no huge id overflows int64.
+    _check_numeric(file, frame, "offset_s", lambda s: (s >= 0) & (s <= MAX_SECONDS), f"must be a number 0..{MAX_SECONDS:g}")
+    _check_numeric(file, frame, "user_id", lambda s: (s >= 0) & (s <= MAX_USER_ID) & (s == np.floor(s)),
+                   f"must be an integer 0..{MAX_USER_ID}")  # fmt: skip
     _check_numeric(file, frame, "k", lambda s: (s >= 1) & (s <= MAX_K) & (s == np.floor(s)), f"must be an integer 1..{MAX_K}")
     if max_user_id is not None:
         _check_numeric(file, frame, "user_id", lambda s: s <= max_user_id, f"must be <= {max_user_id} (the model's users)")
@@ -104,10 +110,13 @@ def _check(file: str, frame: pd.DataFrame, max_user_id: int | None) -> None:
 
 def _check_numeric(file: str, frame: pd.DataFrame, column: str, ok: object, rule: str) -> None:
     values = pd.to_numeric(frame[column], errors="coerce")
+    if values.dtype.kind not in "biuf":  # complex or objects pandas could not coerce: not a number at all
+        values = pd.Series(np.nan, index=frame.index)
     good = values.notna() & ok(values)  # type: ignore[operator]
     if not good.all():
         row = int(np.argmax(~good.to_numpy()))
-        raise SpecError(file, f"row {row + 2}, column {column}", f"{frame[column].iloc[row]!r} {rule}", f"correct row {row + 2}")
+        shown = repr(frame[column].iloc[row])[:60]  # a hostile cell may be megabytes long
+        raise SpecError(file, f"row {row + 2}, column {column}", f"{shown} {rule}", f"correct row {row + 2}")
 
 
 def _normalise(frame: pd.DataFrame) -> pd.DataFrame:

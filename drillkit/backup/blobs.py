@@ -13,14 +13,18 @@ b'{}'
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
+
+from drillkit.errors import SpecError
 
 CHUNK = 4 << 20
 TMP_PREFIX = ".tmp-"  # half-written local values; prune removes stale ones
@@ -87,10 +91,18 @@ class LocalBlobs:
 
     def read(self, key: str) -> Iterator[bytes]:
         try:
-            with open(self._path(key), "rb") as f:
-                yield from iter(lambda: f.read(CHUNK), b"")
-        except FileNotFoundError:  # only open() raises it
+            # O_NOFOLLOW: an object planted as a link (to /etc/shadow) must not be read as data
+            fd = os.open(self._path(key), os.O_RDONLY | os.O_NOFOLLOW)
+        except (FileNotFoundError, NotADirectoryError):
             raise BlobMissing(key) from None
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise BlobMissing(key) from None
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise BlobMissing(key)  # a folder where a value should be
+            yield from iter(lambda: f.read(CHUNK), b"")
 
     def get_bytes(self, key: str) -> bytes:
         return b"".join(self.read(key))
@@ -101,7 +113,7 @@ class LocalBlobs:
             return []
         infos = []
         for path in base.rglob("*"):
-            if path.is_file():
+            if path.is_file() and not path.is_symlink():
                 stat = path.stat()
                 infos.append(BlobInfo(path.relative_to(self.root).as_posix(), stat.st_size, stat.st_mtime))
         return sorted(infos, key=lambda i: i.key)
@@ -116,7 +128,22 @@ class LocalBlobs:
     def _path(self, key: str) -> Path:
         if key.startswith("/") or ".." in key.split("/"):
             raise ValueError(f"bad store key {key!r}")
+        self._check_layout(key)
         return self.root / key
+
+    def _check_layout(self, key: str) -> None:
+        """The store's folder and its top folder for ``key`` must be folders where they exist.
+
+        Without this a store path that is a regular file lists no backups and exits 0, and an
+        ``objects`` that is a file fails with a traceback half way through a backup.
+        """
+        folders = [self.root]
+        if "/" in key:  # objects/..., backups/...
+            folders.append(self.root / key.split("/", 1)[0])
+        for path in folders:
+            if path.exists() and not path.is_dir():
+                raise SpecError(str(path), "backup.store.path", "is not a folder (a backup store is a folder of "
+                                "objects/ and backups/)", "point backup.store.path at a folder, or move this file away")  # fmt: skip
 
     def _atomic_write(self, key: str, write: Callable[[BinaryIO], object]) -> None:
         target = self._path(key)

@@ -113,16 +113,24 @@ def _stage(platform: Platform, store: BackupStore, backup: BackupManifest, regio
     """Fetch and verify ``backup`` into a fresh folder beside the region's repository."""
     live = platform.region_repository(region)
     fresh = live.with_name(f".{live.name}.restore-{backup.id}")
-    shutil.rmtree(fresh, ignore_errors=True)
+    _remove(fresh)
     live.parent.mkdir(parents=True, exist_ok=True)
     try:
         size = store.fetch(backup, fresh)
         manifest = _verify_versions(backup, fresh, platform.spec.model.version)
         _verify_on_triton(platform, region, fresh, backup, manifest)
     except BaseException:
-        shutil.rmtree(fresh, ignore_errors=True)
+        _remove(fresh)  # a refused backup leaves nothing behind
         raise
     return fresh, size
+
+
+def _remove(path: Path) -> None:
+    """Remove a staging folder; a link planted in its place is removed, never followed."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _verify_versions(backup: BackupManifest, folder: Path, serving: str) -> repository.Manifest:

@@ -6,6 +6,10 @@ already there is not copied again, only touched), and commits the backup's manif
 ``fetch`` re-hashes every object it reads and refuses a backup with the failing object
 named; ``verify`` re-hashes every object of every backup.
 
+The store is written by other hosts, so what it holds is untrusted: a manifest is read
+through ``read_manifest`` (paths relative and inside a version, digests sha256), and
+``fetch`` writes only inside its destination, never through a symbolic link.
+
 >>> store = BackupStore(LocalBlobs(Path("/tmp/store")))                               # doctest: +SKIP
 >>> backup = store.create(Path(".drillkit/local/regions/primary/models"), Source(environment="local", region="primary"))  # doctest: +SKIP
 >>> store.latest().id == backup.id                                                  # doctest: +SKIP
@@ -14,13 +18,13 @@ True
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-from pydantic import ValidationError
 
 from drillkit.backup.blobs import BlobMissing, Blobs, LocalBlobs
 from drillkit.backup.errors import BackupError, BackupRefused
@@ -32,9 +36,11 @@ from drillkit.backup.manifest import (
     manifest_key,
     new_backup_id,
     object_key,
+    read_manifest,
 )
-from drillkit.errors import ModelRepositoryError
+from drillkit.errors import ModelRepositoryError, SpecError
 from drillkit.model import repository
+from drillkit.safepath import check_name, confined
 
 __all__ = ["BackupStore", "LocalBlobs", "Problem", "VerifyResult"]
 
@@ -97,7 +103,7 @@ class BackupStore:
 
     def get(self, backup_id: str) -> BackupManifest:
         """One backup by id; BackupError names the ones that exist."""
-        loaded = self._load(backup_id)
+        loaded = self._load(_checked_id(backup_id))
         if isinstance(loaded, BackupManifest):
             return loaded
         if isinstance(loaded, Problem):
@@ -106,12 +112,14 @@ class BackupStore:
         raise BackupError(f"no backup {backup_id!r} in {self.where} (newest: {known}); see `drillkit backup list`")
 
     def fetch(self, backup: BackupManifest, dest: Path) -> int:
-        """Write every file of ``backup`` under ``dest``, re-hashing each; BackupRefused names a bad object."""
+        """Write every file of ``backup`` under ``dest``, re-hashing each; BackupRefused names a bad object.
+
+        ``dest`` is created when missing; every file lands inside it or the backup is refused.
+        """
+        dest.mkdir(parents=True, exist_ok=True)
         total = 0
         for entry in backup.files:
-            target = dest / entry.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            digest = _copy_hashing(self.blobs, entry, target, backup.id)
+            digest = _copy_hashing(self.blobs, entry, dest, backup.id)
             if digest != entry.sha256:
                 raise BackupRefused(backup.id, object_key(entry.sha256),
                                     f"{entry.path}: sha256 mismatch, the stored object is corrupted (it hashes to {digest[:16]}...)")  # fmt: skip
@@ -120,7 +128,7 @@ class BackupStore:
 
     def verify(self, backup_id: str | None = None) -> list[VerifyResult]:
         """Re-hash every object of one backup (or of all); each shared object is read once."""
-        loaded = [self._load(backup_id)] if backup_id else self._load_all()
+        loaded = [self._load(_checked_id(backup_id))] if backup_id else self._load_all()
         checked: dict[str, str | None] = {}
         results = []
         for item in loaded:
@@ -164,11 +172,23 @@ class BackupStore:
     def _load(self, backup_id: str) -> BackupManifest | Problem | None:
         key = manifest_key(backup_id)
         try:
-            return BackupManifest.model_validate_json(self.blobs.get_bytes(key))
+            backup = read_manifest(self.blobs.get_bytes(key), f"{self.where}/{key}")
         except BlobMissing:
             return None
-        except ValidationError as exc:
-            return Problem(backup_id, key, f"the manifest is unreadable ({exc.error_count()} errors, first: {exc.errors()[0]['msg']})")
+        except SpecError as exc:
+            return Problem(backup_id, key, f"the manifest is unreadable: {exc.field}: {exc.problem}")
+        if backup.id != backup_id:  # a manifest copied under another name would restore the wrong backup
+            return Problem(backup_id, key, f"the manifest says it is backup {backup.id}")
+        return backup
+
+
+def _checked_id(backup_id: str) -> str:
+    """An id given on the command line: it becomes a store key, so it must be one plain name
+    (a well-formed id that is not there gets "no backup" with the newest ones listed)."""
+    try:
+        return check_name(backup_id)
+    except ValueError as exc:
+        raise SpecError("--backup", "backup id", f"is not a backup id: {exc}", "pick one from `drillkit backup list`") from None
 
 
 def _snapshot(root: Path) -> tuple[list[FileEntry], dict[str, str]]:
@@ -189,13 +209,48 @@ def _snapshot(root: Path) -> tuple[list[FileEntry], dict[str, str]]:
     return files, versions
 
 
-def _copy_hashing(blobs: Blobs, entry: FileEntry, target: Path, backup_id: str) -> str:
+def _copy_hashing(blobs: Blobs, entry: FileEntry, dest: Path, backup_id: str) -> str:
     digest = hashlib.sha256()
     try:
-        with open(target, "wb") as f:
+        with os.fdopen(_create_inside(dest, entry.path), "wb") as f:
             for chunk in blobs.read(object_key(entry.sha256)):
                 digest.update(chunk)
                 f.write(chunk)
     except BlobMissing:
         raise BackupRefused(backup_id, object_key(entry.sha256), f"{entry.path}: missing from the store (an incomplete backup)") from None
+    except (ValueError, OSError) as exc:
+        raise BackupRefused(backup_id, entry.path, f"refused to write it under {dest}: {exc}") from None
     return digest.hexdigest()
+
+
+def _create_inside(dest: Path, relative: str) -> int:
+    """A new file descriptor for ``dest/relative``, opened without following any symbolic link.
+
+    ``confined`` refuses a path that leaves ``dest``; walking the folders by descriptor with
+    O_NOFOLLOW also refuses a link planted under ``dest`` between that check and the write.
+    """
+    confined(dest, relative)
+    *folders, name = relative.split("/")
+    fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for folder in folders:
+            child = _enter(fd, folder)
+            os.close(fd)
+            fd = child
+        return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _enter(parent: int, name: str) -> int:
+    """Open the folder ``name`` in ``parent``, creating it when missing; never through a link."""
+    try:
+        os.mkdir(name, 0o755, dir_fd=parent)
+    except FileExistsError:
+        pass
+    try:
+        return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise OSError(exc.errno, f"{name} is a symbolic link or not a folder") from None
+        raise

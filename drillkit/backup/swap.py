@@ -23,16 +23,24 @@ _RENAME_EXCHANGE = 2
 
 def install_dir(fresh: Path, live: Path) -> None:
     """Make ``fresh`` the folder at ``live`` (same filesystem); the old content is removed."""
-    if not live.exists():
+    if not os.path.lexists(live):
         os.rename(fresh, live)
         return
     if _exchange(fresh, live):
-        shutil.rmtree(fresh)  # now holds the old content
+        _discard(fresh)  # now holds the old content
         return
     aside = live.with_name(f".{live.name}.old-{time.time_ns()}")
     os.rename(live, aside)
     os.rename(fresh, live)
-    shutil.rmtree(aside)
+    _discard(aside)
+
+
+def _discard(old: Path) -> None:
+    # A link planted where the live folder was is removed itself: its target is not ours.
+    if old.is_symlink():
+        old.unlink()
+    else:
+        shutil.rmtree(old)
 
 
 def _exchange(a: Path, b: Path) -> bool:

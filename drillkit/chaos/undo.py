@@ -41,9 +41,23 @@ def _restore_repository(platform: Platform, region: str) -> None:
         restore_region(platform, store_for(platform.spec, platform.root), region, fallback=True)
 
 
-def _stop_process(platform: Platform, process: dict[str, Any]) -> None:
-    # A drill's own helper (its load generator) left behind by a killed runner.
-    supervise.terminate([supervise.Process.model_validate(process)], grace_s=5)
+def _stop_process(platform: Platform, process: dict[str, Any]) -> str | None:
+    # A drill's own helper (its load generator) left behind by a killed runner. The record
+    # comes from a file on disk, so it is acted on only when the process it names is that
+    # very process: same start ticks, same command line, and the token drillkit put in its
+    # environment when it started it (a forged record cannot name a process without one).
+    proc = supervise.Process.model_validate(process)
+    if not _is_load_generator(proc.command):
+        raise ValueError(f"refusing to stop pid {proc.pid}: {proc.command[:3]} is not a drillkit load generator")
+    if not supervise.started_by_drillkit(proc):
+        return f"{proc.name} (pid {proc.pid}) is not running as recorded (gone, or the pid is another program's): left alone"
+    supervise.terminate([proc], grace_s=5)
+    return None
+
+
+def _is_load_generator(command: tuple[str, ...]) -> bool:
+    """The command ``drillkit.load.Load`` starts: ``<python> -m locust -f <locustfile> ...``."""
+    return command[1:4] == ("-m", "locust", "-f")
 
 
 # Each returns None, or a note on what it had to do beyond the plain undo (kept in the journal).

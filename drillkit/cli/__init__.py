@@ -6,6 +6,7 @@ Exit codes are ``drillkit.errors.ExitCode`` (listed in the README).
 
 from __future__ import annotations
 
+import re
 import sys
 
 import typer
@@ -16,12 +17,26 @@ from drillkit.cli._app import app, err
 from drillkit.errors import DrillkitError, ExitCode
 
 
+def one_line(message: str) -> str:
+    """``message`` with its line breaks and other control characters shown as spaces.
+
+    >>> one_line("bad value\\nstats socket x")
+    'bad value stats socket x'
+    """
+    return " ".join(_CONTROL.sub(" ", message).split())
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def main() -> None:
     """Console entry point: map drillkit errors to documented exit codes."""
     try:
         code = app(standalone_mode=False)
     except DrillkitError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        # One line, never wrapped: a pipeline greps it, and a message may quote a hostile value
+        # (or chaoslib's multi-line text) that must not look like lines of its own.
+        err.print(f"[bold red]error:[/] {escape(one_line(str(exc)))}", highlight=False, soft_wrap=True)
         sys.exit(int(exc.exit_code))
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

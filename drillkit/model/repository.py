@@ -27,17 +27,21 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from drillkit.errors import ModelRepositoryError
 from drillkit.model.catalog import Catalog, ModelParams, make_catalog, save_catalog
 from drillkit.model.recommender import Recommender, build_weights
+from drillkit.safepath import PathName, RelativePath, Sha256, confined
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 PROBES = 16
 PROBE_K = 10
+MAX_MANIFEST_BYTES = 64 << 20  # a real one is a few kB; refuse to read a huge file whole
 _FIX = "rebuild it with `drillkit model build` or publish a good copy with `drillkit model publish`"
 
 
@@ -62,6 +66,48 @@ class SearchProbe:
 class Golden:
     recommend: tuple[RecommendProbe, ...]
     search: tuple[SearchProbe, ...]
+
+
+class _Probe(BaseModel):
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+
+    user_id: int = Field(ge=0, le=2**63 - 1)
+    k: int = Field(ge=1, le=10_000)
+    item_ids: tuple[int, ...] = Field(max_length=10_000)
+    scores: tuple[float, ...] = Field(max_length=10_000)
+
+
+class _SearchProbeFile(_Probe):
+    query: str = Field(max_length=10_000)
+
+
+class _GoldenFile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    recommend: tuple[_Probe, ...] = Field(max_length=10_000)
+    search: tuple[_SearchProbeFile, ...] = Field(max_length=10_000)
+
+
+class ManifestFile(BaseModel):
+    """``manifest.json`` as read from disk: untrusted until every field validates."""
+
+    model_config = ConfigDict(frozen=True)
+
+    format: Literal[1]
+    version: PathName
+    created_at: str = Field(max_length=100)
+    params: dict[str, int]
+    files: dict[RelativePath, Sha256] = Field(max_length=1_000_000)
+    golden: _GoldenFile
+
+    @field_validator("params")
+    @classmethod
+    def _params_are_model_params(cls, params: dict[str, int]) -> dict[str, int]:
+        try:
+            ModelParams(**params)
+        except TypeError as exc:  # an unknown name
+            raise ValueError(str(exc)) from None
+        return params
 
 
 @dataclass(frozen=True)
@@ -138,46 +184,74 @@ def _golden(catalog: Catalog, weights: dict[str, np.ndarray]) -> dict[str, list[
 
 
 def verify(version_dir: Path) -> Manifest:
-    """Check every file against the manifest; raise ModelRepositoryError naming the file."""
+    """Check every file against the manifest; raise ModelRepositoryError naming the file.
+
+    The manifest may come from anywhere (a backup, a copy from another host): its paths must
+    stay inside ``version_dir`` and no file may be a symbolic link, so that a manifest
+    listing ``/etc/passwd`` with its real sha256 is refused, not reported OK.
+    """
     manifest_path = version_dir / MANIFEST
     raw = _read_manifest(manifest_path)
-    listed: dict[str, str] = raw["files"]
-    for path, digest in sorted(listed.items()):
-        file = version_dir / path
+    _refuse_links(version_dir, manifest_path)
+    for path, digest in sorted(raw.files.items()):
+        file = _listed_file(version_dir, path, manifest_path)
         if not file.is_file():
             raise ModelRepositoryError(f"{file} is missing (listed in {manifest_path}): {_FIX}")
         if _sha256(file) != digest:
             raise ModelRepositoryError(f"{file} does not match its sha256 in {manifest_path}: {_FIX}")
-    extra = sorted(set(_files(version_dir)) - set(listed))
+    extra = sorted(set(_files(version_dir)) - set(raw.files))
     if extra:
         raise ModelRepositoryError(f"{version_dir / extra[0]} is not in {manifest_path} (an unexpected file): {_FIX}")
     return _manifest(raw, _sha256(manifest_path))
 
 
-def _read_manifest(path: Path) -> dict:  # type: ignore[type-arg]
-    if not path.is_file():
+def _read_manifest(path: Path) -> ManifestFile:
+    """The manifest at ``path``, validated; ModelRepositoryError names the first bad field."""
+    if path.is_symlink() or not path.is_file():
         raise ModelRepositoryError(f"{path} is missing: {path.parent} is not a model version; {_FIX}")
     try:
-        raw = json.loads(path.read_text())
-        if raw.get("format") != FORMAT or not isinstance(raw.get("files"), dict):
-            raise ValueError(f"format {raw.get('format')!r}, expected {FORMAT}")
-        raw["golden"]["recommend"], raw["golden"]["search"], raw["params"]  # noqa: B018  (shape check)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ModelRepositoryError(f"{path} is not a valid manifest ({exc}): {_FIX}") from None
-    return raw
+        with open(path, "rb") as f:
+            data = f.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as exc:
+        raise ModelRepositoryError(f"{path} cannot be read ({exc.strerror}): {_FIX}") from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ModelRepositoryError(f"{path} is larger than {MAX_MANIFEST_BYTES >> 20} MiB: not a manifest; {_FIX}")
+    try:
+        return ManifestFile.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(manifest)"
+        raise ModelRepositoryError(f"{path} is not a valid manifest ({field}: {first['msg']}): {_FIX}") from None
 
 
-def _manifest(raw: dict, digest: str) -> Manifest:  # type: ignore[type-arg]
-    golden = raw["golden"]
+def _listed_file(version_dir: Path, path: str, manifest_path: Path) -> Path:
+    try:
+        confined(version_dir, path)
+    except ValueError as exc:
+        raise ModelRepositoryError(f"{manifest_path} lists a file outside {version_dir}: {exc}; {_FIX}") from None
+    return version_dir / path
+
+
+def _refuse_links(version_dir: Path, manifest_path: Path) -> None:
+    # A link would make verify hash (and a backup copy) a file outside the version.
+    for root, dirs, files in os.walk(version_dir):
+        for name in [*dirs, *files]:
+            if os.path.islink(os.path.join(root, name)):
+                raise ModelRepositoryError(f"{os.path.join(root, name)} is a symbolic link (a version listed in "
+                                           f"{manifest_path} holds regular files only): {_FIX}")  # fmt: skip
+
+
+def _manifest(raw: ManifestFile, digest: str) -> Manifest:
+    golden = raw.golden
     return Manifest(
-        version=raw["version"],
-        created_at=raw["created_at"],
-        params=raw["params"],
-        files=raw["files"],
+        version=raw.version,
+        created_at=raw.created_at,
+        params=dict(raw.params),
+        files=dict(raw.files),
         golden=Golden(
-            recommend=tuple(RecommendProbe(p["user_id"], p["k"], tuple(p["item_ids"]), tuple(p["scores"])) for p in golden["recommend"]),
-            search=tuple(SearchProbe(p["query"], p["user_id"], p["k"], tuple(p["item_ids"]), tuple(p["scores"])) for p in golden["search"]),
-        ),  # fmt: skip
+            recommend=tuple(RecommendProbe(p.user_id, p.k, p.item_ids, p.scores) for p in golden.recommend),
+            search=tuple(SearchProbe(p.query, p.user_id, p.k, p.item_ids, p.scores) for p in golden.search),
+        ),
         sha256=digest,
     )
 
@@ -206,7 +280,8 @@ def versions(root: Path) -> list[str]:
     """Version folders under ``root`` (hidden temporaries excluded), oldest name first."""
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).exists())
+    return sorted(p.name for p in root.iterdir()
+                  if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and (p / MANIFEST).exists())  # fmt: skip
 
 
 def _files(folder: Path) -> list[str]:

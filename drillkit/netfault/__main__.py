@@ -1,8 +1,10 @@
 """``python -m drillkit.netfault``: run the fault proxy until SIGTERM or SIGINT.
 
 Exit codes: 0 after a signal, 2 for a bad ``--config`` (nothing bound), 4 when a port
-cannot be bound. Once bound, one JSON line (the ``ProxyReady``) goes to stdout and, with
-``--ready-file``, to that file (atomically).
+cannot be bound or the token file cannot be written. Before binding, a fresh bearer token
+for the control API goes to ``--token-file`` (mode 0600; clients read it there). Once bound,
+one JSON line (the ``ProxyReady``) goes to stdout and, with ``--ready-file``, to that file
+(atomically).
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from drillkit.errors import ExitCode
-from drillkit.netfault.faults import ProxyConfig, read_config
+from drillkit.netfault.faults import read_config
 from drillkit.netfault.server import FaultProxy
+from drillkit.netfault.token import new_token, write_token_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,22 +31,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, required=True, help="routes JSON (see drillkit.netfault.write_config)")
     parser.add_argument("--control-port", type=int, default=0, help="control API port on 127.0.0.1 (0: a free one)")
     parser.add_argument("--ready-file", type=Path, help="written once every port is bound: pid, control_port, routes")
+    parser.add_argument("--token-file", type=Path, required=True,
+                        help="written at start (mode 0600): the bearer token every control request must send")  # fmt: skip
     args = parser.parse_args(argv)
     try:
         config = read_config(args.config)
     except (OSError, ValueError, ValidationError) as exc:
         print(f"netfault: cannot load {args.config}: {exc}", file=sys.stderr)
         return int(ExitCode.INVALID_INPUT)
+    token = new_token()
     try:
-        _event_loop_runner()(_serve(config, args.control_port, args.ready_file))
+        write_token_file(args.token_file, token)
+    except OSError as exc:
+        print(f"netfault: cannot write the token file {args.token_file}: {exc.strerror}", file=sys.stderr)
+        return int(ExitCode.ENVIRONMENT)
+    try:
+        _event_loop_runner()(_serve(FaultProxy(config, control_port=args.control_port, ready_file=args.ready_file, token=token)))
     except OSError as exc:  # a fixed port already taken
         print(f"netfault: cannot bind: {exc}", file=sys.stderr)
         return int(ExitCode.ENVIRONMENT)
     return int(ExitCode.OK)
 
 
-async def _serve(config: ProxyConfig, control_port: int, ready_file: Path | None) -> None:
-    proxy = FaultProxy(config, control_port=control_port, ready_file=ready_file)
+async def _serve(proxy: FaultProxy) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, proxy.stop)

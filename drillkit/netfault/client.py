@@ -1,6 +1,6 @@
 """Typed client of the fault proxy's control API (standard library only).
 
->>> proxy = NetfaultClient("http://127.0.0.1:40100")                      # doctest: +SKIP
+>>> proxy = NetfaultClient.from_state(Path(".drillkit/local"), "http://127.0.0.1:40100")  # doctest: +SKIP
 >>> proxy.set_fault("primary-0", Fault(latency_ms=150, jitter_ms=20))     # doctest: +SKIP
 RouteState(name='primary-0', listen_port=40101, upstream='127.0.0.1:8000', fault=..., stats=...)
 >>> proxy.clear_all()                                                     # doctest: +SKIP
@@ -10,26 +10,37 @@ from __future__ import annotations
 
 import http.client
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from drillkit.errors import ComponentError
 from drillkit.netfault.faults import Fault, RouteState
+from drillkit.netfault.token import TOKEN_FILE, read_token_file
 
 
 class NetfaultClient:
     """Talks to one running proxy; every failure is a ``ComponentError`` naming the route.
 
     ``base_url`` is the proxy's control address, ``http://127.0.0.1:PORT``; ``timeout_s``
-    bounds each request (connect and answer).
+    bounds each request (connect and answer); ``token`` is the bearer token the proxy wrote to
+    its ``--token-file`` (``from_state`` reads it from an environment's state folder).
     """
 
-    def __init__(self, base_url: str, timeout_s: float = 2.0) -> None:
+    def __init__(self, base_url: str, timeout_s: float = 2.0, *, token: str) -> None:
         parts = urlsplit(base_url)
         if parts.scheme != "http" or not parts.hostname or not parts.port:
             raise ComponentError(f"fault proxy URL {base_url!r} is not http://HOST:PORT (is the environment up?)")
         self.base_url, self.timeout_s = base_url.rstrip("/"), timeout_s
         self._host, self._port = parts.hostname, parts.port
+        self._authorization = f"Bearer {token}"
+
+    @classmethod
+    def from_state(cls, state_dir: Path, base_url: str | None, timeout_s: float = 2.0) -> NetfaultClient:
+        """The client of the proxy an environment started: its token is ``state_dir/netfault.token``."""
+        if not base_url:
+            raise ComponentError("no fault proxy is recorded for this environment (is the environment up?)")
+        return cls(base_url, timeout_s, token=read_token_file(state_dir / TOKEN_FILE))
 
     def health(self) -> bool:
         """True when the proxy answers ``/healthz``; never raises."""
@@ -62,7 +73,8 @@ class NetfaultClient:
         """One raw request: (status, decoded JSON). Raises ``ComponentError`` only if nothing answered."""
         conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout_s)
         try:
-            conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+            headers = {"Content-Type": "application/json", "Authorization": self._authorization}
+            conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             return response.status, json.loads(response.read() or b"null")
         except (OSError, http.client.HTTPException, ValueError) as exc:

@@ -9,12 +9,17 @@
 | ``DELETE /routes/{name}/fault`` | clears one route; 200, the route |
 | ``DELETE /faults`` | clears every route; 200, every route |
 
-Errors are ``{"error": "..."}``: 400 for a body that is not a valid ``Fault`` (the message names
-the field and the problem), 404 for an unknown route (listing the known ones) or path, 405 for a
-wrong method. Each answer closes its connection, which keeps the server a page long; the
-control API sees a few requests per drill, not a data path.
+Every request must be addressed to ``127.0.0.1`` or ``localhost`` (the ``Host`` header, else
+403) and carry ``Authorization: Bearer <token>`` (else 401), the token the proxy keeps in the
+state folder (``token.py``). Both close DNS rebinding: a web page that resolves its own name to
+127.0.0.1 sends its own Host name and cannot read the token.
 
->>> status, body = ControlServer({}).dispatch("GET", "/healthz", b"")
+Errors are ``{"error": "..."}``: 400 for a body that is not a valid ``Fault`` (the message names
+the field and the problem) or a repeated Host / Authorization header, 404 for an unknown route
+(listing the known ones) or path, 405 for a wrong method. Each answer closes its connection,
+which keeps the server a page long; the control API sees a few requests per drill, not a data path.
+
+>>> status, body = ControlServer({}, token="t" * 43).dispatch("GET", "/healthz", b"")
 >>> status, body
 (200, {'ok': True})
 """
@@ -22,9 +27,12 @@ control API sees a few requests per drill, not a data path.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
+import re
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -34,7 +42,11 @@ from drillkit.netfault.faults import Fault
 from drillkit.netfault.proxy import Route
 
 _MAX_BODY = 64 * 1024
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large"}
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            405: "Method Not Allowed", 413: "Payload Too Large"}  # fmt: skip
+_LOCAL_HOST = re.compile(r"(?:127\.0\.0\.1|localhost)(?::\d{1,5})?", re.IGNORECASE)
+# headers whose repetition would let a proxy in between and the server read different values
+_SINGLE = ("host", "authorization", "content-length")
 
 
 def log(message: str) -> None:
@@ -44,17 +56,18 @@ def log(message: str) -> None:
 
 
 class ControlServer:
-    """Answers control requests for ``routes`` (name -> Route)."""
+    """Answers control requests for ``routes`` (name -> Route) from callers that send ``token``."""
 
-    def __init__(self, routes: Mapping[str, Route]) -> None:
+    def __init__(self, routes: Mapping[str, Route], *, token: str) -> None:
         self.routes = routes
+        self._expected = f"Bearer {token}".encode()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One request, one answer, then close (the asyncio.start_server callback)."""
         try:
             try:
-                method, path, body = await asyncio.wait_for(_read_request(reader), timeout=10)
-                status, payload = self.dispatch(method, path, body)
+                request = await asyncio.wait_for(_read_request(reader), timeout=10)
+                status, payload = self.refusal(request.headers) or self.dispatch(request.method, request.path, request.body)
             except _BadRequest as exc:
                 status, payload = exc.status, {"error": str(exc)}
             writer.write(_response(status, payload))
@@ -64,8 +77,18 @@ class ControlServer:
         finally:
             writer.close()
 
+    def refusal(self, headers: Mapping[str, str]) -> tuple[int, Any] | None:
+        """403 for a Host other than 127.0.0.1 / localhost, 401 without the token; None: go on."""
+        if not _LOCAL_HOST.fullmatch(headers.get("host", "")):
+            return 403, {"error": "the Host header is not 127.0.0.1 or localhost; the control API answers local clients only"}
+        # constant time: the answer's timing must not tell how much of a guess was right
+        if not hmac.compare_digest(headers.get("authorization", "").encode("latin-1"), self._expected):
+            return 401, {"error": "missing or wrong bearer token; send Authorization: Bearer <the token in the "
+                                  "environment's state folder, netfault.token>"}  # fmt: skip
+        return None
+
     def dispatch(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
-        """Route one request; returns (status, JSON-able payload)."""
+        """Route one (authorized) request; returns (status, JSON-able payload)."""
         parts = [p for p in path.split("?", 1)[0].split("/") if p]
         if parts == ["healthz"]:
             return (200, {"ok": True}) if method == "GET" else _not_allowed(method, path, "GET")
@@ -126,29 +149,48 @@ class _BadRequest(Exception):
         self.status = status
 
 
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes]:
+@dataclass(frozen=True)
+class _Request:
+    method: str
+    path: str
+    headers: dict[str, str]  # lowercase names
+    body: bytes
+
+
+async def _read_request(reader: asyncio.StreamReader) -> _Request:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     request_line = lines[0].split(" ")
     if len(request_line) != 3:
         raise _BadRequest(f"malformed request line {lines[0]!r}")
-    length = 0
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length":
-            if not value.strip().isdigit():
-                raise _BadRequest(f"bad Content-Length {value.strip()!r}")
-            length = int(value)
-    if length > _MAX_BODY:
+    headers = _headers(lines[1:])
+    length = headers.get("content-length", "0")
+    if not re.fullmatch(r"[0-9]{1,9}", length):  # not str.isdigit: it takes "²", which int() refuses
+        raise _BadRequest(f"bad Content-Length {length[:20]!r}")
+    if int(length) > _MAX_BODY:
         raise _BadRequest(f"body of {length} bytes is over {_MAX_BODY}", status=413)
-    body = await reader.readexactly(length) if length else b""
-    return request_line[0].upper(), request_line[1], body
+    body = await reader.readexactly(int(length)) if int(length) else b""
+    return _Request(request_line[0].upper(), request_line[1], headers, body)
+
+
+def _headers(lines: list[str]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in lines:
+        if not line:
+            continue
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        if name in _SINGLE and name in headers:
+            raise _BadRequest(f"the {name} header is given twice")
+        headers[name] = value.strip()
+    return headers
 
 
 def _response(status: int, payload: Any) -> bytes:
     data = json.dumps(payload).encode()
+    challenge = "WWW-Authenticate: Bearer\r\n" if status == 401 else ""
     head = (
-        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n{challenge}"
         f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
     )
     return head.encode() + data

@@ -11,20 +11,24 @@ from types import TracebackType
 from drillkit.netfault.control import ControlServer, log
 from drillkit.netfault.faults import ProxyConfig, ProxyReady, write_ready_file
 from drillkit.netfault.proxy import Route
+from drillkit.netfault.token import new_token
 
 
 class FaultProxy:
     """All routes and the control API. ``await serve()`` in a process; ``start_thread()`` in tests.
 
-    Attributes: ``config``; ``routes`` (name -> Route, filled by ``serve``); ``ready`` (the bound
-    ports, once serving; also written to ``ready_file`` if given).
+    Attributes: ``config``; ``token`` (the control API's bearer token: ``token``, or a fresh
+    random one); ``routes`` (name -> Route, filled by ``serve``); ``ready`` (the bound ports,
+    once serving; also written to ``ready_file`` if given).
 
     >>> with FaultProxy(config).start_thread() as proxy:     # doctest: +SKIP
     ...     port = proxy.ready.routes["primary-0"]
     """
 
-    def __init__(self, config: ProxyConfig, *, control_port: int = 0, ready_file: Path | None = None) -> None:
+    def __init__(self, config: ProxyConfig, *, control_port: int = 0, ready_file: Path | None = None,
+                 token: str | None = None) -> None:  # fmt: skip
         self.config = config
+        self.token = token or new_token()  # never an open control API, even in a test
         self.control_port = control_port
         self.ready_file = ready_file
         self.routes: dict[str, Route] = {}
@@ -43,7 +47,7 @@ class FaultProxy:
         try:
             for route in self.routes.values():
                 await route.start()
-            control = await asyncio.start_server(ControlServer(self.routes).handle, "127.0.0.1", self.control_port)
+            control = await asyncio.start_server(ControlServer(self.routes, token=self.token).handle, "127.0.0.1", self.control_port)
             self._announce(control.sockets[0].getsockname()[1])
             await self._stop.wait()
         finally:

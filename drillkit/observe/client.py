@@ -9,11 +9,13 @@ never part of an error, a journal or a report.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import pandas as pd
 import requests
@@ -25,6 +27,8 @@ from drillkit.errors import EnvironmentFailure, SpecError
 from drillkit.spec import PrometheusSpec
 
 RETRY_ON = (500, 502, 503, 504)
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+log = logging.getLogger(__name__)
 
 
 class PrometheusError(EnvironmentFailure):
@@ -90,8 +94,11 @@ class PromClient:
 
     @classmethod
     def from_spec(cls, spec: PrometheusSpec, *, url: str, environ: Mapping[str, str] = os.environ) -> PromClient:
-        verify: bool | str = str(spec.ca_file) if spec.ca_file and spec.verify_tls else spec.verify_tls
-        return cls(url, creds=credentials(spec, environ), verify=verify, timeout_s=spec.timeout_s, retries=spec.retries)
+        """The client for ``url`` as ``spec`` configures it; SpecError for credentials that would
+        travel in clear or a CA file that is not there (before any query, not at the first one)."""
+        creds = credentials(spec, environ)
+        _check_transport(spec, url, creds)
+        return cls(url, creds=creds, verify=_verify(spec), timeout_s=spec.timeout_s, retries=spec.retries)
 
     def instant(self, query: str, at: float | None = None) -> list[Series]:
         """The value of ``query`` now (or at unix time ``at``)."""
@@ -124,6 +131,29 @@ class PromClient:
             raise PrometheusError(f"Prometheus at {self.url} refused the query: {_reason(exc)}") from None
         except requests.RequestException as exc:
             raise PrometheusError(f"Prometheus at {self.url} is unreachable: {type(exc).__name__}: {_short(exc)}") from None
+
+
+def _check_transport(spec: PrometheusSpec, url: str, creds: Credentials) -> None:
+    parts = urlsplit(url)
+    # a loopback server (the embedded Prometheus, a port-forward) keeps the secret on this host
+    if creds.kind != "none" and parts.scheme == "http" and parts.hostname not in _LOOPBACK and not spec.credentials_over_http:
+        raise SpecError("environment", "prometheus.credentials_over_http",
+                        f"the {creds.kind} credentials would go in clear text to {parts.scheme}://{parts.netloc}",
+                        "use the server's https:// URL; on a lab network only, set prometheus.credentials_over_http: true")  # fmt: skip
+
+
+def _verify(spec: PrometheusSpec) -> bool | str:
+    """requests' ``verify``: the CA bundle, True, or False (with a warning)."""
+    if not spec.verify_tls:
+        log.warning("WARNING: prometheus.verify_tls: false: the server's certificate is not checked, so anyone in "
+                    "between can read the credentials and forge the data; set prometheus.ca_file instead")  # fmt: skip
+        return False
+    if spec.ca_file is None:
+        return True
+    if not spec.ca_file.exists():  # requests would raise a bare OSError at the first query
+        raise SpecError("environment", "prometheus.ca_file", f"{spec.ca_file} does not exist",
+                        "point prometheus.ca_file at the server's CA bundle (PEM), or remove it to use the system's")  # fmt: skip
+    return str(spec.ca_file)
 
 
 def _points(values: list[list[object]]) -> tuple[tuple[float, float], ...]:

@@ -70,6 +70,7 @@ def prometheus_command(binary: str, *, config: Path, data_dir: Path, port: int, 
         f"--storage.tsdb.path={data_dir}",
         f"--storage.tsdb.retention.time={retention}",
         f"--web.listen-address=127.0.0.1:{port}",
-        "--web.enable-lifecycle",
+        # no --web.enable-lifecycle: /-/quit and /-/reload would let any local web page (DNS
+        # rebinding) stop the drill's metrics or make it load another config; nothing needs them
         "--log.level=warn",
     ]

@@ -63,8 +63,23 @@ def _w(seconds: float) -> str:
 
 
 def string(value: str) -> str:
-    """A PromQL string literal: double-quoted, backslash, quote and newline escaped (``us-east-1`` -> ``"us-east-1"``)."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    """A PromQL string literal (``us-east-1`` -> ``"us-east-1"``): backslash and quote escaped, and every
+    control character written as an escape (``\\n``, ``\\xNN``, ``\\uNNNN``), so no value can end the literal, the
+    selector or the line it sits in (label values come from specs and journals other people write)."""
+    return '"' + _CONTROL.sub(_escape, value.replace("\\", "\\\\").replace('"', '\\"')) + '"'
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _SHORT:
+        return _SHORT[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
 
 
 def literal_regex(value: str) -> str:

@@ -37,6 +37,19 @@ from drillkit.undo import UndoLog
 Which = Callable[[str], str | None]
 
 
+def _state_folder(spec: EnvironmentSpec, spec_file: str | None) -> Path:
+    """The environment's state folder, absolute (HAProxy reads a relative socket path as host:port).
+
+    A link there is refused before it is resolved: ``<state_dir>/<name>`` planted as a link
+    to /etc would otherwise make drillkit write its state into /etc and clear folders in it.
+    """
+    folder = Path(os.path.abspath(state_root(spec)))
+    if folder.is_symlink():
+        raise SpecError(spec_file or spec.name, "state_dir", f"{folder} is a symbolic link",
+                        "point state_dir at a folder of your own, or remove the link")  # fmt: skip
+    return folder.resolve()
+
+
 class LocalPlatform:
     """Two regions of real Triton nodes, HAProxy, the fault proxy and Prometheus on 127.0.0.1.
 
@@ -64,7 +77,7 @@ class LocalPlatform:
         self.name = spec.name
         self.spec = spec
         self.spec_file = spec_file
-        self.root = state_root(spec).resolve()  # HAProxy reads a relative socket path as host:port
+        self.root = _state_folder(spec, spec_file)
         self.python = python
         self.which = which
         self.start_timeout_s = start_timeout_s
@@ -99,7 +112,7 @@ class LocalPlatform:
     def kill_node(self, node: str) -> None:
         record = self._state().node(node)
         supervise.kill(record.process)
-        local_start.clean_node_leftovers(record)
+        local_start.clean_node_leftovers(self.root, record)
 
     def stop_region(self, region: str) -> None:
         for node in self.node_names(region):
@@ -136,7 +149,7 @@ class LocalPlatform:
     def set_network_fault(self, node: str, fault: Fault) -> None:
         state = self._state()
         state.node(node)  # an unknown node is an error here, not a 404 from the proxy
-        NetfaultClient(state.netfault_url or "").set_fault(node, fault)
+        NetfaultClient.from_state(self.root, state.netfault_url).set_fault(node, fault)
 
     def inject_gpu_fault(self, node: str, xid: int) -> None:
         signals = {79: DEVICE_LOST_SIGNAL, 48: ECC_ERROR_SIGNAL}
@@ -218,7 +231,7 @@ class LocalPlatform:
     def _stop(self, state: LocalState | None) -> list[str]:
         if state is None:
             return []
-        stopped = local_start.stop_all(state)
+        stopped = local_start.stop_all(self.root, state)
         self.state_path.unlink(missing_ok=True)
         return stopped
 

@@ -22,11 +22,22 @@ from drillkit.model import node as triton_node
 from drillkit.model import repository
 from drillkit.netutil import free_port, http_status, port_is_free
 from drillkit.platforms import provision
-from drillkit.platforms.local_state import LocalState, NodeRecord, exclusive, load_state, new_state, save_state
+from drillkit.platforms.local_state import (
+    LocalState,
+    NodeRecord,
+    exclusive,
+    load_state,
+    new_state,
+    save_state,
+    workspace_of,
+)
+from drillkit.private import private_dir
 from drillkit.smoke import verify_gateway
 
 if TYPE_CHECKING:
     from drillkit.platforms.local import LocalPlatform
+
+S3_CREDENTIALS = ("AWS_", "DRILLKIT_S3_")  # what boto3 and drillkit.backup.s3 read
 
 
 def start_all(p: LocalPlatform, binaries: dict[str, str]) -> LocalState:
@@ -52,12 +63,12 @@ def start_all(p: LocalPlatform, binaries: dict[str, str]) -> LocalState:
     return state
 
 
-def stop_all(state: LocalState) -> list[str]:
+def stop_all(root: Path, state: LocalState) -> list[str]:
     """End every recorded process group (last started first); clean what nodes leave behind."""
     procs = state.processes()[::-1]
     supervise.terminate(procs)
     for record in state.nodes:
-        clean_node_leftovers(record)
+        clean_node_leftovers(root, record)
     return [p.name for p in procs]
 
 
@@ -67,9 +78,9 @@ def restart_nodes(p: LocalPlatform, state: LocalState, names: list[str]) -> None
     supervise.terminate([r.process for r in old])
     fresh = []
     for record in old:
-        clean_node_leftovers(record)
+        clean_node_leftovers(p.root, record)
         ports = (record.http_port, record.grpc_port, record.metrics_port)
-        new = _spawn_node(p, record.name, record.region, record.repository, ports)
+        new = _spawn_node(p, record.name, record.region, region_repo(p, record.region), ports)
         new.proxy_port = record.proxy_port
         state.nodes[state.nodes.index(record)] = new
         fresh.append(new)
@@ -79,16 +90,24 @@ def restart_nodes(p: LocalPlatform, state: LocalState, names: list[str]) -> None
         _wait(lambda n=new: _node_ready(n), [n.process for n in fresh], deadline, f"node {new.name}")
 
 
-def clean_node_leftovers(record: NodeRecord) -> None:
-    """Remove the shared-memory files and workspace a killed Triton node cannot remove itself."""
+def clean_node_leftovers(root: Path, record: NodeRecord) -> None:
+    """Remove the shared-memory files and workspace a killed Triton node cannot remove itself.
+
+    The workspace is derived from the state folder and the node's name, never read from the
+    state file: a forged path there would otherwise be deleted, whatever it names.
+    """
     for path in triton_node.shm_leftovers(record.process.pid):
         path.unlink(missing_ok=True)
-    shutil.rmtree(record.workspace, ignore_errors=True)
+    workspace = workspace_of(root, record.name)
+    if workspace.is_symlink():
+        workspace.unlink()  # a link planted in its place: remove the link, never its target
+    else:
+        shutil.rmtree(workspace, ignore_errors=True)
 
 
 def _fresh_root(root: Path) -> None:
     # Logs of the previous run are kept one generation, for the post-mortem of a failed up.
-    root.mkdir(parents=True, exist_ok=True)
+    private_dir(root)
     for stale in ("workspace", "prometheus", "regions", "loadgen"):
         shutil.rmtree(root / stale, ignore_errors=True)
     if (root / "logs").exists():
@@ -105,7 +124,9 @@ def _start_backup_scheduler(p: LocalPlatform, state: LocalState) -> None:
                              state_file=p.state_path)  # fmt: skip
     (p.root / "backup-schedule.json").write_text(config.model_dump_json(indent=1))
     command = [p.python, "-m", "drillkit.backup.scheduler", "--config", str(p.root / "backup-schedule.json")]
-    state.backup = supervise.spawn("backup", command, log_path=p.root / "logs" / "backup.log")
+    # The one child that needs the store's credentials: it uploads the backups.
+    keep = [name for name in os.environ if name.startswith(S3_CREDENTIALS)]
+    state.backup = supervise.spawn("backup", command, log_path=p.root / "logs" / "backup.log", keep=keep)
     save_state(p.state_path, state)
 
 
@@ -123,7 +144,7 @@ def verification_node(p: LocalPlatform, region: str, repository: Path) -> Iterat
         yield f"http://127.0.0.1:{record.http_port}"
     finally:
         supervise.kill(record.process)  # throwaway and outside the gateway: no requests to drain
-        clean_node_leftovers(record)
+        clean_node_leftovers(p.root, record)
         with exclusive(p.root / "lock", p.name):
             state = _loaded(p)
             state.verifiers.pop(name, None)
@@ -144,7 +165,7 @@ def _node_ports() -> tuple[int, int, int]:
 def _spawn_node(p: LocalPlatform, name: str, region: str, repo: Path, ports: tuple[int, int, int]) -> NodeRecord:
     http, grpc, metrics = ports
     model = p.spec.model
-    workspace = p.root / "workspace" / name
+    workspace = workspace_of(p.root, name)
     command = triton_node.node_command(
         p.python,
         repository=repo,
@@ -161,10 +182,7 @@ def _spawn_node(p: LocalPlatform, name: str, region: str, repo: Path, ports: tup
     )
     env = triton_node.node_environment(os.environ)
     process = supervise.spawn(f"node {name}", command, log_path=p.root / "logs" / f"{name}.log", env=env)
-    return NodeRecord(
-        name=name, region=region, http_port=http, grpc_port=grpc, metrics_port=metrics, repository=repo,
-        workspace=workspace, process=process,
-    )
+    return NodeRecord(name=name, region=region, http_port=http, grpc_port=grpc, metrics_port=metrics, process=process)
 
 
 def _start_netfault(p: LocalPlatform, state: LocalState) -> None:
@@ -176,7 +194,7 @@ def _start_netfault(p: LocalPlatform, state: LocalState) -> None:
     netfault.write_config(config, routes)
     ready_file.unlink(missing_ok=True)
     command = [p.python, "-m", "drillkit.netfault", "--config", str(config), "--control-port", "0",
-               "--ready-file", str(ready_file)]  # fmt: skip
+               "--ready-file", str(ready_file), "--token-file", str(p.root / netfault.TOKEN_FILE)]  # fmt: skip
     state.netfault = supervise.spawn("netfault", command, log_path=p.root / "logs" / "netfault.log")
     save_state(p.state_path, state)
     _wait(ready_file.exists, [state.netfault], time.monotonic() + 15, "fault proxy")

@@ -4,12 +4,15 @@
 ``drillkit down`` can end exactly those processes even when ``up`` itself was killed half
 way. The lock (``flock`` on ``<state_dir>/<env>/lock``) makes ``up`` / ``down`` of one
 environment mutually exclusive across processes.
+
+The folder is private (``drillkit.private``: 0700, owned by the user, files 0600, no links
+followed), and what can be derived from it is never read back: a node's workspace, which
+is removed after the node ends, is ``<state>/workspace/<node>``, not a path from the file.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -17,9 +20,12 @@ from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from drillkit.errors import AlreadyUpError
+from drillkit.errors import AlreadyUpError, SpecError
+from drillkit.private import open_private, private_dir, read_private, write_private
+from drillkit.safepath import PathName
+from drillkit.spec.names import RegionName
 from drillkit.supervise import Process
 
 
@@ -31,13 +37,11 @@ class Phase(StrEnum):
 class NodeRecord(BaseModel):
     """A started Triton node: its ports and its process."""
 
-    name: str
-    region: str
+    name: PathName  # it names the node's workspace folder: one plain folder name
+    region: RegionName
     http_port: int
     grpc_port: int
     metrics_port: int
-    repository: Path
-    workspace: Path  # PyTriton's workspace; removed after the node ends
     process: Process
     proxy_port: int | None = None  # the fault proxy's listen port in front of it
 
@@ -97,26 +101,36 @@ def new_state(environment: str, spec_file: str | None, model_version: str) -> Lo
     )
 
 
+def workspace_of(root: Path, node: str) -> Path:
+    """PyTriton's workspace of ``node`` (removed after the node ends): derived, never read back."""
+    return root / "workspace" / node
+
+
 def load_state(path: Path) -> LocalState | None:
-    """The recorded state, or None when nothing was started."""
-    try:
-        return LocalState.model_validate(json.loads(path.read_text()))
-    except FileNotFoundError:
+    """The recorded state, or None when nothing was started; SpecError when it is damaged."""
+    data = read_private(path)
+    if data is None:
         return None
+    try:
+        return LocalState.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(state)"
+        raise SpecError(str(path), field, first["msg"], "end what runs by hand (see the logs folder beside it), "
+                        "then remove the file") from None  # fmt: skip
 
 
 def save_state(path: Path, state: LocalState) -> None:
     """Write atomically: a crash leaves the old file or the new one, never half of one."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(state.model_dump_json(indent=2))
-    tmp.replace(path)
+    private_dir(path.parent)
+    write_private(path, state.model_dump_json(indent=2).encode())
 
 
 @contextmanager
 def exclusive(lock_path: Path, environment: str) -> Iterator[None]:
     """Hold the environment's lock; another holder means another up/down runs right now."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as handle:
+    private_dir(lock_path.parent)
+    with os.fdopen(open_private(lock_path, os.O_WRONLY | os.O_CREAT), "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

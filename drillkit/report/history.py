@@ -104,7 +104,7 @@ class History:
             if "locked" in str(exc):
                 raise
             raise SpecError(str(self.path), "-", f"cannot use the history store ({exc})", _REBUILD) from None
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # a damaged file may hold names that are not UTF-8
             raise SpecError(str(self.path), "-", f"not a drillkit history store ({exc})", _REBUILD) from None
 
 

@@ -24,12 +24,20 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import (
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from drillkit.spec.loader import Spec
+from drillkit.spec.names import RegionName
+from drillkit.spec.safe import MAX_SECONDS, SafePath, SafeText
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -44,11 +52,11 @@ def parse_duration(value: object) -> object:
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float):
-        return float(value)
+        return float(value) if abs(value) < 1e300 else float("inf")  # float(10**400) overflows
     match = _DURATION.match(str(value))
     if match is None:
         raise ValueError(f"{value!r} is not a duration: write e.g. 60s, 5m, 1h or a number of seconds")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]  # a huge digit string reads as inf: refused by le
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -59,13 +67,38 @@ class StoreKind(StrEnum):
     S3 = "s3"  # S3-compatible object storage through boto3
 
 
+def _check_endpoint(value: str) -> str:
+    """``value`` when it is ``http(s)://host[:port][/path]`` without credentials (never echoed)."""
+    parts = urlsplit(value)
+    if "@" in parts.netloc:
+        raise ValueError("the endpoint carries credentials (user:secret@), which would be written to state files "
+                         "and printed: remove them from the URL")  # fmt: skip
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number, or out of range
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ValueError("the endpoint is not an http(s)://host[:port] URL")
+    return value
+
+
 class StoreSpec(Spec):
     kind: StoreKind = Field(StoreKind.LOCAL, description="local (a folder) or s3")
-    path: Path | None = Field(None, description="local: the store's folder (default <state_dir>/<name>/backups)")
-    endpoint: str | None = Field(None, description="s3: endpoint URL, e.g. http://127.0.0.1:9000 (empty: AWS)")
-    bucket: str | None = Field(None, description="s3: the bucket (it must exist)")
+    path: SafePath | None = Field(None, description="local: the store's folder (default <state_dir>/<name>/backups)")
+    # the URL is written to state files and printed, so it must not carry credentials
+    model_config = ConfigDict(hide_input_in_errors=True)  # not even in a ValidationError's text
+
+    endpoint: SafeText | None = Field(None, description="s3: endpoint URL, e.g. http://127.0.0.1:9000 (empty: AWS), without "
+                                      "user:secret@; credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, "
+                                      "AWS_PROFILE or DRILLKIT_S3_ACCESS_KEY_ID / DRILLKIT_S3_SECRET_ACCESS_KEY")  # fmt: skip
+    bucket: SafeText | None = Field(None, description="s3: the bucket (it must exist)")
     prefix: str = Field("drillkit", pattern=r"^[A-Za-z0-9._/-]*$", description="s3: key prefix inside the bucket")
-    region_name: str | None = Field(None, description="s3: the bucket's region, e.g. us-east-1")
+    region_name: SafeText | None = Field(None, description="s3: the bucket's region, e.g. us-east-1")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _plain_endpoint(cls, value: str | None) -> str | None:
+        return None if value is None else _check_endpoint(value)
 
     @model_validator(mode="after")
     def _fields_of_the_kind(self) -> StoreSpec:
@@ -85,8 +118,8 @@ class StoreSpec(Spec):
 class BackupSpec(Spec):
     """Backups of a region's model repository (every version in it)."""
 
-    every: Duration | None = Field(None, ge=1, description="scheduled backup period, e.g. 60s or 5m (null: none)")
-    region: str | None = Field(None, description="the region whose repository is backed up (default: the primary)")
-    keep_last: int | None = Field(None, ge=1, description="retention: keep the newest N backups")
-    keep_days: float | None = Field(None, gt=0, description="retention: keep backups younger than D days")
+    every: Duration | None = Field(None, ge=1, le=MAX_SECONDS, description="scheduled backup period, e.g. 60s or 5m (null: none)")
+    region: RegionName | None = Field(None, description="the region whose repository is backed up (default: the primary)")
+    keep_last: int | None = Field(None, ge=1, le=1_000_000, description="retention: keep the newest N backups")
+    keep_days: float | None = Field(None, gt=0, le=36_500, description="retention: keep backups younger than D days")
     store: StoreSpec = StoreSpec()

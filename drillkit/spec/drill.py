@@ -8,11 +8,15 @@ from typing import Annotated
 from pydantic import Field, field_validator
 
 from drillkit.spec.loader import Spec, load_spec
+from drillkit.spec.safe import MAX_MS, MAX_SECONDS, SafePath, SafeText
 from drillkit.spec.slo import AbortGuard, SloCheck
 
 
+_MODULE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+
+
 class LoadSpec(Spec):
-    trace: Path = Field(description="trace to replay (CSV or Parquet), relative to the drill file")
+    trace: SafePath = Field(description="trace to replay (CSV or Parquet), relative to the drill file")
     speed: float = Field(1.0, gt=0, le=100, description="replay speed factor")
     processes: int = Field(1, ge=1, le=64, description="Locust processes")
     warmup_s: float = Field(5.0, ge=0, le=3600, description="seconds of load before the fault")
@@ -20,20 +24,20 @@ class LoadSpec(Spec):
 
 
 class SloSpec(Spec):
-    p99_ms: float = Field(250.0, gt=0, description="p99 latency objective per window, ms")
+    p99_ms: float = Field(250.0, gt=0, le=MAX_MS, description="p99 latency objective per window, ms")
     error_budget: float = Field(0.01, ge=0, lt=1, description="allowed failed share per window, e.g. 0.01")
     window_s: float = Field(1.0, gt=0, le=60, description="window length, seconds")
 
 
 class RecoverySpec(Spec):
-    rto_budget_s: float = Field(gt=0, description="the most recovery time that passes, seconds")
-    stable_for_s: float = Field(3.0, gt=0, description="good windows needed to count as recovered, seconds")
-    rpo_budget_s: float | None = Field(None, gt=0, description="restore drills: the most data loss (RPO) that passes, seconds")
-    restore_budget_s: float | None = Field(None, gt=0, description="restore drills: the most restore time that passes, seconds")
+    rto_budget_s: float = Field(gt=0, le=MAX_SECONDS, description="the most recovery time that passes, seconds")
+    stable_for_s: float = Field(3.0, gt=0, le=MAX_SECONDS, description="good windows needed to count as recovered, seconds")
+    rpo_budget_s: float | None = Field(None, gt=0, le=MAX_SECONDS, description="restore drills: the most data loss (RPO) that passes, seconds")
+    restore_budget_s: float | None = Field(None, gt=0, le=MAX_SECONDS, description="restore drills: the most restore time that passes, seconds")
 
 
 class FailOn(Spec):
-    max_failed_requests: int | None = Field(None, ge=0, description="fail above this many failed requests")
+    max_failed_requests: int | None = Field(None, ge=0, le=2**53, description="fail above this many failed requests")
     wrong_answers: bool = Field(True, description="fail when a golden probe gets a wrong answer")
     capacity: bool = Field(True, description="refuse to inject when the standby cannot take the load")
 
@@ -42,8 +46,8 @@ class DrillSpec(Spec):
     """A drill: which environment, which experiment, what load, and what passes."""
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="e.g. region-outage")]
-    environment: Path = Field(description="environment YAML, relative to the drill file")
-    experiment: Path = Field(description="Chaos Toolkit experiment (JSON), relative to the drill file")
+    environment: SafePath = Field(description="environment YAML, relative to the drill file")
+    experiment: SafePath = Field(description="Chaos Toolkit experiment (JSON or YAML), relative to the drill file")
     load: LoadSpec
     slo: SloSpec = SloSpec()
     recovery: RecoverySpec
@@ -52,6 +56,14 @@ class DrillSpec(Spec):
     abort: tuple[AbortGuard, ...] = Field((), description="guards that stop the fault and roll back at once")
     cross_check: bool = Field(True, description="compute TTD and RTO again from Prometheus and compare")
     bring_up: bool = Field(True, description="start the environment when it is not up (and stop it after)")
+    # Opt-ins for experiment code beyond drillkit's own and Chaos Toolkit's extensions: `validate`
+    # imports and binds every python activity's module, and a drill runs it as root.
+    allow_modules: tuple[Annotated[str, Field(pattern=_MODULE)], ...] = Field(
+        (), description="python modules (and their submodules) the experiment may call beyond drillkit.chaos and chaosprometheus"
+    )
+    allow_processes: tuple[SafeText, ...] = Field(
+        (), description="exact `path`s of process providers the experiment may run (none by default)"
+    )
 
     @field_validator("slos", "abort")
     @classmethod

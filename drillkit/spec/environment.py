@@ -19,6 +19,10 @@ from drillkit.spec.names import (
     check_kubernetes_names,
     check_unambiguous,
 )
+from drillkit.spec.safe import MAX_MS, SafePath, SafeText
+
+
+_ENV_VAR = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"  # the name of an environment variable
 
 
 class GatewayMode(StrEnum):
@@ -63,8 +67,8 @@ class GatewaySpec(Spec):
     # retry may land on the same server (leastconn, or one active server left), which is every
     # request in flight when a region dies. On loopback or in-region a connect takes well under
     # a millisecond; a gateway that reaches a region across a WAN needs its RTT plus margin.
-    connect_timeout_ms: int = Field(100, ge=10, description="HAProxy timeout connect in ms (also the pause before a retry)")
-    server_timeout_ms: int = Field(2_000, ge=10, description="HAProxy timeout server in ms")
+    connect_timeout_ms: int = Field(100, ge=10, le=MAX_MS, description="HAProxy timeout connect in ms (also the pause before a retry)")
+    server_timeout_ms: int = Field(2_000, ge=10, le=MAX_MS, description="HAProxy timeout server in ms")
 
 
 class ModelSpec(Spec):
@@ -72,7 +76,7 @@ class ModelSpec(Spec):
     items: int = Field(50_000, ge=100, le=20_000_000, description="catalog items, 100..20,000,000")
     dim: int = Field(64, ge=8, le=1024, description="embedding dimensions, 8..1024")
     users: int = Field(10_000, ge=10, le=100_000_000, description="users, >= 10")
-    seed: int = Field(7, ge=0, description="seed of the synthetic catalog and weights")
+    seed: int = Field(7, ge=0, le=2**32 - 1, description="seed of the synthetic catalog and weights")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto, cpu or cuda")
     max_batch_size: int = Field(64, ge=1, le=4096, description="Triton dynamic batching limit")
     max_queue_delay_us: int = Field(500, ge=0, le=1_000_000, description="dynamic batcher queue delay")
@@ -82,14 +86,17 @@ class PrometheusSpec(Spec):
     """The embedded Prometheus, or an external one by URL (credentials only from the environment)."""
 
     scrape_interval_s: float = Field(1.0, gt=0, le=60, description="scrape interval in seconds")
-    url: str | None = Field(None, pattern=r"^https?://[^@/]+(/.*)?$",
+    url: SafeText | None = Field(None, pattern=r"^https?://[^@/\s]+(/\S*)?$",
                             description="an external Prometheus URL (http[s]://host:port[/path], no credentials)")
     retention: str = Field("2d", pattern=r"^\d+[smhdwy]$", description="TSDB retention, e.g. 2d")
-    bearer_token_env: str | None = Field(None, description="environment variable holding a bearer token")
-    basic_auth_user_env: str | None = Field(None, description="environment variable holding the basic-auth user")
-    basic_auth_password_env: str | None = Field(None, description="environment variable holding the basic-auth password")
+    bearer_token_env: str | None = Field(None, pattern=_ENV_VAR, description="environment variable holding a bearer token")
+    basic_auth_user_env: str | None = Field(None, pattern=_ENV_VAR, description="environment variable holding the basic-auth user")
+    basic_auth_password_env: str | None = Field(None, pattern=_ENV_VAR, description="environment variable holding the basic-auth password")
     verify_tls: bool = Field(True, description="verify the server's TLS certificate (turn off only for a lab)")
-    ca_file: Path | None = Field(None, description="CA bundle to verify the server with")
+    credentials_over_http: bool = Field(
+        False, description="send the token or password to a non-loopback http:// Prometheus (a lab only)"
+    )
+    ca_file: SafePath | None = Field(None, description="CA bundle to verify the server with")
     timeout_s: float = Field(10.0, gt=0, le=300, description="timeout of one query, seconds")
     retries: int = Field(3, ge=0, le=10, description="retries of a query on connection errors and 5xx")
 
@@ -109,7 +116,7 @@ class EnvironmentSpec(Spec):
     name: EnvironmentName = Field(description=f"lowercase letters, digits and '-', starting with a letter, at most "
                                               f"{ENVIRONMENT_MAX} characters, e.g. prod-eu")
     platform: Literal["local", "kubernetes"] = Field("local", description="local or kubernetes")
-    state_dir: Path = Field(Path(".drillkit"), description="folder for state, logs and model repositories")
+    state_dir: SafePath = Field(Path(".drillkit"), description="folder for state, logs and model repositories")
     regions: tuple[RegionSpec, ...] = Field(
         description="exactly one primary region and one or more standbys, unique names, none <another region>-<number>"
     )

@@ -13,12 +13,12 @@ environment is the number of Triton pods (StatefulSet replicas) of each region.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from drillkit.spec.loader import Spec
+from drillkit.spec.safe import SafePath, SafeText
 
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 _HOST_PORT = r"^[A-Za-z0-9.-]+:\d{1,5}$"
@@ -28,8 +28,8 @@ ServiceType = Literal["NodePort", "LoadBalancer", "ClusterIP"]
 
 
 class ClusterSpec(Spec):
-    region: str = Field(description="a region name from regions[]")
-    context: str = Field(min_length=1, description="the kube context of the region's cluster")
+    region: SafeText = Field(description="a region name from regions[]")
+    context: SafeText = Field(min_length=1, description="the kube context of the region's cluster")
     service_type: ServiceType = Field("NodePort", description="how the region's Service is exposed to the gateway")
     node_port: int | None = Field(None, ge=30000, le=32767, description="fixed nodePort of the region's Service")
     address: Annotated[str | None, Field(pattern=_HOST_PORT)] = Field(
@@ -41,23 +41,23 @@ class ClusterSpec(Spec):
 
 
 class ImagesSpec(Spec):
-    drillkit: str = Field(min_length=1, description="the drillkit image: model server (PyTriton bundles Triton), fetch, hogs, Locust")
-    haproxy: str = Field("haproxy:3.0", min_length=1, description="the gateway's HAProxy image")
+    drillkit: SafeText = Field(min_length=1, description="the drillkit image: model server (PyTriton bundles Triton), fetch, hogs, Locust")
+    haproxy: SafeText = Field("haproxy:3.0", min_length=1, description="the gateway's HAProxy image")
     pull_policy: Literal["IfNotPresent", "Always", "Never"] = Field("IfNotPresent", description="imagePullPolicy")
-    pull_secrets: tuple[str, ...] = Field((), description="imagePullSecrets names in the namespace")
+    pull_secrets: tuple[SafeText, ...] = Field((), description="imagePullSecrets names in the namespace")
 
 
 class TolerationSpec(Spec):
-    key: str | None = Field(None, description="taint key, e.g. nvidia.com/gpu")
+    key: SafeText | None = Field(None, description="taint key, e.g. nvidia.com/gpu")
     operator: Literal["Exists", "Equal"] = Field("Exists", description="Exists or Equal")
-    value: str | None = Field(None, description="taint value (with Equal)")
+    value: SafeText | None = Field(None, description="taint value (with Equal)")
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(None, description="taint effect")
 
 
 class GpuSpec(Spec):
-    resource: str = Field("nvidia.com/gpu", min_length=1, description="the extended resource of a GPU")
+    resource: SafeText = Field("nvidia.com/gpu", min_length=1, description="the extended resource of a GPU")
     count: int = Field(1, ge=0, le=16, description="GPUs per Triton pod (0: CPU-only nodes, e.g. kind)")
-    node_selector: dict[str, str] = Field({}, description="labels of the GPU nodes")
+    node_selector: dict[SafeText, SafeText] = Field({}, description="labels of the GPU nodes")
     tolerations: tuple[TolerationSpec, ...] = Field((), description="tolerations for the GPU nodes' taints")
     hog_access: Literal["request", "visible-devices"] = Field(
         "request", description="a hog pod requests the GPU resource (needs sharing) or sees all devices by env"
@@ -89,7 +89,7 @@ class ModelRepositorySpec(Spec):
 
 
 class DeployedGatewaySpec(Spec):
-    context: str = Field(min_length=1, description="the context that runs the HAProxy gateway (one of clusters[])")
+    context: SafeText = Field(min_length=1, description="the context that runs the HAProxy gateway (one of clusters[])")
     url: Annotated[str, Field(pattern=_URL)] = Field(description="where drillkit and its load generator reach the gateway")
     service_type: ServiceType = Field("NodePort", description="how the gateway's Service is exposed")
     node_port: int | None = Field(None, ge=30000, le=32767, description="fixed nodePort of the gateway's Service")
@@ -116,7 +116,7 @@ class KubernetesGatewaySpec(Spec):
 class KubernetesSpec(Spec):
     """Where and how the regions run on Kubernetes (see the module docstring)."""
 
-    kubeconfig: Path | None = Field(None, description="kubeconfig file (default $KUBECONFIG, then ~/.kube/config)")
+    kubeconfig: SafePath | None = Field(None, description="kubeconfig file (default $KUBECONFIG, then ~/.kube/config)")
     namespace: Annotated[str, Field(pattern=_DNS_LABEL)] = Field("drillkit", description="namespace in every cluster")
     create_namespace: bool = Field(True, description="create the namespace (and delete it on down) or use an existing one")
     clusters: tuple[ClusterSpec, ...] = Field(description="one entry per region: its context and Service")
@@ -128,6 +128,9 @@ class KubernetesSpec(Spec):
     service_monitor: bool = Field(False, description="also create a ServiceMonitor (Prometheus Operator CRD)")
     chaos_mesh: bool = Field(False, description="latency and bandwidth faults through Chaos Mesh NetworkChaos")
     start_timeout_s: float = Field(600.0, gt=0, le=7200, description="how long `up` waits for every pod to be ready")
+    credentials_over_http: bool = Field(
+        False, description="send the kubeconfig's token or password to a non-loopback http:// server (a lab only)"
+    )
 
     @model_validator(mode="after")
     def _addresses_for_a_deployed_gateway(self) -> KubernetesSpec:

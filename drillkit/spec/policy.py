@@ -8,11 +8,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from drillkit.spec.loader import Spec, load_spec
+from drillkit.spec.safe import MAX_SECONDS, MAX_VALUE
 
 Metric = Literal["rto_s", "ttd_s", "failed_requests", "error_budget_consumed", "rpo_s", "restore_time_s"]
 
@@ -20,20 +21,20 @@ Metric = Literal["rto_s", "ttd_s", "failed_requests", "error_budget_consumed", "
 class Budgets(Spec):
     """Limits for one drill; an unset limit is not checked."""
 
-    max_rto_s: float | None = Field(None, gt=0, description="the most recovery time that passes, seconds")
-    max_failed_requests: int | None = Field(None, ge=0, description="the most failed requests that pass")
-    max_rpo_s: float | None = Field(None, ge=0, description="the most data loss (RPO) that passes, seconds (restore drills)")
-    max_restore_time_s: float | None = Field(None, gt=0, description="the longest backup restore that passes, seconds")
+    max_rto_s: float | None = Field(None, gt=0, le=MAX_SECONDS, description="the most recovery time that passes, seconds")
+    max_failed_requests: int | None = Field(None, ge=0, le=2**53, description="the most failed requests that pass")
+    max_rpo_s: float | None = Field(None, ge=0, le=MAX_SECONDS, description="the most data loss (RPO) that passes, seconds (restore drills)")
+    max_restore_time_s: float | None = Field(None, gt=0, le=MAX_SECONDS, description="the longest backup restore that passes, seconds")
 
 
 class Regression(Spec):
     """No regression over the last ``runs`` runs of the same drill by more than ``max_increase_pct``."""
 
     runs: int = Field(5, ge=1, le=1000, description="how many earlier runs of the same drill to compare with (their median)")
-    max_increase_pct: float = Field(20.0, ge=0, description="the largest allowed increase over that median, percent")
-    min_runs: int = Field(3, ge=1, description="fewer earlier runs than this is NO_DATA for the regression check")
+    max_increase_pct: float = Field(20.0, ge=0, le=1e6, description="the largest allowed increase over that median, percent")
+    min_runs: int = Field(3, ge=1, le=1000, description="fewer earlier runs than this is NO_DATA for the regression check")
     metrics: tuple[Metric, ...] = Field(("rto_s", "failed_requests"), description="what is compared")
-    min_delta: dict[Metric, float] = Field(
+    min_delta: dict[Metric, Annotated[float, Field(ge=0, le=MAX_VALUE)]] = Field(
         {"rto_s": 0.5, "failed_requests": 5}, description="increases up to this absolute amount are noise, never a regression"
     )
     allow_no_history: bool = Field(False, description="pass the check (instead of NO_DATA) when too few runs are recorded")

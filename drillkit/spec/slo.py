@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 
 from drillkit.spec.loader import Spec
 from drillkit.spec.names import RegionName
+from drillkit.spec.safe import MAX_MS, MAX_SECONDS, MAX_VALUE
 
 _CHECK_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
@@ -60,7 +61,7 @@ class _Check(Spec):
 class LatencySlo(_Check):
     kind: Literal["latency"]
     quantile: float = Field(0.99, gt=0, lt=1, description="quantile of the client-side histogram, e.g. 0.99")
-    threshold_ms: float = Field(gt=0, description="the most latency that passes, ms")
+    threshold_ms: float = Field(gt=0, le=MAX_MS, description="the most latency that passes, ms")
     request_kind: Literal["all", "search", "recommend"] = Field("all", description="all, search or recommend")
 
 
@@ -89,7 +90,7 @@ class TrafficShareSlo(_Check):
 
 class QueueTimeSlo(_Check):
     kind: Literal["queue_time"]
-    threshold_ms: float = Field(gt=0, description="the most mean Triton queue time per request that passes, ms")
+    threshold_ms: float = Field(gt=0, le=MAX_MS, description="the most mean Triton queue time per request that passes, ms")
     region: RegionName | None = Field(None, description="one region's nodes, or all")
 
 
@@ -105,16 +106,16 @@ class GpuMemorySlo(_Check):
 
 class BackendsUpSlo(_Check):
     kind: Literal["backends_up"]
-    min_up: int = Field(ge=0, description="the fewest gateway backends UP that passes")
+    min_up: int = Field(ge=0, le=10_000, description="the fewest gateway backends UP that passes")
     region: RegionName | None = Field(None, description="count one region's nodes, or all")
 
 
 class BurnRatePair(Spec):
     """One fast/slow window pair of a multiwindow burn-rate alert (SRE workbook, ch. 5)."""
 
-    long_s: float = Field(gt=0, description="long window, seconds (e.g. 3600)")
-    short_s: float = Field(gt=0, description="short window, seconds (e.g. 300: 1/12 of the long one)")
-    factor: float = Field(gt=0, description="burn rate that fires, e.g. 14.4 (2% of a 30-day budget in 1 h)")
+    long_s: float = Field(gt=0, le=MAX_SECONDS, description="long window, seconds (e.g. 3600)")
+    short_s: float = Field(gt=0, le=MAX_SECONDS, description="short window, seconds (e.g. 300: 1/12 of the long one)")
+    factor: float = Field(gt=0, le=1e6, description="burn rate that fires, e.g. 14.4 (2% of a 30-day budget in 1 h)")
 
     @model_validator(mode="after")
     def _short_is_shorter(self) -> BurnRatePair:
@@ -138,7 +139,7 @@ class PromqlSlo(_Check):
     kind: Literal["promql"]
     query: str = Field(min_length=1, description="any PromQL returning a number")
     comparison: Comparison = Field(description="<=, <, >= or >")
-    threshold: float = Field(description="the value compared against")
+    threshold: float = Field(ge=-MAX_VALUE, le=MAX_VALUE, description="the value compared against")
 
 
 SloCheck = Annotated[
@@ -167,8 +168,8 @@ class AbortGuard(Spec):
     source: GuardSource = Field(description="prometheus or loadgen")
     signal: GuardSignal = Field(description="error_ratio, p99_ms, backends_up or promql")
     query: str | None = Field(None, description="PromQL, for signal: promql")
-    above: float | None = Field(None, description="trip when the value is above this")
-    below: float | None = Field(None, description="trip when the value is below this")
+    above: float | None = Field(None, ge=-MAX_VALUE, le=MAX_VALUE, description="trip when the value is above this")
+    below: float | None = Field(None, ge=-MAX_VALUE, le=MAX_VALUE, description="trip when the value is below this")
     window_s: float = Field(5.0, ge=1, le=600, description="look-back of the signal, seconds")
     for_s: float = Field(10.0, ge=0, le=3600, description="how long the condition must hold before tripping")
 

@@ -31,12 +31,13 @@ from pydantic import Field, ValidationError
 from drillkit.errors import SpecError
 from drillkit.spec.drill import DrillSpec
 from drillkit.spec.loader import Spec, _spec_error, load_spec
+from drillkit.spec.safe import SafePath
 
 _PATHS = (("environment",), ("experiment",), ("load", "trace"))
 
 
 class SuiteDrill(Spec):
-    drill: Path = Field(description="drill YAML, relative to the suite file")
+    drill: SafePath = Field(description="drill YAML, relative to the suite file")
     overrides: dict[str, Any] = Field({}, description="fields merged into the drill, e.g. {recovery: {rto_budget_s: 2}}")
     retries: int | None = Field(None, ge=0, le=10, description="environment-error retries for this drill (default: the suite's)")
 

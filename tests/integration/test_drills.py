@@ -118,7 +118,7 @@ def assert_healthy(platform: LocalPlatform) -> None:
             break
         time.sleep(0.3)
     assert all(n.health is Health.READY and n.gateway_state == "UP" for n in platform.status().nodes())
-    routes = NetfaultClient(platform.status().netfault_url or "").routes()
+    routes = NetfaultClient.from_state(platform.root, platform.status().netfault_url).routes()
     assert all(r.fault.is_clear for r in routes)
     assert platform.undo_log().pending() == []
 
@@ -222,7 +222,7 @@ def test_a_killed_runner_leaves_a_fault_that_recover_undoes(env: tuple[LocalPlat
         runner.wait(timeout=10)
     finally:
         runner.kill()
-    assert any(not r.fault.is_clear for r in NetfaultClient(platform.status().netfault_url or "").routes())
+    assert any(not r.fault.is_clear for r in NetfaultClient.from_state(platform.root, platform.status().netfault_url).routes())
     assert {e.undo for e in platform.undo_log().pending()} >= {"clear_network", "stop_process"}
     done = subprocess.run([sys.executable, "-m", "drillkit", "recover", "--env", str(env_file)],
                           capture_output=True, text=True, timeout=60)  # fmt: skip

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from drillkit.errors import ComponentError
 from drillkit.netfault import (
-    Fault, FaultProxy, NetfaultClient, ProxyConfig, RouteConfig, RouteStats, read_ready_file, write_config,
+    TOKEN_FILE, Fault, FaultProxy, NetfaultClient, ProxyConfig, RouteConfig, RouteStats, read_ready_file, write_config,
 )  # fmt: skip
 from drillkit.netfault.proxy import Route
 
@@ -112,7 +112,7 @@ def proxy(upstream: Upstream, raw_upstream: int) -> Iterator[FaultProxy]:
 
 def control(proxy: FaultProxy) -> NetfaultClient:
     assert proxy.ready is not None
-    return NetfaultClient(f"http://127.0.0.1:{proxy.ready.control_port}")
+    return NetfaultClient(f"http://127.0.0.1:{proxy.ready.control_port}", token=proxy.token)
 
 
 def port(proxy: FaultProxy, route: str = "node") -> int:
@@ -331,12 +331,12 @@ def test_client_errors_name_the_route_and_the_servers_message(proxy: FaultProxy)
         control(proxy).set_fault("nope", Fault())
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
-        nobody = NetfaultClient(f"http://127.0.0.1:{free.getsockname()[1]}", 0.5)
+        nobody = NetfaultClient(f"http://127.0.0.1:{free.getsockname()[1]}", 0.5, token="t" * 43)
         assert nobody.health() is False
         with pytest.raises(ComponentError, match="got no answer"):
             nobody.routes()
     with pytest.raises(ComponentError, match="is not http://HOST:PORT"):
-        NetfaultClient("")
+        NetfaultClient("", token="t" * 43)
 
 
 def test_fault_and_config_validation() -> None:
@@ -384,12 +384,12 @@ def proxy_for(upstream_port: int, how: str, folder: Path) -> Iterator[tuple[int,
         return
     write_config(folder / "routes.json", routes)
     command = [sys.executable, "-m", "drillkit.netfault", "--config", str(folder / "routes.json"),
-               "--ready-file", str(folder / "ready.json")]  # fmt: skip
+               "--ready-file", str(folder / "ready.json"), "--token-file", str(folder / TOKEN_FILE)]  # fmt: skip
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_until((folder / "ready.json").exists, timeout=10)
         ready = read_ready_file(folder / "ready.json")
-        yield ready.routes["node"], NetfaultClient(f"http://127.0.0.1:{ready.control_port}")
+        yield ready.routes["node"], NetfaultClient.from_state(folder, f"http://127.0.0.1:{ready.control_port}")
     finally:
         child.kill()
         child.wait(timeout=5)
@@ -427,13 +427,13 @@ def test_the_process_writes_its_ready_file_logs_changes_and_exits_0_on_sigterm(t
     write_config(tmp_path / "routes.json", [RouteConfig(name="a", upstream_port=up), RouteConfig(name="b", upstream_port=up)])
     ready_file = tmp_path / "ready.json"
     command = [sys.executable, "-m", "drillkit.netfault", "--config", str(tmp_path / "routes.json"),
-               "--control-port", "0", "--ready-file", str(ready_file)]  # fmt: skip
+               "--control-port", "0", "--ready-file", str(ready_file), "--token-file", str(tmp_path / TOKEN_FILE)]  # fmt: skip
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert wait_until(ready_file.exists, timeout=10)
         ready = read_ready_file(ready_file)
         assert ready.pid == child.pid and set(ready.routes) == {"a", "b"} and ready.control_port > 0
-        client = NetfaultClient(f"http://127.0.0.1:{ready.control_port}")
+        client = NetfaultClient.from_state(tmp_path, f"http://127.0.0.1:{ready.control_port}")
         assert client.health()
         client.set_fault("b", Fault(latency_ms=5))
         assert {r.name: r.fault.latency_ms for r in client.routes()} == {"a": 0, "b": 5}
@@ -451,6 +451,7 @@ def test_the_process_writes_its_ready_file_logs_changes_and_exits_0_on_sigterm(t
 
 def test_the_process_refuses_a_bad_config_with_exit_2(tmp_path: Path) -> None:
     (tmp_path / "routes.json").write_text('{"routes": [{"name": "a"}]}')
-    done = subprocess.run([sys.executable, "-m", "drillkit.netfault", "--config", str(tmp_path / "routes.json")],
+    done = subprocess.run([sys.executable, "-m", "drillkit.netfault", "--config", str(tmp_path / "routes.json"),
+                           "--token-file", str(tmp_path / TOKEN_FILE)],
                           capture_output=True, text=True, timeout=20)  # fmt: skip
     assert done.returncode == 2 and "upstream_port" in done.stderr

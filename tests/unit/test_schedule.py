@@ -53,7 +53,8 @@ def test_good_cron_expressions_pass() -> None:
 
 def test_the_crontab_line_changes_directory_locks_and_logs() -> None:
     line = crontab_line("drills/suites/nightly.yaml", schedule="30 2 * * 1-5", repo=Path("/srv/dr kit"))
-    assert line.startswith("30 2 * * 1-5 cd '/srv/dr kit' && flock -n /tmp/drillkit-suite.lock .venv/bin/drillkit suite")
+    assert line.startswith("30 2 * * 1-5 cd '/srv/dr kit' && mkdir -p -m 700 reports/.lock && chmod 700 reports/.lock && "
+                           "flock -n reports/.lock/suite.lock .venv/bin/drillkit suite")  # fmt: skip
     assert line.endswith(">> reports/cron.log 2>&1")
 
 

@@ -37,10 +37,10 @@ def test_optional_columns_may_be_left_out(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "field", "problem"),
     [
-        ("-1,recommend,1,,10,\n", "row 2, column offset_s", "must be a number >= 0"),
-        ("x,recommend,1,,10,\n", "row 2, column offset_s", "must be a number >= 0"),
+        ("-1,recommend,1,,10,\n", "row 2, column offset_s", "must be a number 0.."),
+        ("x,recommend,1,,10,\n", "row 2, column offset_s", "must be a number 0.."),
         ("0,browse,1,,10,\n", "row 2, column kind", "unknown kind 'browse'"),
-        ("0,recommend,1,,10,\n0,recommend,-4,,10,\n", "row 3, column user_id", "must be an integer >= 0"),
+        ("0,recommend,1,,10,\n0,recommend,-4,,10,\n", "row 3, column user_id", "must be an integer 0.."),
         ("0,recommend,1,,0,\n", "row 2, column k", "integer 1..1000"),
         ("0,recommend,1,,2.5,\n", "row 2, column k", "integer 1..1000"),
         ("0,search,1,,10,\n", "row 2, column query", "a search row has no query"),
