@@ -183,15 +183,21 @@ def _signal_group(proc: Process, sig: signal.Signals) -> None:
 
 def _is(proc: Process, stat: list[str]) -> bool:
     """The process at ``proc.pid`` is the recorded one: start ticks, command line and token."""
-    if int(stat[19]) != proc.start_ticks or not _runs(_cmdline(proc.pid), proc.command):
+    if int(stat[19]) != proc.start_ticks or not _runs(_cmdline(proc.pid), proc.command, token=bool(proc.token)):
         return False
     return not proc.token or _environ(proc.pid).get(TOKEN_VARIABLE) == proc.token
 
 
-def _runs(actual: tuple[str, ...] | None, command: tuple[str, ...]) -> bool:
-    # The kernel starts a script through its #! interpreter, which it puts in front of the
+def _runs(actual: tuple[str, ...] | None, command: tuple[str, ...], *, token: bool) -> bool:
+    # The kernel runs a script through its #! interpreter, which it puts in front of the
     # command (``/bin/sh ./script arg``): the command is then the end of the command line.
-    return actual is not None and len(actual) >= len(command) > 0 and actual[len(actual) - len(command) :] == command
+    # A wrapper or shim may also exec the real program with the same arguments (``exec
+    # python3.11 "$@"``): for a record with a token (which only a child drillkit started can
+    # carry) the arguments must end the command line, whatever the program shows as.
+    if actual is None or not command or len(actual) < len(command):
+        return False
+    expected = command[1:] if token and len(command) > 1 else command
+    return actual[len(actual) - len(expected) :] == expected
 
 
 def _is_dying(proc: Process, stat: list[str]) -> bool:

@@ -182,6 +182,27 @@ def _eventually(check: Callable[[], bool], timeout_s: float = 5.0) -> bool:
     return bool(check())
 
 
+def test_a_wrapper_that_execs_the_real_program_is_still_recognised(tmp_path: Path) -> None:
+    # A shim (pyenv, a test's wrapper) execs the real program with the same arguments: the
+    # command line's program changes, its arguments do not.
+    wrapper = tmp_path / "wrapper"
+    wrapper.write_text('#!/bin/sh\nexec sleep "$@"\n')
+    wrapper.chmod(0o755)
+    proc = supervise.spawn("shimmed", [str(wrapper), "60"], log_path=tmp_path / "w.log")
+    try:
+        deadline = time.monotonic() + 5
+        while _cmdline(proc.pid) != ("sleep", "60") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _cmdline(proc.pid) == ("sleep", "60")
+        assert supervise.alive(proc)
+        other = supervise.Process(**{**proc.model_dump(), "command": (str(wrapper), "61")})
+        assert not supervise.alive(other)  # other arguments: not the recorded process
+        untokened = supervise.Process(**{**proc.model_dump(), "token": ""})
+        assert not supervise.alive(untokened)  # without a token the whole command must show
+    finally:
+        supervise.kill(proc)
+
+
 def test_a_script_started_through_its_interpreter_is_still_recognised(tmp_path: Path) -> None:
     script = tmp_path / "helper.sh"
     script.write_text("#!/bin/sh\nsleep 60\n")
