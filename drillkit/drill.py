@@ -31,7 +31,7 @@ from drillkit.journal import Journal
 from drillkit.load import Load, LoadPlan
 from drillkit.model.repository import verify
 from drillkit.observe.evidence import collect
-from drillkit.observe.guards import GuardWatch, Trip
+from drillkit.observe.guards import Abort, GuardWatch
 from drillkit.observe.scrape import prometheus_for, wait_for_loadgen
 from drillkit.plan import DrillPlan
 from drillkit.platforms import Platform, open_platform
@@ -154,7 +154,7 @@ class DrillRun:
         evidence = self._evidence(load_started, load_stopped) if not interrupted else None
         trip = self._trip()
         return RunRecord(chaos_journal=chaos_journal, undone=undone, capacity=capacity_report, interrupted=interrupted,
-                         evidence=evidence, abort=trip.as_dict() if trip else None), refusal  # fmt: skip
+                         evidence=evidence, abort=trip), refusal  # fmt: skip
 
     def _experiment(self) -> dict[str, Any]:
         """The experiment, acting on the environment the drill was planned with (kept in the run folder)."""
@@ -223,7 +223,7 @@ class DrillRun:
         return collect(self.prom, self.plan.spec, start=start, end=end, series_window_s=window,
                        regions=[r.name for r in self.plan.environment.regions])
 
-    def _trip(self) -> Trip | None:
+    def _trip(self) -> Abort | None:
         return self.guards.tripped if self.guards is not None else None
 
 

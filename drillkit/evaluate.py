@@ -22,6 +22,7 @@ from drillkit.crosscheck import CrossCheck, cross_check
 from drillkit.events import CanaryProbe, Event, FaultWindow, GatewayState, fault_window, read_events
 from drillkit.journal import Journal, write_journal
 from drillkit.measure import Measurements, measure
+from drillkit.observe.guards import Abort
 from drillkit.observe.slo import SloResult, judge_slo
 from drillkit.plan import DrillPlan
 from drillkit.provenance import release_under_test
@@ -39,7 +40,7 @@ class RunRecord:
     capacity: dict[str, Any] | None
     interrupted: bool
     evidence: dict[str, Any] | None = None  # Prometheus range data (drillkit.observe.evidence), or None
-    abort: dict[str, Any] | None = None  # the guard that tripped (drillkit.observe.guards.Trip)
+    abort: Abort | None = None  # the guard that tripped
 
 
 @dataclass(frozen=True)

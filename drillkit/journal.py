@@ -27,6 +27,7 @@ from drillkit.crosscheck import CrossCheck
 from drillkit.errors import SpecError
 from drillkit.events import Event, FaultOutput, fault_outputs, invalid
 from drillkit.measure import Measurements
+from drillkit.observe.guards import Abort
 from drillkit.observe.slo import SloResult
 from drillkit.units import Record
 from drillkit.verdict import Check, Verdict, run_verdict
@@ -83,18 +84,6 @@ class EnvironmentSnapshot(_Snapshot):
 class Release(Record):
     release: str | None = None
     commit: str | None = None
-
-
-class Abort(Record):
-    """The guard that stopped the drill."""
-
-    tripped: bool = True
-    guard: str
-    source: str
-    signal: str
-    value: float
-    reason: str
-    at: float
 
 
 class PrometheusRange(Record):

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from drillkit.backup.section import RestoreSection
     from drillkit.events import CanaryProbe
     from drillkit.measure import Measurements
+    from drillkit.observe.guards import Abort
     from drillkit.observe.slo import SloResult
     from drillkit.spec import DrillSpec
     from drillkit.spec.slo import Comparison
@@ -73,14 +74,14 @@ def compare(value: float | None, comparison: Comparison, threshold: float) -> Ve
 
 def judge(spec: DrillSpec, m: Measurements | None, canaries: Sequence[CanaryProbe], rollback_errors: list[str],
           capacity: dict[str, Any] | None = None, *, slos: Sequence[SloResult] = (),
-          abort: dict[str, Any] | None = None, min_overlap: float) -> list[Check]:  # fmt: skip
+          abort: Abort | None = None, min_overlap: float) -> list[Check]:  # fmt: skip
     """Every check of the drill but the restore ones (:func:`restore_checks`)."""
     checks = [_rollback(rollback_errors)]
     if capacity is not None:
         checks.append(Check(name="capacity", verdict=Verdict.PASS if capacity.get("ok") else Verdict.FAIL,
                             detail=str(capacity.get("reason"))))  # fmt: skip
     if abort is not None:
-        checks.append(Check(name="abort", verdict=Verdict.FAIL, detail=f"guard {abort['guard']} stopped the drill: {abort['reason']}"))
+        checks.append(Check(name="abort", verdict=Verdict.FAIL, detail=f"guard {abort.guard} stopped the drill: {abort.reason}"))
     checks += _recovery(spec, m, canaries, min_overlap)
     checks += [Check(name=f"slo:{s.name}", verdict=s.verdict, detail=s.detail, allowed_no_data=s.allow_no_data) for s in slos]
     return checks

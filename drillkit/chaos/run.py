@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from drillkit.chaos.context import REQUEST_LOG_KEY
-from drillkit.observe.guards import GuardWatch, Trip
+from drillkit.observe.guards import Abort, GuardWatch
 from drillkit.events import fire
 
 
@@ -37,7 +37,7 @@ def guard_signals() -> Iterator[None]:
         signal.signal(signal.SIGUSR1, previous)
 
 
-def stop_experiment(trip: Trip) -> None:
+def stop_experiment(trip: Abort) -> None:
     """Ask chaoslib to stop the method now and run the rollbacks (its SIGUSR1 handler)."""
     from chaoslib.exit import exit_gracefully
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +21,7 @@ from drillkit.observe.client import PromClient, PrometheusError
 from drillkit.observe.promql import guard_query
 from drillkit.spec.slo import AbortGuard, GuardSignal, GuardSource
 from drillkit.events import GuardError, GuardTripped, emit
+from drillkit.units import Record
 from drillkit.watch import Loop
 
 
@@ -31,10 +31,10 @@ class Live(Protocol):
     def __call__(self, window_s: float, now: float) -> Any: ...
 
 
-@dataclass(frozen=True)
-class Trip:
-    """Why a drill was aborted."""
+class Abort(Record):
+    """The guard that stopped the drill: the watch's trip, as the journal keeps it."""
 
+    tripped: bool = True
     guard: str
     source: str
     signal: str
@@ -42,24 +42,21 @@ class Trip:
     reason: str
     at: float
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"tripped": True, **asdict(self)}
-
 
 class GuardWatch(Loop):
     """Evaluates every guard once a second while armed; trips at most once.
 
-    Attributes: ``guards``, ``tripped`` (the Trip, or None), ``armed``.
+    Attributes: ``guards``, ``tripped`` (the Abort, or None), ``armed``.
     """
 
     def __init__(self, guards: Sequence[AbortGuard], *, prom: PromClient | None, live: Live, timeline: Path,
-                 on_trip: Callable[[Trip], None], clock: Callable[[], float] = time.time,
+                 on_trip: Callable[[Abort], None], clock: Callable[[], float] = time.time,
                  interval_s: float = 1.0) -> None:  # fmt: skip
         super().__init__(interval_s, timeline)
         self.guards = tuple(guards)
         self.prom, self.live, self.on_trip, self.clock = prom, live, on_trip, clock
         self.armed = False
-        self.tripped: Trip | None = None
+        self.tripped: Abort | None = None
         self._since: dict[str, float] = {}
         self._errors: dict[str, str] = {}
 
@@ -106,8 +103,8 @@ class GuardWatch(Loop):
     def _trip(self, guard: AbortGuard, value: float, since: float, now: float) -> None:
         bound = f"above {guard.above:g}" if guard.above is not None else f"below {guard.below:g}"
         reason = f"{guard.signal.value} from {guard.source.value} was {bound} for {now - since:.1f} s (now {value:.4g})"
-        self.tripped = Trip(guard.name, guard.source.value, guard.signal.value, value, reason, now)
-        emit(self.timeline, GuardTripped(**self.tripped.as_dict()))
+        self.tripped = Abort(guard=guard.name, source=guard.source.value, signal=guard.signal.value, value=value, reason=reason, at=now)
+        emit(self.timeline, GuardTripped(**self.tripped.model_dump()))
         self.on_trip(self.tripped)
 
     def _note_error(self, guard: AbortGuard, error: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from drillkit.load import LiveWindow
 from drillkit.observe.client import PromClient
-from drillkit.observe.guards import GuardWatch, Trip
+from drillkit.observe.guards import GuardWatch, Abort
 from drillkit.spec.slo import AbortGuard
 from tests.fakes.prometheus import serve_prometheus, vector
 
@@ -38,13 +38,13 @@ def test_a_loadgen_guard_trips_once_after_the_condition_held_for_its_duration(tm
         assert len(trips) == expect, (ratio, clock.now)
         clock.now += 1.0
     trip = trips[0]
-    assert isinstance(trip, Trip) and trip.guard == "storm" and trip.source == "loadgen" and trip.value == 0.9
+    assert isinstance(trip, Abort) and trip.guard == "storm" and trip.source == "loadgen" and trip.value == 0.9
     assert "above 0.5 for 3.0 s" in trip.reason  # the dip to 0.1 restarted the count
     assert [e["event"] for e in events(tmp_path / "t.jsonl")] == ["abort"]
 
 
 def test_no_live_numbers_never_trip(tmp_path: Path) -> None:
-    trips: list[Trip] = []
+    trips: list[Abort] = []
     guard = AbortGuard(name="slow", source="loadgen", signal="p99_ms", above=500, for_s=0)
     watch = GuardWatch([guard], prom=None, live=lambda w, now: None, timeline=tmp_path / "t.jsonl", on_trip=trips.append)
     watch.arm()
@@ -69,7 +69,7 @@ def test_a_prometheus_guard_reads_its_query_and_trips_below_a_floor(tmp_path: Pa
 
 
 def test_prometheus_down_is_recorded_and_does_not_trip(tmp_path: Path) -> None:
-    trips: list[Trip] = []
+    trips: list[Abort] = []
     guard = AbortGuard(name="storm", source="prometheus", signal="error_ratio", above=0.5, for_s=0)
     watch = GuardWatch([guard], prom=PromClient("http://127.0.0.1:9", retries=0, timeout_s=1), live=lambda w, now: None,
                        timeline=tmp_path / "t.jsonl", on_trip=trips.append)  # fmt: skip
