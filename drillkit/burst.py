@@ -75,6 +75,7 @@ class Burst:
     first_error: str | None = None
     elapsed_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list, repr=False)
+    by_model: dict[str, list[float]] = field(default_factory=dict, repr=False)  # the same latencies, per model
 
     @property
     def achieved_rps(self) -> float:
@@ -82,11 +83,11 @@ class Burst:
 
     @property
     def p50_ms(self) -> float | None:
-        return _quantile(self.latencies_ms, 0.50)
+        return quantile(self.latencies_ms, 0.50)
 
     @property
     def p99_ms(self) -> float | None:
-        return _quantile(self.latencies_ms, 0.99)
+        return quantile(self.latencies_ms, 0.99)
 
 
 def run_burst(
@@ -108,17 +109,22 @@ def run_burst(
     return run.wait()
 
 
-def _requests(manifest: Manifest) -> list[tuple[EncodedRequest, frozenset[int]]]:
-    """Each golden probe encoded once, with its golden items."""
-    recommend = [(encode_recommend(p.user_id, p.k), frozenset(p.item_ids)) for p in manifest.golden.recommend]
-    search = [(encode_search(p.query, p.user_id, p.k), frozenset(p.item_ids)) for p in manifest.golden.search]
-    return recommend + search
+_Request = tuple[str, EncodedRequest, frozenset[int]]  # model, request, golden items
+
+
+def _requests(manifest: Manifest) -> list[_Request]:
+    """Each golden probe encoded once, with its model and golden items, the models interleaved
+    (a burst cut short by its count or time bound still measures each of them)."""
+    recommend = [("recommend", encode_recommend(p.user_id, p.k), frozenset(p.item_ids)) for p in manifest.golden.recommend]
+    search = [("search", encode_search(p.query, p.user_id, p.k), frozenset(p.item_ids)) for p in manifest.golden.search]
+    mixed = [r for pair in itertools.zip_longest(recommend, search) for r in pair if r is not None]
+    return mixed
 
 
 class _Run:
     """The state the workers share; every change under one lock."""
 
-    def __init__(self, requests: list[tuple[EncodedRequest, frozenset[int]]], burst: Burst) -> None:
+    def __init__(self, requests: list[_Request], burst: Burst) -> None:
         self.requests, self.burst = requests, burst
         self.lock, self.done = threading.Lock(), threading.Event()
         self.numbers = itertools.count()
@@ -133,18 +139,19 @@ class _Run:
         self.done.wait(max(0.0, self.deadline - time.monotonic()))
         with self.lock:  # a snapshot: answers that arrive after the deadline are not counted
             elapsed = min(time.monotonic(), self.deadline) - self.started
-            burst = replace(self.burst, latencies_ms=list(self.burst.latencies_ms), elapsed_s=elapsed)
+            burst = replace(self.burst, latencies_ms=list(self.burst.latencies_ms), elapsed_s=elapsed,
+                            by_model={m: list(v) for m, v in self.burst.by_model.items()})
             self.deadline = 0.0  # tells late workers to stop and record nothing more
         return burst
 
     def work(self, client: RecommenderClient) -> None:
         try:
             while (number := self._next()) is not None:
-                request, golden = self.requests[number % len(self.requests)]
+                model, request, golden = self.requests[number % len(self.requests)]
                 reply = client.send(request)
                 got = reply.answer.item_ids if reply.answer is not None else ()
                 wrong = reply.error is None and len(golden.intersection(got)) < MIN_OVERLAP * max(1, len(golden))
-                self._record(reply.latency_s * 1e3, reply.error, wrong)
+                self._record(model, reply.latency_s * 1e3, reply.error, wrong)
         finally:
             client.close()
             with self.lock:
@@ -157,7 +164,7 @@ class _Run:
             number = next(self.numbers)
             return number if number < self.burst.planned and time.monotonic() < self.deadline else None
 
-    def _record(self, latency_ms: float, error: str | None, wrong: bool) -> None:
+    def _record(self, model: str, latency_ms: float, error: str | None, wrong: bool) -> None:
         with self.lock:
             if time.monotonic() >= self.deadline:
                 return
@@ -171,13 +178,15 @@ class _Run:
             else:
                 b.ok += 1
                 b.latencies_ms.append(latency_ms)
+                b.by_model.setdefault(model, []).append(latency_ms)
 
 
-def _quantile(values: list[float], q: float) -> float | None:
+def quantile(values: list[float], q: float) -> float | None:
+    """The nearest-rank ``q`` quantile of ``values`` (None when empty), to 0.01."""
     if not values:
         return None
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)], 2)
 
 
-__all__ = ["DEFAULT_LIMITS", "Burst", "BurstLimits", "run_burst"]
+__all__ = ["DEFAULT_LIMITS", "Burst", "BurstLimits", "quantile", "run_burst"]

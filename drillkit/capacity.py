@@ -28,6 +28,7 @@ from drillkit.model.client import RecommenderClient
 from drillkit.model.repository import Manifest
 from drillkit.platforms.base import ComponentStatus, EnvironmentStatus, Health
 from drillkit.smoke import ProbeResult, send_probe
+from drillkit.try_timeout import TryTimeouts, warmup_warnings
 
 HEADROOM = 1.25
 
@@ -61,6 +62,11 @@ class Capacity(BaseModel):
     achieved_rps: float | None = None
     burst_p50_ms: float | None = None
     burst_p99_ms: float | None = None
+    # The gateway's per-try timeout of each model against its warm-up p99.9: a timeout below it
+    # retries the slowest healthy requests (and marks their node down). A warning, not a refusal.
+    try_timeouts: TryTimeouts | None = None
+    warmup_p999_ms: dict[str, float] = {}
+    warnings: list[str] = []
 
     def as_dict(self) -> dict[str, object]:
         return self.model_dump(mode="json")
@@ -72,11 +78,15 @@ def check(
     manifest: Manifest,
     warmup_rps: float,
     *,
+    try_timeouts: TryTimeouts | None = None,
+    warmup_p999_ms: dict[str, float] | None = None,
     limits: BurstLimits = DEFAULT_LIMITS,
 ) -> Capacity:
-    """Judge whether the ``standby`` regions can serve ``HEADROOM`` x ``warmup_rps``."""
+    """Judge whether the ``standby`` regions can serve ``HEADROOM`` x ``warmup_rps``; warn about
+    per-try timeouts below the warm-up's p99.9 of their model."""
     nodes = [n for n in status.nodes() if n.region in standby]
     ready = [n for n in nodes if n.health is Health.READY and n.gateway_state == "UP"]
+    p999 = {m: round(v, 2) for m, v in (warmup_p999_ms or {}).items()}
     report = Capacity(
         ok=False,
         reason="",
@@ -85,6 +95,9 @@ def check(
         same_model=False,
         warmup_rps=round(warmup_rps, 2),
         required_rps=round(HEADROOM * warmup_rps, 2),
+        try_timeouts=try_timeouts,
+        warmup_p999_ms=p999,
+        warnings=warmup_warnings(try_timeouts.models if try_timeouts else {}, p999),
     )
     if len(ready) < len(nodes) or not ready:
         return _refused(report, f"only {len(ready)} of {len(nodes)} standby nodes are ready and UP at the gateway")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from drillkit import capacity
+from drillkit import capacity, try_timeout
 from drillkit.chaos.context import pin_environment
 from drillkit.chaos.run import guard_signals, run_guarded, stop_experiment
 from drillkit.chaos.undo import undo_pending
@@ -168,6 +168,7 @@ class DrillRun:
         # A runner killed outright must not leave its load running: `drillkit recover` ends it.
         entry = self.platform.undo_log().record("load", "stop_process", {"process": self.load.process.model_dump(mode="json")})
         self.load.wait_sending()
+        self._count("load_started")
         for w in self.watchers:
             w.start()
         return entry
@@ -179,8 +180,11 @@ class DrillRun:
         self._wait_scraped(deadline=time.monotonic() + SCRAPE_WAIT_S)
         rate = (load.progress().sent - sent_before) / max(time.monotonic() - started, 1e-6)
         standby = [r.name for r in plan.environment.standbys]
-        report = capacity.check(self.platform.status(), standby, self.manifest, rate)  # a burst of a few seconds at most
+        report = capacity.check(self.platform.status(), standby, self.manifest, rate,  # a burst of a few seconds at most
+                                try_timeouts=self.platform.try_timeouts(),
+                                warmup_p999_ms=load.latency_quantiles(try_timeout.QUANTILE))  # fmt: skip
         _event(self.timeline, "capacity_checked", **report.as_dict())
+        self._count("warmed_up")
         if not report.ok and plan.spec.fail_on.capacity and not self.force:
             raise CapacityRefused(f"refusing to inject: {report.reason} (use --force to inject anyway)", report.as_dict())
         return report.as_dict()
@@ -199,6 +203,7 @@ class DrillRun:
         except NotUpError as exc:
             undone = [{"fault": "-", "undo": "-", "args": {}, "error": str(exc)}]
         _event(self.timeline, "rollback_ended", undone=undone)
+        self._count("rollback_ended")
         return undone
 
     def _cooldown(self) -> None:
@@ -212,8 +217,16 @@ class DrillRun:
             self.platform.undo_log().done(load_undo.id)
         for w in self.watchers:
             w.stop()
+        self._count("load_stopped")
         _event(self.timeline, "drill_ended", load_stopped_at=stopped)
         return stopped
+
+    def _count(self, phase: str) -> None:
+        """The gateway's counters now, into the timeline (nothing when they cannot be read)."""
+        counters = self.platform.gateway_counters()
+        if counters is not None:
+            _event(self.timeline, "gateway_counters", phase=phase, requests=counters.requests,
+                   retries=counters.retries, redispatches=counters.redispatches)  # fmt: skip
 
     def _evidence(self, start: float, end: float) -> dict[str, Any] | None:
         """Range data from Prometheus, collected once; later steps only read what is stored."""

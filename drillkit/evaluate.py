@@ -10,6 +10,7 @@ run renders the report itself, from the written folder.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -27,7 +28,10 @@ from drillkit.observe.slo import SloResult, judge_slo
 from drillkit.plan import DrillPlan
 from drillkit.provenance import release_under_test
 from drillkit.request_log import read_request_log
+from drillkit.retries import gateway_retries
 from drillkit.smoke import MIN_OVERLAP
+from drillkit.spec.drill import JudgeLatency
+from drillkit.spec.slo import SloCheck
 from drillkit.verdict import exit_code, judge, restore_checks
 
 
@@ -73,7 +77,7 @@ def evaluate(plan: DrillPlan, evidence: Evidence) -> Journal:
     events, record = evidence.events, evidence.record
     window = fault_window(events)
     measured = _measure(plan, evidence.log, events, window)
-    slos = _slos(plan, record.evidence)
+    slos = _slos(plan, record.evidence, measured, window.start)
     canaries = [e for e in events if isinstance(e, CanaryProbe)]
     errors = [f"{u['undo']} {u['args']}: {u['error']}" for u in record.undone if u.get("error")]
     restore = restore_section(events)
@@ -85,6 +89,7 @@ def evaluate(plan: DrillPlan, evidence: Evidence) -> Journal:
         versions=evidence.versions, release=evidence.release or None, generated_at=evidence.generated_at,
         interrupted=record.interrupted, fault_start=window.start, injecting_since=window.injecting_since,
         rollback_end=window.rollback_end, faulted=window.nodes, capacity=record.capacity, measurements=measured,
+        gateway=gateway_retries(events, budget_percent=plan.environment.gateway.retry_budget_percent),
         checks=checks, exit_code=int(exit_code(checks, interrupted=record.interrupted)), slos=slos,
         cross_check=_cross_check(plan, measured, prom, window), abort=record.abort, restore=restore,
         prometheus={k: prom[k] for k in ("url", "start", "end", "step_s", "series_window_s")} if "url" in prom else None,
@@ -100,16 +105,35 @@ def _measure(plan: DrillPlan, log: pd.DataFrame, events: list[Event], window: Fa
         log, fault_start=window.start, rollback_end=window.rollback_end, faulted=set(window.nodes),
         injecting_since=window.injecting_since, gateway_changes=[e.model_dump() for e in events if isinstance(e, GatewayState)],
         primary=plan.environment.primary.name, window_s=slo.window_s, p99_slo_s=slo.p99_ms / 1e3,
-        error_budget=slo.error_budget, stable_for_s=plan.spec.recovery.stable_for_s,
+        error_budget=slo.error_budget, stable_for_s=plan.spec.recovery.stable_for_s, judge_latency=slo.judge_latency,
     )  # fmt: skip
 
 
-def _slos(plan: DrillPlan, evidence: dict[str, Any] | None) -> list[SloResult]:
-    """Every Prometheus SLO's verdict from the stored range data (NO_DATA without it)."""
-    if evidence is None:
-        return [judge_slo(c, None, error="no Prometheus data was collected") for c in plan.spec.slos]
-    stored = evidence.get("slos", {})
-    return [judge_slo(c, stored.get(c.name, {}).get("series"), stored.get(c.name, {}).get("error")) for c in plan.spec.slos]
+def _slos(plan: DrillPlan, evidence: dict[str, Any] | None, measured: Measurements | None,
+          fault_start: float | None) -> list[SloResult]:  # fmt: skip
+    """Every Prometheus SLO's verdict from the stored range data (NO_DATA without it); latency
+    SLOs of a drill judged after recovery see only the points from recovery on."""
+    out = []
+    for check in plan.spec.slos:
+        since, unmeasured = _since(plan, check, measured, fault_start)
+        stored = (evidence or {}).get("slos", {}).get(check.name, {})
+        error = "no Prometheus data was collected" if evidence is None else stored.get("error") or unmeasured
+        out.append(judge_slo(check, stored.get("series"), error, since=since))
+    return out
+
+
+def _since(plan: DrillPlan, check: SloCheck, measured: Measurements | None,
+           fault_start: float | None) -> tuple[float | None, str | None]:  # fmt: skip
+    """Where a check's points are judged from (None: all) and, when nothing can be, why.
+
+    After recovery, a latency SLO's first point is a rate window past recovery: the points
+    before ``fault_start + rto_s + window_s`` still average requests from before it.
+    """
+    if check.kind != "latency" or plan.spec.slo.judge_latency is not JudgeLatency.AFTER_RECOVERY:
+        return None, None
+    if measured is None or fault_start is None:
+        return math.inf, "recovery was not measured (no fault was injected or no request was logged)"
+    return fault_start + measured.rto_s + check.window_s, None
 
 
 def _cross_check(plan: DrillPlan, measured: Measurements | None, evidence: dict[str, Any], window: FaultWindow) -> CrossCheck | None:

@@ -111,6 +111,18 @@ class GatewayState(_Event):
     state: str
 
 
+class GatewayCounted(_Event):
+    """The gateway's cumulative backend counters at a phase of the drill (``load_started``, ``warmed_up``
+    (just before the experiment), ``rollback_ended``, ``load_stopped``): retries and redispatches are
+    the early warning of a node going bad, and their share of requests is what the retry budget bounds."""
+
+    event: Literal["gateway_counters"] = "gateway_counters"
+    phase: Literal["load_started", "warmed_up", "rollback_ended", "load_stopped"]
+    requests: int = Field(ge=0)
+    retries: int = Field(ge=0)
+    redispatches: int = Field(ge=0)
+
+
 class CanaryProbe(_Event):
     event: Literal["canary"] = "canary"
     model: str
@@ -158,7 +170,7 @@ class DrillEnded(_Event):
 
 Event = Annotated[
     DrillStarted | CapacityChecked | PrometheusScraping | ExperimentStarted | ExperimentEnded | ActivityStarted
-    | ActivityEnded | GatewayState | CanaryProbe | GuardTripped | GuardError | WatcherError | RollbackStarted
+    | ActivityEnded | GatewayState | GatewayCounted | CanaryProbe | GuardTripped | GuardError | WatcherError | RollbackStarted
     | RollbackEnded | CooldownStarted | DrillEnded,
     Field(discriminator="event"),
 ]

@@ -24,7 +24,17 @@ Design choices, each for a drill's sake:
   answer or a log line. So the gateway waits for the body (up to ``tune.bufsize``, 16 kB;
   inference requests here are far smaller) before it picks a server;
 - ``observe layer7 error-limit``: passive checks take out a node whose answers fail while
-  its readiness stays green (a GPU with ECC errors);
+  its readiness stays green (a GPU with ECC errors), or that stopped answering (a hung or
+  blackholed node: its first timed-out try marks it down, so only the requests already in
+  flight on it wait);
+- a per-try timeout per model (``http-request set-timeout server`` from a map the runtime
+  API can change): one try of a request gets a few times what a busy node needs for that
+  model (``drillkit/try_timeout.py``), then it is retried elsewhere. A hang costs the requests
+  in flight that much, instead of the whole server timeout;
+- a Lua script (``gateway.lua``): a server that a try was retried from is taken out at once
+  (HAProxy's passive checks see only a request's final answer, never a retried try), and a
+  retry budget: L7 retries over the last seconds may be at most a share of the requests, so a
+  region-wide slowdown is not multiplied into a retry storm.
 - ``X-Drillkit-Node`` / ``X-Drillkit-Region`` response headers: the load generator records
   who served each request, which is how failover and failback are measured.
 """
@@ -65,7 +75,8 @@ class Backend:
 
 @dataclass(frozen=True)
 class GatewayPlan:
-    """Everything the HAProxy configuration depends on."""
+    """Everything the HAProxy configuration depends on (``try_map`` and ``script`` are the files
+    ``render_try_map`` and ``render_script`` fill, beside the configuration)."""
 
     bind_port: int
     stats_port: int
@@ -73,6 +84,8 @@ class GatewayPlan:
     region_map: Path
     spec: GatewaySpec
     backends: tuple[Backend, ...]
+    try_map: Path = Path("try_timeouts.map")
+    script: Path = Path("gateway.lua")
 
 
 # Characters HAProxy reads as syntax where drillkit pastes a value (line and word breaks,
@@ -93,6 +106,8 @@ def _check_plan(plan: GatewayPlan) -> None:
     config (a path from a state folder, a name) must never add a line or a keyword of its own."""
     _check_value("socket", str(plan.socket))
     _check_value("region_map", str(plan.region_map))
+    _check_value("try_map", str(plan.try_map))
+    _check_value("script", str(plan.script))
     _check_backends(plan.backends)
 
 
@@ -110,13 +125,120 @@ def _check_value(field: str, value: str) -> None:
                         "'(' or ')', and without control characters)")  # fmt: skip
 
 
+def write_config(plan: GatewayPlan, config: Path, try_timeouts_ms: dict[str, int] | None = None) -> None:
+    """Write ``config`` (haproxy.cfg) and every file it loads: the region map, the per-try timeouts
+    (``initial_try_timeouts`` unless given) and the Lua script (ejection, retry budget)."""
+    text = render_config(plan)
+    plan.region_map.write_text(render_region_map(plan.backends))
+    plan.try_map.write_text(render_try_map(try_timeouts_ms or initial_try_timeouts(plan.spec)))
+    plan.script.write_text(render_script(plan.spec))
+    config.write_text(text)
+
+
 def render_region_map(backends: tuple[Backend, ...]) -> str:
     """HAProxy map file: server name -> region (read by the region response header)."""
     _check_backends(backends)
     return "".join(f"{b.name} {b.region}\n" for b in backends)
 
 
+def render_try_map(timeouts_ms: dict[str, int]) -> str:
+    """HAProxy map file: a model's inference path prefix -> its per-try timeout in ms."""
+    for model in timeouts_ms:
+        _check_value("model name", model)
+    return "".join(f"{try_key(model)} {int(ms)}\n" for model, ms in sorted(timeouts_ms.items()))
+
+
+def try_key(model: str) -> str:
+    """The map key of ``model``: the prefix of its KServe v2 paths."""
+    return f"/v2/models/{model}/"
+
+
+def initial_try_timeouts(spec: GatewaySpec, models: tuple[str, ...] = MODELS) -> dict[str, int]:
+    """Per-try timeouts before any latency was measured: the fixed one, else the server timeout
+    (so nothing healthy is cut short until ``drillkit up`` has measured the models)."""
+    return {m: spec.try_timeout_ms or spec.server_timeout_ms for m in models}
+
+
+# The gateway's Lua script (HAProxy has no retry budget and its passive checks never see a try
+# that was retried, only a request's final answer), with two parts, each optional:
+# - ejection: a task samples each server's retry counter (`wretr`, counted on the server a try
+#   failed on: a timeout, a refused or empty answer, a 404/503) every 50 ms, and a server that a
+#   try was retried from is forced down at once; its checks bring it back. As Envoy's outlier
+#   detection caps ejections, so does this one (``eject_max_percent``): a poison request (one that
+#   fails on every node) is retried onto several and would otherwise take each of them out.
+#   So a hung or blackholed node costs only the requests already in flight on it.
+# - budget: L7 retries over the window (the backend's `wretr`) against its requests (`stot`),
+#   read as each request starts; past the budget the request gets `disable-l7-retry`, and only a
+#   failed connection (no work done) is retried.
+_SCRIPT = """-- drillkit's gateway script for backend {backend}: rendered by drillkit/gateway.py.
+local BACKEND, STEP_MS = "{backend}", 50
+local EJECT, KEEP = {eject}, {keep!r}  -- ejection never leaves fewer than KEEP of the servers up
+-- budget: over the last {window:g} s, L7 retries may be at most {percent:g} per 100 requests, plus {minimum:g} a second
+local SHARE, MINIMUM, SLOTS = {share!r}, {allowance!r}, {slots}
+local ring, head, retried = {{}}, 0, {{}}
+
+local function up_servers(servers)
+  local up, total = 0, 0
+  for _, srv in pairs(servers) do
+    total = total + 1
+    if string.sub(srv:get_stats().status or "", 1, 2) == "UP" then up = up + 1 end
+  end
+  return up, total
+end
+
+local function eject(servers)
+  for name, srv in pairs(servers) do
+    local retries = tonumber(srv:get_stats().wretr) or 0
+    if retried[name] ~= nil and retries > retried[name] then
+      local up, total = up_servers(servers)
+      if up - 1 >= math.max(1, math.ceil(total * KEEP)) then srv:check_force_down() end
+    end
+    retried[name] = retries
+  end
+end
+
+local function counters()
+  local s = core.backends[BACKEND]:get_stats()
+  return tonumber(s.wretr) or 0, tonumber(s.stot) or 0
+end
+
+core.register_task(function()
+  while true do
+    if EJECT then eject(core.backends[BACKEND].servers) end
+    local retries, requests = counters()
+    head = head % SLOTS + 1
+    ring[head] = {{retries, requests}}
+    core.msleep(STEP_MS)
+  end
+end)
+
+core.register_fetches("drillkit_retry_over_budget", function(txn)
+  local oldest = ring[head % SLOTS + 1] or ring[1]
+  if oldest == nil then return 0 end
+  local retries, requests = counters()
+  if retries - oldest[1] >= SHARE * (requests - oldest[2]) + MINIMUM then return 1 end
+  return 0
+end)
+"""
+
+
+def uses_script(spec: GatewaySpec) -> bool:
+    """Whether the configuration loads the Lua script (ejection or a retry budget is on)."""
+    return spec.eject_on_retry or spec.retry_budget_percent > 0
+
+
+def render_script(spec: GatewaySpec) -> str:
+    """The gateway's Lua script: ejection on a retried try, and the retry budget."""
+    window = spec.retry_budget_window_s
+    return _SCRIPT.format(backend=BACKEND, eject="true" if spec.eject_on_retry else "false",
+                          keep=round(1 - spec.eject_max_percent / 100, 4), window=window,
+                          percent=spec.retry_budget_percent, minimum=spec.retry_budget_min_per_s,
+                          share=spec.retry_budget_percent / 100, allowance=float(spec.retry_budget_min_per_s * window),
+                          slots=max(1, round(window * 1000 / 50)))  # fmt: skip
+
+
 def _global(plan: GatewayPlan) -> str:
+    budget = f"    lua-load {plan.script}\n" if uses_script(plan.spec) else ""
     return f"""global
     log stderr format short local0 info
     stats socket {plan.socket} mode 600 level admin
@@ -124,7 +246,7 @@ def _global(plan: GatewayPlan) -> str:
     maxconn 8192
     # one thread: on a 2-core box the inference nodes need the other core
     nbthread 1
-"""
+{budget}"""
 
 
 def _defaults(spec: GatewaySpec) -> str:
@@ -138,9 +260,9 @@ def _defaults(spec: GatewaySpec) -> str:
     timeout client 60s
     timeout http-request 10s
     timeout http-keep-alive 60s
-    timeout check {max(spec.check_interval_ms, 200)}ms
+    timeout check {spec.check_timeout_ms or max(spec.check_interval_ms, 200)}ms
     retries {spec.retries}
-    option redispatch 1
+{"    option redispatch 1" if spec.redispatch else "    no option redispatch"}
     retry-on {" ".join(spec.retry_on)}
     option http-buffer-request
     http-reuse safe
@@ -180,6 +302,11 @@ def _backend(plan: GatewayPlan) -> str:
     lines = [
         f"backend {BACKEND}",
         "    balance leastconn",
+        f"    http-request set-timeout server path,map_beg_int({plan.try_map},{spec.server_timeout_ms})",
+    ]
+    if spec.retry_budget_percent > 0:
+        lines.append("    http-request disable-l7-retry if { lua.drillkit_retry_over_budget -m int gt 0 }")
+    lines += [
         "    option httpchk",
         checks.rstrip("\n"),
         f"    default-server inter {interval}ms fastinter {interval}ms downinter {interval}ms "
@@ -244,11 +371,46 @@ class RuntimeApi:
         """The backend's servers with their current status (``show stat``)."""
         return parse_stat(self.command("show stat"))
 
+    def counters(self) -> GatewayCounters:
+        """The backend's request, retry and redispatch counters (``show stat``)."""
+        return parse_counters(self.command("show stat"))
+
+    def set_try_timeout(self, try_map: Path, model: str, timeout_ms: int) -> None:
+        """Change ``model``'s per-try timeout live (``set map``; the entry must exist)."""
+        _check_value("model name", model)
+        answer = self.command(f"set map {try_map} {try_key(model)} {int(timeout_ms)}").strip()
+        if answer:
+            raise ComponentError(f"gateway refused to set the per-try timeout of {model}: {answer}")
+
     def set_state(self, server: str, state: str) -> None:
         """Set a server to ``ready``, ``drain`` or ``maint`` (operator action, also for drills)."""
         answer = self.command(f"set server {BACKEND}/{server} state {state}").strip()
         if answer:
             raise ComponentError(f"gateway refused 'set server {server} state {state}': {answer}")
+
+
+@dataclass(frozen=True)
+class GatewayCounters:
+    """The inference backend's cumulative counters: requests it took (``stot``), retries of any
+    kind (``wretr``: connection and L7) and redispatches to another server (``wredis``)."""
+
+    requests: int
+    retries: int
+    redispatches: int
+
+
+def parse_counters(text: str) -> GatewayCounters:
+    """The inference backend's counters from ``show stat`` CSV (zeros when the row is missing)."""
+    rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
+    row = next((r for r in rows if r.get("pxname") == BACKEND and r.get("svname") == "BACKEND"), {})
+    return GatewayCounters(requests=_int(row.get("stot")), retries=_int(row.get("wretr")), redispatches=_int(row.get("wredis")))
+
+
+def _int(raw: str | None) -> int:
+    try:
+        return max(0, int(raw or 0))
+    except ValueError:
+        return 0
 
 
 def parse_stat(text: str) -> list[ServerState]:

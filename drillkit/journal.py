@@ -29,6 +29,7 @@ from drillkit.events import Event, FaultOutput, fault_outputs, invalid
 from drillkit.measure import Measurements
 from drillkit.observe.guards import Abort
 from drillkit.observe.slo import SloResult
+from drillkit.retries import GatewayRetries
 from drillkit.units import Record
 from drillkit.verdict import Check, Verdict, run_verdict
 
@@ -134,6 +135,7 @@ class Journal(Record):
     rollback_end: float | None
     faulted: list[str] = Field(default_factory=list, description="every node a fault hit")
     capacity: dict[str, Any] | None = Field(None, description="the capacity pre-check and the numbers behind it")
+    gateway: GatewayRetries | None = Field(None, description="the gateway's retries and redispatches, warm-up and fault")
     measurements: Measurements | None
     checks: list[Check]
     exit_code: int

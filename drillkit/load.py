@@ -163,11 +163,19 @@ class Load:
         failed = float((recent["outcome"] != "ok").mean())
         return LiveWindow(len(recent), failed, float(recent["latency_s"].quantile(0.99)) * 1e3)
 
+    def latency_quantiles(self, q: float) -> dict[str, float]:
+        """The ``q`` latency quantile in ms of each request kind (model) answered so far."""
+        frame = self._flushed()
+        if frame.empty:
+            return {}
+        ok = frame[frame["outcome"] == "ok"]
+        return {str(kind): float(group["latency_s"].quantile(q)) * 1e3 for kind, group in ok.groupby("kind")}
+
     def _flushed(self) -> pd.DataFrame:
         with self._seen_lock:
             for part in sorted(self.plan.request_log.glob("part-*.parquet")):
                 if part not in self._seen:
-                    self._seen[part] = pd.read_parquet(part, columns=["scheduled_at", "outcome", "latency_s"])
+                    self._seen[part] = pd.read_parquet(part, columns=["scheduled_at", "kind", "outcome", "latency_s"])
             return pd.concat(self._seen.values(), ignore_index=True) if self._seen else pd.DataFrame()
 
     def stop(self, grace_s: float = 15.0) -> Path:

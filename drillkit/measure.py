@@ -17,7 +17,10 @@ Definitions (DESIGN.md, "Measurements"):
   region (the environment's, whatever it is called), at the same resolution;
 - RTO as counters see it (``rto_ended_s``): the same rule with each request placed at the
   time it *ended*. Prometheus counts a request when it completes, so a request sent at 0.2 s
-  that timed out at 2.2 s is an error at 2.2 s there; the cross-check compares like with like.
+  that timed out at 2.2 s is an error at 2.2 s there; the cross-check compares like with like;
+- judged latency (``worst_p99_judged_s``): the worst p99 of a window over the span the p99
+  objective is judged on (``slo.judge_latency``): every window of the drill (through_fault),
+  or the windows from recovery (``fault_start + rto_s``) on, aligned to it (after_recovery).
 
 >>> windows(log, window_s=1.0, p99_slo_s=0.25, error_budget=0.01)   # doctest: +SKIP
 """
@@ -26,11 +29,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from drillkit.spec.drill import JudgeLatency
 from drillkit.units import Record, Seconds
 
 FAILBACK_SHARE = 0.95
@@ -63,6 +68,13 @@ class Measurements(Record):
     resolution_s: float = Field(1.0, gt=0, description="the step RTO and failback were read at (old journals: the window)")
     rto_ended_s: Seconds | None = Field(None, description="RTO with each request placed when it ended, as Prometheus "
                                         "counters see it: what the cross-check compares (None: old journals)")
+    judge_latency: JudgeLatency | None = Field(None, description="the span the p99 objective was judged on "
+                                               "(slo.judge_latency; None: old journals, which did not judge it)")
+    latency_judged_from: float | None = Field(None, description="unix time from which the p99 objective was judged: "
+                                              "the first window (through_fault) or recovery (after_recovery); "
+                                              "None: never recovered, or old journals")
+    worst_p99_judged_s: float | None = Field(None, ge=0, description="the worst window p99 over the judged span "
+                                             "(0: no window in it; None: old journals)")
 
 
 def windows(log: pd.DataFrame, *, window_s: float, p99_slo_s: float, error_budget: float, primary: str,
@@ -190,13 +202,15 @@ def measure(
     error_budget: float,
     stable_for_s: float,
     resolution_s: float = RESOLUTION_S,
+    judge_latency: JudgeLatency = JudgeLatency.THROUGH_FAULT,
 ) -> Measurements:
     """Every measurement of one drill.
 
     The incident begins when the injecting action began (``injecting_since``): users hurt
     while a region's nodes are being killed one by one are hurt by the fault, even though
     fault_start, the origin of RTO and TTD, is the end of that action. ``primary`` is the
-    environment's primary region, whose share of traffic failback waits for.
+    environment's primary region, whose share of traffic failback waits for. ``judge_latency``
+    picks the span ``worst_p99_judged_s`` is read over (:func:`judged_latency`).
     """
     since = fault_start if injecting_since is None else min(injecting_since, fault_start)
     judge = {"window_s": window_s, "p99_slo_s": p99_slo_s, "error_budget": error_budget, "primary": primary, "origin": fault_start}
@@ -213,6 +227,8 @@ def measure(
     incident = [w for w in ws if since < w.start + window_s and w.start < incident_end]
     failed = int((log["outcome"] != "ok").sum())
     in_incident = log[(log["scheduled_at"] >= since) & (log["scheduled_at"] < incident_end)]
+    judged_from, worst_judged = judged_latency(log, ws, judge_latency, fault_start=fault_start, rto_s=recovery,
+                                               judge=judge)
     return Measurements(
         requests=len(log),
         failed_requests=failed,
@@ -226,7 +242,28 @@ def measure(
         window_s=window_s,
         resolution_s=step,
         rto_ended_s=recovery_ended,
+        judge_latency=JudgeLatency(judge_latency),
+        latency_judged_from=judged_from,
+        worst_p99_judged_s=worst_judged,
     )
+
+
+def judged_latency(log: pd.DataFrame, ws: list[Window], mode: JudgeLatency, *, fault_start: float, rto_s: float,
+                   judge: dict[str, Any]) -> tuple[float | None, float]:  # fmt: skip
+    """Where the p99 objective is judged from and the worst window p99 from there (0: no window).
+
+    through_fault: every window of ``ws`` (the drill's, aligned to fault_start). after_recovery:
+    windows aligned to the recovery instant (``fault_start + rto_s``), so no request before it
+    shares a window with one after; never recovered -> ``(None, 0.0)``, judged as NO_DATA.
+    ``judge`` is what :func:`windows` judges a window by.
+    """
+    if JudgeLatency(mode) is JudgeLatency.THROUGH_FAULT:
+        return (ws[0].start if ws else None), max((w.p99_s for w in ws), default=0.0)
+    if math.isinf(rto_s):
+        return None, 0.0
+    start = fault_start + rto_s
+    after = windows(log[log["scheduled_at"] >= start], **{**judge, "origin": start})
+    return start, max((w.p99_s for w in after), default=0.0)
 
 
 def rpo(failure_at: float | None, backup_created_at: float | None) -> float | None:

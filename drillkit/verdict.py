@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from drillkit.errors import ExitCode
+from drillkit.spec.drill import JudgeLatency
 from drillkit.units import Record
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ def _recovery(spec: DrillSpec, m: Measurements | None, canaries: Sequence[Canary
     budget = spec.recovery.rto_budget_s
     at = f" (budget {budget:g} s, read every {m.resolution_s:g} s)"
     checks = [Check(name="recovery", verdict=within(m.rto_s, budget=budget), detail=f"RTO {_seconds(m.rto_s)}{at}")]
+    checks.append(latency_check(m, p99_ms=spec.slo.p99_ms))
     limit = spec.fail_on.max_failed_requests
     if limit is not None:
         checks.append(Check(name="failed_requests", verdict=within(m.failed_requests, budget=limit),
@@ -100,6 +102,32 @@ def _recovery(spec: DrillSpec, m: Measurements | None, canaries: Sequence[Canary
     if spec.fail_on.wrong_answers:
         checks.append(_correctness(canaries, min_overlap))
     return checks
+
+
+def latency_check(m: Measurements, *, p99_ms: float) -> Check:
+    """The p99 objective over the span ``slo.judge_latency`` names: through the fault (every
+    window) or after recovery (NO_DATA when the drill never recovered or the journal is old).
+
+    >>> from drillkit.measure import Measurements
+    >>> m = Measurements(requests=10, failed_requests=0, failed_during_incident=0, ttd_s=None, rto_s=0.0, outage_s=0,
+    ...                  worst_p99_s=0.8, error_budget_consumed=0, failback_s=None, judge_latency="through_fault",
+    ...                  latency_judged_from=0.0, worst_p99_judged_s=0.812)
+    >>> latency_check(m, p99_ms=250).detail
+    'worst p99 812 ms through the fault (objective <= 250 ms)'
+    """
+    objective = f"(objective <= {p99_ms:g} ms)"
+    if m.judge_latency is None or m.worst_p99_judged_s is None:
+        return _latency(Verdict.NO_DATA, f"not judged (a journal from before judge_latency) {objective}")
+    after = m.judge_latency is JudgeLatency.AFTER_RECOVERY
+    if after and m.latency_judged_from is None:
+        return _latency(Verdict.NO_DATA, f"never recovered: nothing after recovery to judge {objective}")
+    ms = m.worst_p99_judged_s * 1000
+    span = f"after recovery at +{m.rto_s:.2f} s" if after else "through the fault"
+    return _latency(within(ms, budget=p99_ms), f"worst p99 {round(ms, 1):g} ms {span} {objective}")
+
+
+def _latency(verdict: Verdict, detail: str) -> Check:
+    return Check(name="latency", verdict=verdict, detail=detail)
 
 
 def _seconds(value: float) -> str:

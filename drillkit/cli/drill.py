@@ -71,7 +71,7 @@ def run(
     with err.status(f"drill [bold]{plan.spec.name}[/] running ({plan.experiment.get('title')})"):
         result = run_drill(plan, reports=reports, force=force)
     if as_json:
-        keys = {"schema_version", "checks", "measurements", "slos", "cross_check", "abort", "restore", "capacity", "exit_code"}
+        keys = {"schema_version", "checks", "measurements", "slos", "cross_check", "abort", "restore", "capacity", "gateway", "exit_code"}
         out.print_json(json.dumps(result.journal.model_dump(mode="json", include=keys) | {"run_dir": str(result.run_dir)}))
     else:
         _print_verdict(result.journal, result.run_dir)
@@ -149,6 +149,12 @@ def _print_verdict(journal: Journal, run_dir: Path) -> None:
     if m is not None:
         out.print(f"RTO {shown(m.rto_s)} (every {m.resolution_s:g} s), TTD {shown(m.ttd_s)}, outage {shown(m.outage_s)}, "
                   f"failed {m.failed_requests} of {m.requests}, failback {shown(m.failback_s)}")  # fmt: skip
+    g = journal.gateway
+    if g is not None and g.fault is not None:
+        out.print(f"gateway: {g.fault.retries} retries, {g.fault.redispatches} redispatches for {g.fault.requests} requests "
+                  f"through the fault (warm-up: {g.warmup.retries if g.warmup else '-'})")  # fmt: skip
+    for warning in (journal.capacity or {}).get("warnings") or []:
+        out.print(f"[yellow]warning:[/] {escape(str(warning))}")
     x = journal.cross_check
     if x is not None:
         color = "red" if x.flagged else "green"

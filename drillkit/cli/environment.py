@@ -84,6 +84,8 @@ def _print_status(status: EnvironmentStatus, as_json: bool) -> None:
     out.print(table)
     if status.gateway_url:
         out.print(f"gateway {status.gateway_url}   prometheus {status.prometheus_url}   model {status.model_version}")
+    if status.try_timeouts_ms:
+        out.print("per-try timeouts: " + ", ".join(f"{m} {ms} ms" for m, ms in sorted(status.try_timeouts_ms.items())))
 
 
 def _probe_table(results: list) -> Table:  # type: ignore[type-arg]

@@ -15,8 +15,10 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from drillkit.gateway import GatewayCounters
 from drillkit.netfault.faults import Fault
 from drillkit.spec import EnvironmentSpec
+from drillkit.try_timeout import TryTimeouts
 from drillkit.undo import UndoLog
 
 
@@ -80,6 +82,7 @@ class EnvironmentStatus(BaseModel):
     netfault_url: str | None = None
     model_version: str | None = None
     loadgen_targets_dir: str | None = None  # where load generators register for scraping
+    try_timeouts_ms: dict[str, int] = {}  # the gateway's per-try timeout of each model, as `up` set it
     components: tuple[ComponentStatus, ...] = ()
 
     def nodes(self, region: str | None = None) -> list[ComponentStatus]:
@@ -142,6 +145,14 @@ class Platform(Protocol):
 
     def gateway_states(self) -> dict[str, str]:
         """Each node's state as the gateway sees it right now (UP, DOWN, ...); cheap to call."""
+        ...
+
+    def gateway_counters(self) -> GatewayCounters | None:
+        """The gateway's request, retry and redispatch counters now (None when they cannot be read)."""
+        ...
+
+    def try_timeouts(self) -> TryTimeouts:
+        """The gateway's per-try timeout of each model, and how it was chosen."""
         ...
 
     def node_names(self, region: str | None = None) -> list[str]:

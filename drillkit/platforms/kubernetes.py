@@ -31,12 +31,15 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+from drillkit import try_timeout
 from drillkit.errors import NotUpError, SpecError
+from drillkit.gateway import GatewayCounters
 from drillkit.netfault.faults import Fault
 from drillkit.platforms.base import Capability, EnvironmentStatus, Gap
 from drillkit.platforms.k8s import deploy, node_faults, side_faults, status
 from drillkit.platforms.k8s.capabilities import gap
 from drillkit.platforms.k8s.clusters import Clusters
+from drillkit.try_timeout import TryTimeouts
 from drillkit.platforms.k8s.run import RunRecord, load_run
 from drillkit.spec import EnvironmentSpec, KubernetesSpec, state_root
 from drillkit.undo import UndoLog
@@ -122,6 +125,14 @@ class KubernetesPlatform:
 
     def gateway_states(self) -> dict[str, str]:
         return status.gateway_states(self)
+
+    def gateway_counters(self) -> GatewayCounters | None:
+        return status.gateway_counters(self)
+
+    def try_timeouts(self) -> TryTimeouts:
+        # The in-cluster gateway is not calibrated (drillkit cannot reach its runtime API):
+        # it runs the spec's try_timeout_ms, else the server timeout.
+        return try_timeout.fixed(self.spec.gateway)
 
     def node_names(self, region: str | None = None) -> list[str]:
         return [n for r in self.spec.regions if region in (None, r.name) for n in r.node_names()]

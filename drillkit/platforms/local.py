@@ -21,7 +21,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from drillkit import supervise
+from drillkit import supervise, try_timeout
+from drillkit.gateway import GatewayCounters
+from drillkit.try_timeout import TryTimeouts
 from drillkit.backup.swap import install_dir
 from drillkit.errors import AlreadyUpError, MissingDependencyError, NotUpError, SpecError
 from drillkit.model.node import DEVICE_LOST_SIGNAL, ECC_ERROR_SIGNAL
@@ -29,7 +31,7 @@ from drillkit.netfault import Fault, NetfaultClient
 from drillkit.platforms import local_start
 from drillkit.platforms.base import Capability, EnvironmentStatus, Gap
 from drillkit.platforms.local_state import LocalState, Phase, exclusive, load_state, save_state
-from drillkit.platforms.local_status import environment_status, gateway_servers
+from drillkit.platforms.local_status import environment_status, gateway_counters, gateway_servers
 from drillkit.platforms.settle import not_settled
 from drillkit.spec import EnvironmentSpec, state_root
 from drillkit.undo import UndoLog
@@ -142,6 +144,12 @@ class LocalPlatform:
 
     def gateway_states(self) -> dict[str, str]:
         return gateway_servers(self._state())
+
+    def gateway_counters(self) -> GatewayCounters | None:
+        return gateway_counters(self._state())
+
+    def try_timeouts(self) -> TryTimeouts:
+        return self._state().try_timeouts or try_timeout.fixed(self.spec.gateway)
 
     def node_names(self, region: str | None = None) -> list[str]:
         return [n.name for n in self._state().nodes if region in (None, n.region)]

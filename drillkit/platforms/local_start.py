@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from drillkit import gateway, netfault, observe, supervise
+from drillkit import gateway, netfault, observe, supervise, try_timeout
 from drillkit.backup.config import source_of
 from drillkit.backup.scheduler import schedule_config
 from drillkit.errors import NotUpError, StartupError
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from drillkit.platforms.local import LocalPlatform
 
 S3_CREDENTIALS = ("AWS_", "DRILLKIT_S3_")  # what boto3 and drillkit.backup.s3 read
+TRY_MAP = "try_timeouts.map"
 
 
 def start_all(p: LocalPlatform, binaries: dict[str, str]) -> LocalState:
@@ -58,6 +59,7 @@ def start_all(p: LocalPlatform, binaries: dict[str, str]) -> LocalState:
         _start_prometheus(p, state, binaries["prometheus"])
     _wait_ready(p, state, time.monotonic() + p.start_timeout_s)
     verify_gateway(state.gateway_url or "", manifest)
+    _tune_try_timeouts(p, state, manifest)
     if p.spec.backup and p.spec.backup.every:
         _start_backup_scheduler(p, state)
     return state
@@ -219,12 +221,29 @@ def _start_haproxy(p: LocalPlatform, state: LocalState, binary: str) -> None:
         region_map=p.root / "regions.map",
         spec=spec,
         backends=backends,
+        try_map=p.root / TRY_MAP,
+        script=p.root / "gateway.lua",
     )
-    plan.region_map.write_text(gateway.render_region_map(backends))
-    (p.root / "haproxy.cfg").write_text(gateway.render_config(plan))
+    gateway.write_config(plan, p.root / "haproxy.cfg")
     command = [binary, "-db", "-f", str(p.root / "haproxy.cfg")]
     state.haproxy = supervise.spawn("gateway", command, log_path=p.root / "logs" / "haproxy.log")
     state.gateway_port, state.stats_port, state.haproxy_socket = port, plan.stats_port, plan.socket
+    save_state(p.state_path, state)
+
+
+def _tune_try_timeouts(p: LocalPlatform, state: LocalState, manifest: repository.Manifest) -> None:
+    """Measure each model on a busy primary node, then set the gateway's per-try timeouts live (and
+    in the map file, so the gateway's own restart keeps them)."""
+    first = state.nodes[0] if state.nodes else None
+    primary = next((n for n in state.nodes if n.region == p.spec.primary.name), first)
+    if primary is None:
+        return
+    tuned = try_timeout.calibrate(f"http://127.0.0.1:{primary.http_port}", manifest, p.spec.gateway, node=primary.name)
+    api = gateway.RuntimeApi(state.haproxy_socket or Path())
+    for model, ms in tuned.models.items():
+        api.set_try_timeout(p.root / TRY_MAP, model, ms)
+    (p.root / TRY_MAP).write_text(gateway.render_try_map(tuned.models))
+    state.try_timeouts = tuned
     save_state(p.state_path, state)
 
 

@@ -27,6 +27,7 @@ from drillkit.private import open_private, private_dir, read_private, write_priv
 from drillkit.safepath import PathName
 from drillkit.spec.names import RegionName
 from drillkit.supervise import Process
+from drillkit.try_timeout import TryTimeouts
 
 
 class Phase(StrEnum):
@@ -62,6 +63,7 @@ class LocalState(BaseModel):
     gateway_port: int | None = None
     stats_port: int | None = None
     haproxy_socket: Path | None = None
+    try_timeouts: TryTimeouts | None = None  # the gateway's per-try timeouts, as `up` set them
     prometheus: Process | None = None
     prometheus_port: int | None = None
     hogs: dict[str, Process] = {}  # resource hogs started by GPU-pressure faults

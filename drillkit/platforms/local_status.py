@@ -27,6 +27,7 @@ def environment_status(spec: EnvironmentSpec, state: LocalState | None) -> Envir
         netfault_url=state.netfault_url,
         model_version=state.model_version,
         loadgen_targets_dir=str(state_root(spec).resolve() / "loadgen") if state.prometheus_port else None,
+        try_timeouts_ms=state.try_timeouts.models if state.try_timeouts else {},
         components=tuple(rows),
     )
 
@@ -70,6 +71,15 @@ def _service_rows(state: LocalState) -> list[ComponentStatus]:
         for proc, kind, url in services
         if proc is not None
     ]
+
+
+def gateway_counters(state: LocalState) -> gateway.GatewayCounters | None:
+    if state.haproxy is None or state.haproxy_socket is None or not supervise.alive(state.haproxy):
+        return None
+    try:
+        return gateway.RuntimeApi(state.haproxy_socket).counters()
+    except ComponentError:
+        return None
 
 
 def gateway_servers(state: LocalState) -> dict[str, str]:

@@ -10,6 +10,8 @@ from drillkit.journal import Release
 from drillkit.measure import Measurements
 from drillkit.report.layout import SANS, VERDICT_COLORS, Column, Flow
 from drillkit.report.run import RunFolder, seconds
+from drillkit.retries import GatewayRetries
+from drillkit.spec.drill import JudgeLatency
 
 
 def utc(at: float | None) -> str:
@@ -26,7 +28,8 @@ def cover(flow: Flow, run: RunFolder, generated_at: float) -> None:
     checks = [[c.name, c.verdict.value, c.detail] for c in run.journal.checks]
     flow.table([Column("check", 18), Column("verdict", 8), Column("detail", 70)], checks, colors={1: VERDICT_COLORS})
     flow.heading("Measurements")
-    flow.table([Column("measurement", 28), Column("value", 60)], _measurements(run.journal.measurements))
+    flow.table([Column("measurement", 28), Column("value", 60)],
+               _measurements(run.journal.measurements) + _gateway(run.journal.gateway))  # fmt: skip
     abort = run.journal.abort
     if abort is not None and abort.tripped:
         flow.paragraph(f"ABORTED by guard {abort.guard} at {utc(abort.at)}: {abort.reason} (source {abort.source})",
@@ -74,5 +77,29 @@ def _measurements(m: Measurements | None) -> list[list[str]]:
         ["failback", seconds(m.failback_s)],
         ["failed requests", f"{m.failed_requests} of {m.requests} ({m.failed_during_incident} during the incident)"],
         ["worst p99 in the incident", seconds(m.worst_p99_s, 3)],
+        ["latency judged", _judged(m)],
         ["error budget consumed", f"{m.error_budget_consumed:.1%}"],
     ]
+
+
+def _gateway(g: GatewayRetries | None) -> list[list[str]]:
+    """The gateway's retries: what it hid from users, against its budget."""
+    if g is None or g.fault is None:
+        return []
+    f = g.fault
+    share = "-" if f.ratio is None else f"{f.ratio:.1%}"
+    budget = f", budget {g.budget_percent:g}%" if g.budget_percent > 0 else ", no budget"
+    warm = f"; warm-up {g.warmup.retries} of {g.warmup.requests}" if g.warmup is not None else ""
+    return [["gateway retries (fault)", f"{f.retries} retries, {f.redispatches} redispatches of {f.requests} requests "
+                                        f"({share}{budget}){warm}"]]  # fmt: skip
+
+
+def _judged(m: Measurements) -> str:
+    """Over which span the p99 objective was judged (``slo.judge_latency``), and its worst p99 there."""
+    if m.judge_latency is None:
+        return "- (a journal from before judge_latency)"
+    if m.judge_latency is JudgeLatency.THROUGH_FAULT:
+        return f"through the fault (worst p99 {seconds(m.worst_p99_judged_s, 3)})"
+    if m.latency_judged_from is None:
+        return "after recovery (never recovered: not judged)"
+    return f"after recovery (+{m.rto_s:.2f} s; worst p99 {seconds(m.worst_p99_judged_s, 3)})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -23,10 +24,26 @@ class LoadSpec(Spec):
     cooldown_s: float = Field(5.0, ge=0, le=3600, description="seconds of load after the rollback")
 
 
+class JudgeLatency(StrEnum):
+    """Over which span the p99 objective is judged (the ``latency`` check, Prometheus latency SLOs).
+
+    >>> JudgeLatency("after_recovery") is JudgeLatency.AFTER_RECOVERY
+    True
+    """
+
+    THROUGH_FAULT = "through_fault"
+    AFTER_RECOVERY = "after_recovery"
+
+
 class SloSpec(Spec):
     p99_ms: float = Field(250.0, gt=0, le=MAX_MS, description="p99 latency objective per window, ms")
     error_budget: float = Field(0.01, ge=0, lt=1, description="allowed failed share per window, e.g. 0.01")
     window_s: float = Field(1.0, gt=0, le=60, description="window length, seconds")
+    judge_latency: JudgeLatency = Field(
+        JudgeLatency.THROUGH_FAULT,
+        description="through_fault: the p99 objective holds in every window of the drill, the fault's included; "
+        "after_recovery: windows before recovery count only toward RTO, and the objective must hold from recovery on",
+    )
 
 
 class RecoverySpec(Spec):

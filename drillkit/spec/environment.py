@@ -57,6 +57,11 @@ class GatewaySpec(Spec):
     check_interval_ms: int = Field(500, ge=50, le=60_000, description="health-check interval in ms")
     fall: int = Field(2, ge=1, le=10, description="failed checks before a server is marked down")
     rise: int = Field(2, ge=1, le=10, description="passed checks before a server is marked up")
+    # A check that takes longer than a user's request may is a failed check: a node slowed past its
+    # per-try timeout (a latency fault) then stays out, instead of being let back in by checks that
+    # pass slowly and taken out again by the next users' timed-out tries.
+    check_timeout_ms: int | None = Field(None, ge=10, le=MAX_MS,
+                                         description="timeout of one whole health check, ms (empty: the interval, at least 200)")
     retries: int = Field(6, ge=0, le=20, description="retries of a failed request (with redispatch)")
     retry_on: tuple[RetryOn, ...] = Field(
         ("conn-failure", "empty-response", "response-timeout", "404", "503"),
@@ -68,7 +73,37 @@ class GatewaySpec(Spec):
     # request in flight when a region dies. On loopback or in-region a connect takes well under
     # a millisecond; a gateway that reaches a region across a WAN needs its RTT plus margin.
     connect_timeout_ms: int = Field(100, ge=10, le=MAX_MS, description="HAProxy timeout connect in ms (also the pause before a retry)")
-    server_timeout_ms: int = Field(2_000, ge=10, le=MAX_MS, description="HAProxy timeout server in ms")
+    server_timeout_ms: int = Field(2_000, ge=10, le=MAX_MS, description="HAProxy timeout server in ms (the longest any try may take)")
+    redispatch: bool = Field(True, description="retry on another server (option redispatch 1), not the same one")
+    # The per-try timeout is what turns a hung or blackholed node into a retry instead of a wait:
+    # each try of a request gets this long before HAProxy gives up on that server and redispatches.
+    # Too tight and a heavy but healthy request is retried (twice the work) or fails, and passive
+    # checks take its healthy node out; so by default it is derived per model from the latency
+    # measured on a busy node at `drillkit up` (drillkit/try_timeout.py), never below the floor.
+    try_timeout_ms: int | None = Field(None, ge=10, le=MAX_MS,
+                                       description="per-try timeout in ms for every model; empty: derived per model at up")
+    try_timeout_factor: float = Field(2.0, ge=1.0, le=100.0, description="derived per-try timeout: this x the p99.9 of a busy node")
+    try_timeout_floor_ms: int = Field(100, ge=10, le=MAX_MS, description="derived per-try timeout: never below this, ms")
+    # HAProxy's passive checks (observe layer7) see only a request's final answer: a try that timed
+    # out and was retried elsewhere leaves its hung node in. Ejection takes it out at once.
+    eject_on_retry: bool = Field(True, description="take a server out as soon as a try on it is retried")
+    eject_max_percent: float = Field(50.0, ge=0, le=100, description="ejection leaves at least the other share of the servers up (and one)")
+    # Retries replay work: bounded per request (`retries`) and, across requests, by a budget. Past
+    # the budget, L7 retries (timeouts, 404/503, empty answers) stop until retries fall back under
+    # it; connection retries (a refused connection did no work) always go on. The window is long
+    # enough for a failover's burst of retries, and short enough to stop a storm within seconds.
+    retry_budget_percent: float = Field(20.0, ge=0, le=100, description="L7 retries allowed per 100 requests over the window (0: no budget)")
+    retry_budget_min_per_s: float = Field(1.0, ge=0, le=100_000, description="L7 retries per second always allowed (low traffic)")
+    retry_budget_window_s: float = Field(10.0, ge=0.1, le=600, description="the window the retry budget is kept over, seconds")
+
+    @model_validator(mode="after")
+    def _timeouts(self) -> GatewaySpec:
+        if self.try_timeout_ms is not None and self.try_timeout_ms > self.server_timeout_ms:
+            raise ValueError(f"try_timeout_ms {self.try_timeout_ms} is above server_timeout_ms {self.server_timeout_ms}; "
+                             "a try cannot outlast the server timeout (lower it, or raise server_timeout_ms)")  # fmt: skip
+        if self.try_timeout_floor_ms > self.server_timeout_ms:
+            raise ValueError(f"try_timeout_floor_ms {self.try_timeout_floor_ms} is above server_timeout_ms {self.server_timeout_ms}")
+        return self
 
 
 class ModelSpec(Spec):

@@ -7,7 +7,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from drillkit.gateway import Backend, GatewayPlan, ServerStatus, parse_stat, render_config, render_region_map
+from drillkit.gateway import (
+    Backend,
+    GatewayCounters,
+    GatewayPlan,
+    ServerStatus,
+    parse_counters,
+    parse_stat,
+    render_config,
+    render_region_map,
+    render_try_map,
+    write_config,
+)
 from drillkit.spec import GatewayMode, GatewaySpec
 
 BACKENDS = (
@@ -27,6 +38,8 @@ def plan(tmp_path: Path, backends: tuple[Backend, ...] = BACKENDS, **gateway: ob
         region_map=tmp_path / "regions.map",
         spec=GatewaySpec(**gateway),  # type: ignore[arg-type]
         backends=backends,
+        try_map=tmp_path / "try_timeouts.map",
+        script=tmp_path / "gateway.lua",
     )
 
 
@@ -82,8 +95,7 @@ def test_region_map_lists_every_server() -> None:
 @pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is installed by `make setup`")
 def test_rendered_config_is_accepted_by_haproxy(tmp_path: Path) -> None:
     p = plan(tmp_path)
-    p.region_map.write_text(render_region_map(BACKENDS))
-    (tmp_path / "haproxy.cfg").write_text(render_config(p))
+    write_config(p, tmp_path / "haproxy.cfg")
     check = haproxy_check(tmp_path / "haproxy.cfg")
     assert check.returncode == 0, check.stdout + check.stderr
 
@@ -115,3 +127,50 @@ def test_the_shipped_environments_keep_the_pause_before_a_retry_short() -> None:
     for name in ("local.yaml", "backup-local.yaml"):
         gateway = yaml.safe_load((REPO / "drills/environments" / name).read_text())["gateway"]
         assert GatewaySpec(**gateway).connect_timeout_ms <= 100, name
+
+
+# --- per-try timeouts, the retry budget, counters -----------------------------------------
+
+
+def test_each_try_gets_its_models_timeout_from_a_map_the_runtime_api_can_change(tmp_path: Path) -> None:
+    cfg = render_config(plan(tmp_path, server_timeout_ms=1500))
+    # a path the map lacks (health, metadata) keeps the server timeout
+    assert f"http-request set-timeout server path,map_beg_int({tmp_path / 'try_timeouts.map'},1500)" in cfg
+    assert render_try_map({"search": 240, "recommend": 100}) == "/v2/models/recommend/ 100\n/v2/models/search/ 240\n"
+
+
+def test_the_retry_budget_disables_l7_retries_past_its_share_and_can_be_turned_off(tmp_path: Path) -> None:
+    cfg = render_config(plan(tmp_path, retry_budget_percent=20))
+    assert f"    lua-load {tmp_path / 'gateway.lua'}\n" in cfg
+    assert "http-request disable-l7-retry if { lua.drillkit_retry_over_budget -m int gt 0 }" in cfg
+    no_budget = render_config(plan(tmp_path, retry_budget_percent=0))
+    assert "lua-load" in no_budget and "disable-l7-retry" not in no_budget  # ejection still needs the script
+    off = render_config(plan(tmp_path, retry_budget_percent=0, eject_on_retry=False))
+    assert "lua-load" not in off and "disable-l7-retry" not in off
+
+
+def test_redispatch_can_be_turned_off_as_in_haproxys_defaults(tmp_path: Path) -> None:
+    assert "    no option redispatch\n" in render_config(plan(tmp_path, redispatch=False))
+    assert "    option redispatch 1\n" in render_config(plan(tmp_path))
+
+
+@pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is installed by `make setup`")
+def test_haproxy_loads_the_script_and_the_try_map(tmp_path: Path) -> None:
+    p = plan(tmp_path, retry_budget_percent=10, retry_budget_min_per_s=2, retry_budget_window_s=5)
+    write_config(p, tmp_path / "haproxy.cfg", {"recommend": 120, "search": 300})
+    script = p.script.read_text()
+    assert "local SHARE, MINIMUM, SLOTS = 0.1, 10.0, 100" in script and "local EJECT, KEEP = true, 0.5" in script
+    check = haproxy_check(tmp_path / "haproxy.cfg")
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_fixed_try_timeout_cannot_outlast_the_server_timeout() -> None:
+    with pytest.raises(ValueError, match="try_timeout_ms 3000 is above server_timeout_ms 2000"):
+        GatewaySpec(try_timeout_ms=3000)
+
+
+def test_counters_come_from_the_backend_row() -> None:
+    row = "triton,BACKEND,0,0,2,3,800,57,,,,,,0,0,9,4,UP,1,1,1,,0,5,0,,1,3,0,,40,,1,0,,3,,\n"
+    stat = STAT.replace("triton,BACKEND,0,0,2,3,800,40,,,,,,0,0,0,0,UP,1,1,1,,0,5,0,,1,3,0,,40,,1,0,,3,,\n", row)
+    assert parse_counters(stat) == GatewayCounters(requests=57, retries=9, redispatches=4)
+    assert parse_counters("# pxname,svname\n") == GatewayCounters(0, 0, 0)

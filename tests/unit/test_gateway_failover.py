@@ -28,8 +28,7 @@ from drillkit.gateway import (
     GatewayPlan,
     RuntimeApi,
     ServerStatus,
-    render_config,
-    render_region_map,
+    write_config,
 )
 from drillkit.netfault import FaultProxy, ProxyConfig, RouteConfig
 from drillkit.spec import GatewaySpec
@@ -104,9 +103,9 @@ def _plan(folder: Path, route_ports: dict[str, int]) -> GatewayPlan:
     backends = tuple(Backend(name, name.split("-")[0], route_ports[name], backup=name.startswith("standby"))
                      for name in NODES)  # fmt: skip
     plan = GatewayPlan(bind_port=_free_port(), stats_port=_free_port(), socket=folder / "haproxy.sock",
-                       region_map=folder / "regions.map", spec=GatewaySpec(**settings), backends=backends)  # fmt: skip
-    plan.region_map.write_text(render_region_map(backends))
-    (folder / "haproxy.cfg").write_text(render_config(plan))
+                       region_map=folder / "regions.map", spec=GatewaySpec(**settings), backends=backends,
+                       try_map=folder / "try.map", script=folder / "gateway.lua")  # fmt: skip
+    write_config(plan, folder / "haproxy.cfg")
     return plan
 
 

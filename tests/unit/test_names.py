@@ -22,7 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from drillkit.chaos.context import targets
 from drillkit.errors import SpecError
-from drillkit.gateway import Backend, render_config, render_region_map
+from drillkit.gateway import Backend, render_config, write_config
 from drillkit.netfault.faults import Fault
 from drillkit.observe import NodeTarget, ScrapePlan, promql
 from drillkit.observe import render_config as render_prometheus
@@ -30,7 +30,7 @@ from drillkit.observe.validate import check_syntax
 from drillkit.platforms.k8s import meta
 from drillkit.platforms.k8s.node_faults import mark_key
 from drillkit.platforms.k8s.render_faults import hog_pod, network_chaos, partition_policy
-from drillkit.platforms.k8s.render_gateway import CONFIG_DIR, SOCKET_DIR, gateway_manifests, haproxy_config
+from drillkit.platforms.k8s.render_gateway import CONFIG_DIR, SOCKET_DIR, gateway_manifests, haproxy_config, haproxy_files
 from drillkit.platforms.k8s.render_load import LoadJob, load_manifests
 from drillkit.platforms.k8s.render_region import namespace_manifest, region_manifests
 from drillkit.platforms.k8s.run import new_run
@@ -162,7 +162,7 @@ def local_backends(spec: EnvironmentSpec) -> tuple[Backend, ...]:
 def test_haproxy_accepts_the_config_and_map_for_hyphenated_names(tmp_path: Path) -> None:
     backends = local_backends(load_environment(write(tmp_path, local_document())))
     p = plan(tmp_path, backends)
-    p.region_map.write_text(render_region_map(backends))
+    write_config(p, tmp_path / "haproxy.cfg")
     config = render_config(p)
     assert "    server us-east-1-0 127.0.0.1:9001 check\n" in config
     assert "    server europe-west4-1 127.0.0.1:9018 check backup\n" in config
@@ -177,7 +177,8 @@ def test_haproxy_accepts_the_kubernetes_gateway_config_with_servers_named_after_
     config, region_map = haproxy_config(kube_spec(tmp_path))
     assert "    server eu-west-1 172.18.0.4:30802 check backup\n" in config
     assert region_map == "us-east-1 us-east-1\neurope-west4 europe-west4\neu-west-1 eu-west-1\n"
-    (tmp_path / "regions.map").write_text(region_map)
+    for name, text in haproxy_files(kube_spec(tmp_path)).items():  # the ConfigMap's files
+        (tmp_path / name).write_text(text)
     local = config.replace(CONFIG_DIR, str(tmp_path)).replace(SOCKET_DIR, str(tmp_path))  # the pod's paths, here
     (tmp_path / "haproxy.cfg").write_text(local)
     check = haproxy_check(tmp_path / "haproxy.cfg")

@@ -16,7 +16,15 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from drillkit.gateway import Backend, GatewayPlan, render_config, render_region_map
+from drillkit.gateway import (
+    Backend,
+    GatewayPlan,
+    initial_try_timeouts,
+    render_config,
+    render_region_map,
+    render_script,
+    render_try_map,
+)
 from drillkit.platforms.k8s import meta
 from drillkit.platforms.k8s.render_region import Manifest
 from drillkit.spec import EnvironmentSpec, RegionRole
@@ -25,11 +33,25 @@ CONFIG_DIR = "/usr/local/etc/haproxy"
 SOCKET_DIR = "/var/run/haproxy"
 
 
+def haproxy_files(spec: EnvironmentSpec) -> dict[str, str]:
+    """Every file of the gateway's ConfigMap by name: haproxy.cfg, regions.map, the per-try
+    timeouts (the spec's try_timeout_ms, else the server timeout: nothing calibrates an
+    in-cluster gateway) and the Lua script (ejection, retry budget)."""
+    config, region_map = haproxy_config(spec)
+    return {"haproxy.cfg": config, "regions.map": region_map,
+            TRY_MAP: render_try_map(initial_try_timeouts(spec.gateway)),
+            SCRIPT: render_script(spec.gateway)}  # fmt: skip
+
+
+TRY_MAP, SCRIPT = "try_timeouts.map", "gateway.lua"
+
+
 def haproxy_config(spec: EnvironmentSpec) -> tuple[str, str]:
     """(haproxy.cfg, regions.map): one server per region, named after it."""
     backends = tuple(Backend(r.name, r.name, _port(spec, r.name), backup=r.role is RegionRole.STANDBY) for r in spec.regions)
     plan = GatewayPlan(bind_port=meta.GATEWAY_PORT, stats_port=meta.STATS_PORT, socket=Path(SOCKET_DIR) / "admin.sock",
-                       region_map=Path(CONFIG_DIR) / "regions.map", spec=spec.gateway, backends=backends)  # fmt: skip
+                       region_map=Path(CONFIG_DIR) / "regions.map", spec=spec.gateway, backends=backends,
+                       try_map=Path(CONFIG_DIR) / TRY_MAP, script=Path(CONFIG_DIR) / SCRIPT)  # fmt: skip
     config = render_config(plan)
     config = _replace_once(config, f"bind 127.0.0.1:{meta.GATEWAY_PORT}\n", f"bind :{meta.GATEWAY_PORT}\n")
     config = _replace_once(config, f"bind 127.0.0.1:{meta.STATS_PORT}\n", f"bind :{meta.STATS_PORT}\n")
@@ -60,9 +82,9 @@ def _port(spec: EnvironmentSpec, region: str) -> int:
 
 def gateway_manifests(spec: EnvironmentSpec, run: str) -> list[Manifest]:
     """ConfigMap, Deployment and Service of the gateway, in apply order."""
-    config, region_map = haproxy_config(spec)
-    digest = hashlib.sha256((config + region_map).encode()).hexdigest()[:16]
-    return [_config_map(spec, run, config, region_map), _deployment(spec, run, digest), _service(spec, run), _stats_service(spec, run)]
+    files = haproxy_files(spec)
+    digest = hashlib.sha256("".join(files[name] for name in sorted(files)).encode()).hexdigest()[:16]
+    return [_config_map(spec, run, files), _deployment(spec, run, digest), _service(spec, run), _stats_service(spec, run)]
 
 
 def _namespace(spec: EnvironmentSpec) -> str:
@@ -70,12 +92,12 @@ def _namespace(spec: EnvironmentSpec) -> str:
     return spec.kubernetes.namespace
 
 
-def _config_map(spec: EnvironmentSpec, run: str, config: str, region_map: str) -> Manifest:
+def _config_map(spec: EnvironmentSpec, run: str, files: dict[str, str]) -> Manifest:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": meta.metadata(meta.gateway_name(spec.name), _namespace(spec), meta.labels(spec.name, run, "gateway")),
-        "data": {"haproxy.cfg": config, "regions.map": region_map},
+        "data": files,
     }
 
 

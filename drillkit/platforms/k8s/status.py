@@ -17,7 +17,7 @@ import urllib.request
 from typing import TYPE_CHECKING, Any
 
 from drillkit.errors import ComponentError
-from drillkit.gateway import parse_stat
+from drillkit.gateway import GatewayCounters, parse_counters, parse_stat
 from drillkit.netutil import http_status
 from drillkit.platforms.base import (
     ComponentKind,
@@ -120,6 +120,15 @@ def gateway_states(p: KubernetesPlatform) -> dict[str, str]:
         return {}
     servers = {s.name: s.status.value for s in parse_stat(csv)}
     return {node: servers[r.name] for r in p.spec.regions if r.name in servers for node in r.node_names()}
+
+
+def gateway_counters(p: KubernetesPlatform) -> GatewayCounters | None:
+    """The gateway's backend counters (None when they cannot be read)."""
+    try:
+        csv = _stats_csv(p)
+    except (ComponentError, OSError):
+        return None
+    return parse_counters(csv) if csv is not None else None
 
 
 def _stats_csv(p: KubernetesPlatform) -> str | None:
