@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from drillkit.chaos.context import ENV_KEY
 from drillkit.errors import SpecError
 from drillkit.spec import DrillSpec, EnvironmentSpec, load_drill
 from drillkit.spec.experiment import Trust, check_code, read_experiment
 from drillkit.spec.loader import parse_spec, read_spec_text
-from drillkit.spec.suite import DrillOverrides
+from drillkit.spec.suite import DrillOverrides, EnvironmentOverrides
 from drillkit.trace import Trace, read_trace
 
 _SLACK_S = 20.0  # rollbacks (node restarts) and measurement take time beyond the pauses
@@ -39,11 +41,17 @@ class DrillPlan:
     trace: Trace
 
 
-def plan_drill(path: str | Path, overrides: DrillOverrides | None = None) -> DrillPlan:
-    """Load and validate every input of the drill at ``path`` (with a suite's ``overrides`` merged in)."""
+def plan_drill(path: str | Path, overrides: DrillOverrides | None = None,
+               environment_overrides: EnvironmentOverrides | None = None) -> DrillPlan:  # fmt: skip
+    """Load and validate every input of the drill at ``path`` (with a suite's ``overrides`` merged
+    into the drill and its ``environment_overrides`` into the environment)."""
     spec = load_drill(path) if overrides is None else overrides.apply(load_drill(path))
     environment_text = read_spec_text(spec.environment)
     environment = parse_spec(environment_text, str(spec.environment), EnvironmentSpec)
+    if environment_overrides is not None:
+        # The activities read the environment from the text: it must say what was merged.
+        environment = environment_overrides.apply(environment)
+        environment_text = yaml.safe_dump(environment.model_dump(mode="json"), sort_keys=False)
     check_slo_regions(spec, environment, file=str(path))
     experiment = load_experiment(spec.experiment, spec.environment, Trust(spec.allow_modules, spec.allow_processes))
     trace = read_trace(spec.load.trace, max_user_id=environment.model.users - 1)

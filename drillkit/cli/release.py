@@ -153,7 +153,29 @@ def _print_suite(summary: dict, folder: Path) -> None:  # type: ignore[type-arg]
         table.add_row(d["name"], f"[{color}]{d['status']}[/]", _num(d.get("rto_s"), d.get("rto_never")), _num(d.get("rto_budget_s")),
                       str(d.get("failed_requests", "-")), str(len(d.get("attempts") or [])), escape(detail))  # fmt: skip
     out.print(table)
+    if summary.get("comparison"):
+        out.print(_comparison_table(summary["comparison"]))
     out.print(f"suite folder: {folder}   report: {folder / 'suite.pdf'}   junit: {folder / 'junit.xml'}")
+
+
+def _comparison_table(rows: list) -> Table:  # type: ignore[type-arg]
+    """Drills down, variants across: RTO / failed / worst p99 under each setting."""
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    table = Table(title="settings side by side (RTO / failed requests / worst p99)", title_justify="left")
+    table.add_column("drill")
+    for v in variants:
+        table.add_column(v)
+    for drill in dict.fromkeys(r["drill"] for r in rows):
+        cells = {r["variant"]: r for r in rows if r["drill"] == drill}
+        table.add_row(drill, *(_cell(cells.get(v)) for v in variants))
+    return table
+
+
+def _cell(r: dict | None) -> str:  # type: ignore[type-arg]
+    if r is None or r["recovered"] is None:
+        return "-"
+    rto = f"{r['rto_s']:.2f} s" if r["recovered"] else "never"
+    return f"{rto} / {r['failed_requests']} / {r['worst_p99_ms']:.0f} ms"
 
 
 def _print_gate(result) -> None:  # type: ignore[no-untyped-def]

@@ -13,7 +13,18 @@ drills:
 
 Overrides are deep-merged into the drill before it is validated; a bad override is a
 SpecError naming the suite file and ``drills[i].overrides.<field>``. Paths given in
-overrides are relative to the suite file.
+overrides are relative to the suite file. ``environment_overrides`` are merged into the
+drill's environment the same way (``drills[i].environment_overrides.<field>``).
+
+``variants`` compare settings side by side: every drill runs once under each variant (all
+drills of the first variant, then of the next), the variant's ``environment`` and
+``overrides`` merged after the entry's own, and the drill named ``<drill>-<variant>``:
+
+```yaml
+variants:
+  - {name: haproxy-defaults, environment: {gateway: {check_interval_ms: 2000, fall: 3}}}
+  - {name: shipped, environment: {}}
+```
 
 >>> suite = load_suite("drills/suites/nightly.yaml")    # doctest: +SKIP
 >>> [d.drill.name for d in suite.drills]                 # doctest: +SKIP
@@ -26,10 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from drillkit.errors import SpecError
 from drillkit.spec.drill import DrillSpec
+from drillkit.spec.environment import EnvironmentSpec
 from drillkit.spec.loader import Spec, _spec_error, load_spec
 from drillkit.spec.safe import SafePath
 
@@ -39,7 +51,19 @@ _PATHS = (("environment",), ("experiment",), ("load", "trace"))
 class SuiteDrill(Spec):
     drill: SafePath = Field(description="drill YAML, relative to the suite file")
     overrides: dict[str, Any] = Field({}, description="fields merged into the drill, e.g. {recovery: {rto_budget_s: 2}}")
+    environment_overrides: dict[str, Any] = Field(
+        {}, description="fields merged into the drill's environment, e.g. {gateway: {check_interval_ms: 2000}}"
+    )
     retries: int | None = Field(None, ge=0, le=10, description="environment-error retries for this drill (default: the suite's)")
+
+
+class SuiteVariant(Spec):
+    """One setting to compare: every drill of the suite runs under it."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,20}$", description="e.g. haproxy-defaults")]
+    description: str = Field("", description="what the setting is")
+    environment: dict[str, Any] = Field({}, description="fields merged into every drill's environment")
+    overrides: dict[str, Any] = Field({}, description="fields merged into every drill")
 
 
 class SuiteSpec(Spec):
@@ -51,6 +75,15 @@ class SuiteSpec(Spec):
     stop_on_failure: bool = Field(False, description="stop at the first drill that does not pass")
     retries: int = Field(1, ge=0, le=10, description="re-runs of a drill after an environment error (never after a verdict)")
     settle_s: float = Field(10.0, ge=0, le=3600, description="seconds between drills for the environment to settle")
+    variants: tuple[SuiteVariant, ...] = Field((), description="settings to compare: every drill runs under each")
+
+    @field_validator("variants")
+    @classmethod
+    def _unique_variants(cls, variants: tuple[SuiteVariant, ...]) -> tuple[SuiteVariant, ...]:
+        names = [v.name for v in variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variant names must be unique, got {names}")
+        return variants
 
 
 @dataclass(frozen=True)
@@ -72,6 +105,24 @@ class DrillOverrides:
             return DrillSpec.model_validate(merged)
         except ValidationError as exc:
             error = _spec_error(self.suite_file, DrillSpec, exc)
+            raise SpecError(self.suite_file, f"{self.field}.{error.field}", error.problem, error.fix) from None
+
+
+@dataclass(frozen=True)
+class EnvironmentOverrides:
+    """Suite overrides of a drill's environment, and where they were written (for error messages)."""
+
+    values: dict[str, Any]
+    suite_file: str
+    field: str  # e.g. drills[1].environment_overrides
+
+    def apply(self, environment: EnvironmentSpec) -> EnvironmentSpec:
+        """The environment with the overrides merged in, validated again."""
+        merged = deep_merge(environment.model_dump(mode="json"), self.values)
+        try:
+            return EnvironmentSpec.model_validate(merged)
+        except ValidationError as exc:
+            error = _spec_error(self.suite_file, EnvironmentSpec, exc)
             raise SpecError(self.suite_file, f"{self.field}.{error.field}", error.problem, error.fix) from None
 
 

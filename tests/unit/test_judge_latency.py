@@ -184,3 +184,23 @@ def test_the_drill_field_is_typed_and_every_shipped_drill_names_it(tmp_path: Pat
     modes = {p.stem: load_drill(p).slo.judge_latency for p in (REPO / "drills").glob("*.yaml")}
     assert all("judge_latency:" in (REPO / f"drills/{name}.yaml").read_text() for name in modes)
     assert {n for n, mode in modes.items() if mode is AFTER} == {"data-loss-restore", "corrupt-weights"}
+
+
+def test_the_gateways_retry_counters_reach_the_journal_and_the_report(tmp_path: Path) -> None:
+    """The timeline's counters (drill.py reads them at four phases) become the journal's ``gateway``."""
+    from drillkit.events import GatewayCounted, emit
+
+    run = make_run(tmp_path / "counted")
+    for at, phase, requests, retries in ((1, "load_started", 10, 0), (15, "warmed_up", 510, 2),
+                                         (60, "rollback_ended", 1400, 42), (70, "load_stopped", 1510, 42)):  # fmt: skip
+        emit(run / "timeline.jsonl", GatewayCounted(at=RUN_T0 + at, phase=phase, requests=requests, retries=retries,  # type: ignore[arg-type]
+                                                    redispatches=retries))  # fmt: skip
+    record = RunRecord(chaos_journal={}, undone=[], capacity=None, interrupted=False, evidence=None)
+    evidence = Evidence(read_events(run / "timeline.jsonl"), read_request_log(run / "request_log"), record, RUN_T0 + 100)
+    write_journal(run, evaluate(_plan(tmp_path, THROUGH), evidence))
+    gateway = read_journal(run / "journal.json").gateway
+    assert gateway is not None and gateway.fault is not None and gateway.warmup is not None
+    assert (gateway.fault.requests, gateway.fault.retries, gateway.warmup.retries) == (1000, 40, 2)
+    assert gateway.budget_percent == 20.0 and gateway.within_budget is True  # 4 per 100 under local.yaml's 20
+    text = "".join(p.extract_text() for p in PdfReader(render_report(run, target=tmp_path / "r.pdf")).pages)
+    assert "40 retries, 40 redispatches of 1000 requests" in text
