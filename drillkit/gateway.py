@@ -163,16 +163,20 @@ def initial_try_timeouts(spec: GatewaySpec, models: tuple[str, ...] = MODELS) ->
 # that was retried, only a request's final answer), with two parts, each optional:
 # - ejection: a task samples each server's retry counter (`wretr`, counted on the server a try
 #   failed on: a timeout, a refused or empty answer, a 404/503) every 50 ms, and a server that a
-#   try was retried from is forced down at once; its checks bring it back. As Envoy's outlier
-#   detection caps ejections, so does this one (``eject_max_percent``): a poison request (one that
-#   fails on every node) is retried onto several and would otherwise take each of them out.
+#   try was retried from twice within a second (``eject_after_retries``) is forced down at once;
+#   its checks bring it back. Two, not one: a single slow but healthy request on a busy node must
+#   not take the node out, and a poison request (one that fails on every node) is retried onto
+#   several, once each. A hung node fails every request in flight on it, so it reaches two within
+#   milliseconds. As Envoy's outlier detection caps ejections, so does this one
+#   (``eject_max_percent``).
 #   So a hung or blackholed node costs only the requests already in flight on it.
 # - budget: L7 retries over the window (the backend's `wretr`) against its requests (`stot`),
 #   read as each request starts; past the budget the request gets `disable-l7-retry`, and only a
 #   failed connection (no work done) is retried.
 _SCRIPT = """-- drillkit's gateway script for backend {backend}: rendered by drillkit/gateway.py.
 local BACKEND, STEP_MS = "{backend}", 50
-local EJECT, KEEP = {eject}, {keep!r}  -- ejection never leaves fewer than KEEP of the servers up
+local EJECT, KEEP, EJECT_AFTER = {eject}, {keep!r}, {after}  -- never fewer than KEEP of the servers up
+local SECOND = 1000 / STEP_MS
 -- budget: over the last {window:g} s, L7 retries may be at most {percent:g} per 100 requests, plus {minimum:g} a second
 local SHARE, MINIMUM, SLOTS = {share!r}, {allowance!r}, {slots}
 local ring, head, retried = {{}}, 0, {{}}
@@ -187,13 +191,18 @@ local function up_servers(servers)
 end
 
 local function eject(servers)
+  -- a server with EJECT_AFTER retried tries over the last second, one of them new, is forced down
   for name, srv in pairs(servers) do
     local retries = tonumber(srv:get_stats().wretr) or 0
-    if retried[name] ~= nil and retries > retried[name] then
+    local seen = retried[name] or {{}}
+    retried[name] = seen
+    local oldest, newest = seen[1], seen[#seen]
+    if oldest ~= nil and retries > newest and retries - oldest >= EJECT_AFTER then
       local up, total = up_servers(servers)
       if up - 1 >= math.max(1, math.ceil(total * KEEP)) then srv:check_force_down() end
     end
-    retried[name] = retries
+    table.insert(seen, retries)
+    if #seen > SECOND then table.remove(seen, 1) end
   end
 end
 
@@ -231,7 +240,7 @@ def render_script(spec: GatewaySpec) -> str:
     """The gateway's Lua script: ejection on a retried try, and the retry budget."""
     window = spec.retry_budget_window_s
     return _SCRIPT.format(backend=BACKEND, eject="true" if spec.eject_on_retry else "false",
-                          keep=round(1 - spec.eject_max_percent / 100, 4), window=window,
+                          keep=round(1 - spec.eject_max_percent / 100, 4), after=spec.eject_after_retries, window=window,
                           percent=spec.retry_budget_percent, minimum=spec.retry_budget_min_per_s,
                           share=spec.retry_budget_percent / 100, allowance=float(spec.retry_budget_min_per_s * window),
                           slots=max(1, round(window * 1000 / 50)))  # fmt: skip

@@ -88,6 +88,7 @@ class GatewaySpec(Spec):
     # out and was retried elsewhere leaves its hung node in. Ejection takes it out at once.
     eject_on_retry: bool = Field(True, description="take a server out as soon as a try on it is retried")
     eject_max_percent: float = Field(50.0, ge=0, le=100, description="ejection leaves at least the other share of the servers up (and one)")
+    eject_after_retries: int = Field(2, ge=1, le=100, description="retried tries on a server within a second that eject it")
     # Retries replay work: bounded per request (`retries`) and, across requests, by a budget. Past
     # the budget, L7 retries (timeouts, 404/503, empty answers) stop until retries fall back under
     # it; connection retries (a refused connection did no work) always go on. The window is long

@@ -159,7 +159,7 @@ def test_haproxy_loads_the_script_and_the_try_map(tmp_path: Path) -> None:
     p = plan(tmp_path, retry_budget_percent=10, retry_budget_min_per_s=2, retry_budget_window_s=5)
     write_config(p, tmp_path / "haproxy.cfg", {"recommend": 120, "search": 300})
     script = p.script.read_text()
-    assert "local SHARE, MINIMUM, SLOTS = 0.1, 10.0, 100" in script and "local EJECT, KEEP = true, 0.5" in script
+    assert "local SHARE, MINIMUM, SLOTS = 0.1, 10.0, 100" in script and "local EJECT, KEEP, EJECT_AFTER = true, 0.5, 2" in script
     check = haproxy_check(tmp_path / "haproxy.cfg")
     assert check.returncode == 0, check.stdout + check.stderr
 

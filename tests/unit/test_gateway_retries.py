@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 NODES = ("primary-0", "primary-1", "standby-0", "standby-1")
 MARK = "X-Test-Request"
 NODE = r"""
-import sys, threading, time
+import os, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DELAYS = {"recommend": float(sys.argv[1]), "search": float(sys.argv[2])}
@@ -60,11 +60,21 @@ class Node(BaseHTTPRequestHandler):
             with lock:
                 count[0] += 1
         if mark is not None:
-            time.sleep(DELAYS[self.path.split("/")[3]])
+            time.sleep(1.0 if self._first_to_see(self.headers.get("X-Test-Slow")) else DELAYS[self.path.split("/")[3]])
         try:
             self._answer(b"answer")
         except OSError:
             pass  # the gateway gave up on this try
+
+    def _first_to_see(self, token):
+        # A slow request is slow on the first node that gets it (a busy node), not on its retry.
+        if not token:
+            return False
+        try:
+            os.close(os.open(os.path.join(sys.argv[3], token), os.O_CREAT | os.O_EXCL))
+            return True
+        except FileExistsError:
+            return False
 
     def _answer(self, body):
         self.send_response(200)
@@ -103,7 +113,8 @@ def _running(folder: Path, delays: tuple[float, float], timeouts: dict[str, int]
         ports = {}
         for name in NODES:
             own = (5.0, 5.0) if name in hung else delays  # a hung node: its checks pass (GET), its answers never come
-            proc = subprocess.Popen([sys.executable, "-c", NODE, str(own[0]), str(own[1])], stdout=subprocess.PIPE, text=True)
+            proc = subprocess.Popen([sys.executable, "-c", NODE, str(own[0]), str(own[1]), str(folder)],
+                                    stdout=subprocess.PIPE, text=True)  # fmt: skip
             nodes[name] = proc
             assert proc.stdout is not None
             ports[name] = int(proc.stdout.readline())
@@ -125,10 +136,11 @@ def _running(folder: Path, delays: tuple[float, float], timeouts: dict[str, int]
                 proc.wait(timeout=5)
 
 
-def _send(port: int, model: str, timeout_s: float = 10.0) -> str:
+def _send(port: int, model: str, timeout_s: float = 10.0, *, slow: bool = False) -> str:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
+    headers = {MARK: "1", "Content-Type": "application/json"} | ({"X-Test-Slow": f"slow-{time.monotonic_ns()}"} if slow else {})
     try:
-        conn.request("POST", f"/v2/models/{model}/infer", body=b"{}", headers={MARK: "1", "Content-Type": "application/json"})
+        conn.request("POST", f"/v2/models/{model}/infer", body=b"{}", headers=headers)
         response = conn.getresponse()
         response.read()
         return str(response.status)
@@ -193,16 +205,24 @@ def test_control_a_tight_fixed_timeout_duplicates_the_heavy_search(tmp_path: Pat
 
 def test_a_node_a_try_was_retried_from_is_taken_out_at_once(tmp_path: Path) -> None:
     """A hung node whose health checks still pass (HAProxy's passive checks see only final answers,
-    and these are all good after the retry) is ejected by the script on the first retried try."""
+    and these are all good after the retry) is ejected by the script at its second retried try."""
     with _running(tmp_path, (0.005, 0.005), {"recommend": 100, "search": 100}, hung=("primary-0",)) as gateway:
-        outcomes = [_send(gateway.port, "recommend") for _ in range(4)]  # leastconn: one of the first reaches it
-        assert outcomes == ["200"] * 4
-        deadline = time.monotonic() + 1.0  # the script samples every 50 ms; checks would take >= 1 s (fall 2 x 500 ms)
+        outcomes, deadline = [], time.monotonic() + 3.0  # checks alone would take >= 1 s (fall 2 x 500 ms)
         while time.monotonic() < deadline and gateway.api.servers()[0].status is ServerStatus.UP:
-            time.sleep(0.02)
+            with ThreadPoolExecutor(2) as pool:  # two at a time: leastconn sends one of them to the hung node
+                outcomes += pool.map(lambda _: _send(gateway.port, "recommend"), range(2))
         first = gateway.api.servers()[0]
         assert first.name == "primary-0" and first.status is not ServerStatus.UP, first
         assert all(s.status is ServerStatus.UP for s in gateway.api.servers()[1:])
+        assert set(outcomes) == {"200"} and len(outcomes) <= 8  # taken out within a few requests, none failed
+
+
+def test_one_slow_but_healthy_request_does_not_take_its_node_out(tmp_path: Path) -> None:
+    with _running(tmp_path, (0.005, 0.005), {"recommend": 100, "search": 100}) as gateway:
+        assert _send(gateway.port, "recommend", slow=True) == "200"  # retried elsewhere after 100 ms
+        assert gateway.api.counters().retries == 1
+        time.sleep(0.3)  # several of the script's 50 ms samples
+        assert all(s.status is ServerStatus.UP for s in gateway.api.servers())
 
 
 def test_ejection_leaves_half_of_the_nodes_up(tmp_path: Path) -> None:
