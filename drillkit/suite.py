@@ -67,7 +67,22 @@ def plan_suite(path: str | Path) -> SuitePlan:
                 plan = _named(plan, variant.name, str(path), i)
             plans.append((plan, spec.retries if entry.retries is None else entry.retries))
             variants.append(variant.name if variant is not None else None)
-    return SuitePlan(Path(path), spec, plans, variants)
+    plan = SuitePlan(Path(path), spec, plans, variants)
+    _check_brings_up(plan)
+    return plan
+
+
+def _check_brings_up(plan: SuitePlan) -> None:
+    """A suite that changes an environment refuses one already up, so each drill must bring its own
+    up: one with ``bring_up: false`` could never run (refused here, before anything is touched)."""
+    if not plan.overrides_environment:
+        return
+    for i, (drill, _) in enumerate(plan.drills):
+        if not drill.spec.bring_up:
+            raise SpecError(str(plan.path), f"drills[{i % len(plan.spec.drills)}]",
+                            f"{drill.path} says bring_up: false, but a suite with environment overrides or variants "
+                            "brings up its own environment for each drill",
+                            "set bring_up: true (in the drill, or in the entry's overrides)")  # fmt: skip
 
 
 def _overrides(spec: SuiteSpec, i: int, variant: SuiteVariant | None,
@@ -255,7 +270,7 @@ def _measurements(folder: Path, run_dir: str | None) -> Measurements | None:
 
 def comparison_markdown(rows: list[dict[str, Any]]) -> str:
     """The comparison as a GitHub table: drill | variant | RTO | failed | worst p99."""
-    lines = ["| drill | variant | RTO | failed requests | worst p99 |", "|---|---|---|---|---|"]
+    lines = ["| drill | variant | RTO | failed | worst p99 |", "|---|---|---|---|---|"]
     for r in rows:
         rto = "-" if r["recovered"] is None else ("never" if not r["recovered"] else f"{r['rto_s']:.2f} s")
         failed = "-" if r["failed_requests"] is None else f"{r['failed_requests']} of {r['requests']}"

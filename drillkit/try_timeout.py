@@ -12,7 +12,7 @@ So the timeout is derived from what each model needs on a *busy* node:
 
 where p99.9 comes from a short calibration at ``drillkit up``: a closed-loop burst of golden
 probes at ``CONCURRENCY`` in flight, sent straight to one node (outside the gateway), so the
-node queues as it does under load. A drill checks again at the end of its warm-up, under the
+node queues as it does under load, after an unmeasured warm-up burst. A drill checks again at the end of its warm-up, under the
 real traffic: a model whose warm-up p99.9 exceeds its per-try timeout is named in the capacity
 pre-check's warnings (its heavy requests would be retried).
 
@@ -38,6 +38,9 @@ CONCURRENCY = 4  # requests in flight on the one node: a busy node, not an idle 
 # 300 probes (150 a model): the p99.9 of so few is their slowest, which is the point; a few
 # seconds at most on a 2-core machine, before any load.
 CALIBRATION = BurstLimits(target_s=1.0, min_requests=300, max_requests=300, limit_s=10.0, per_node=CONCURRENCY)
+# Sent first and not measured: a fresh node's first answers are slow (lazy loading, caches), and
+# the p99.9 of 300 is their slowest; measured cold, an integration stack got 370 ms timeouts.
+WARMUP = BurstLimits(target_s=1.0, min_requests=60, max_requests=60, limit_s=5.0, per_node=CONCURRENCY)
 
 
 class TryTimeouts(Record):
@@ -83,6 +86,7 @@ def calibrate(endpoint: str, manifest: Manifest, spec: GatewaySpec, *, node: str
     """
     if spec.try_timeout_ms is not None:
         return fixed(spec)
+    run_burst([endpoint], manifest, rps=1.0, latency_s=0.0, limits=WARMUP)
     burst = run_burst([endpoint], manifest, rps=1.0, latency_s=0.0, limits=limits)
     if burst.errors or burst.wrong or not burst.by_model:
         return fixed(spec)

@@ -45,7 +45,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPlatfor
     # The reference deployment's passive check (error_limit 1, drills/environments/local.yaml):
     # with 3, a request in flight at a region outage can spend all six retries on the two dead
     # primaries (refused at once, so HAProxy retries without a pause) before they are marked down.
-    gateway = GatewaySpec(check_interval_ms=100, fall=1, rise=1, error_limit=1)
+    # And its strict check timeout: a check slower than a user's try fails, so a node behind the
+    # latency fault stays out instead of flapping back in through slow checks (p99 323 ms without).
+    gateway = GatewaySpec(check_interval_ms=100, fall=1, rise=1, error_limit=1, check_timeout_ms=150)
     spec = spec.model_copy(update={"gateway": gateway})
     env_file = folder / "env.yaml"
     env_file.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
