@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -45,6 +45,7 @@ from drillkit.spec.environment import EnvironmentSpec
 from drillkit.spec.loader import Spec, _spec_error, load_spec
 from drillkit.spec.safe import SafePath
 
+SpecT = TypeVar("SpecT", DrillSpec, EnvironmentSpec)
 _PATHS = (("environment",), ("experiment",), ("load", "trace"))
 
 
@@ -101,11 +102,7 @@ class DrillOverrides:
         for path in _PATHS:  # an overridden path is relative to the suite file
             if _get(self.values, path) is not None:
                 _set(merged, path, str(base / _get(self.values, path)))
-        try:
-            return DrillSpec.model_validate(merged)
-        except ValidationError as exc:
-            error = _spec_error(self.suite_file, DrillSpec, exc)
-            raise SpecError(self.suite_file, f"{self.field}.{error.field}", error.problem, error.fix) from None
+        return _validated(DrillSpec, merged, self.suite_file, self.field)
 
 
 @dataclass(frozen=True)
@@ -119,11 +116,16 @@ class EnvironmentOverrides:
     def apply(self, environment: EnvironmentSpec) -> EnvironmentSpec:
         """The environment with the overrides merged in, validated again."""
         merged = deep_merge(environment.model_dump(mode="json"), self.values)
-        try:
-            return EnvironmentSpec.model_validate(merged)
-        except ValidationError as exc:
-            error = _spec_error(self.suite_file, EnvironmentSpec, exc)
-            raise SpecError(self.suite_file, f"{self.field}.{error.field}", error.problem, error.fix) from None
+        return _validated(EnvironmentSpec, merged, self.suite_file, self.field)
+
+
+def _validated(model: type[SpecT], merged: dict[str, Any], suite_file: str, field: str) -> SpecT:
+    """``merged`` validated as ``model``; an error names the suite file and the override's field."""
+    try:
+        return model.model_validate(merged)
+    except ValidationError as exc:
+        error = _spec_error(suite_file, model, exc)
+        raise SpecError(suite_file, f"{field}.{error.field}", error.problem, error.fix) from None
 
 
 def load_suite(path: str | Path) -> SuiteSpec:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import http.client
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -29,15 +28,14 @@ from typing import Any
 import pytest
 import yaml
 
-from drillkit.errors import ComponentError
 from drillkit.gateway import Backend, GatewayPlan, RuntimeApi, ServerStatus, write_config
 from drillkit.spec import GatewaySpec
 from drillkit.try_timeout import derive
+from tests.unit.test_gateway_failover import NODES, _free_port, _wait_all_up
 
 pytestmark = pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is installed by `make setup`")
 
 REPO = Path(__file__).resolve().parents[2]
-NODES = ("primary-0", "primary-1", "standby-0", "standby-1")
 MARK = "X-Test-Request"
 NODE = r"""
 import os, sys, threading, time
@@ -267,24 +265,3 @@ def _get(port: int, path: str) -> str:
         return conn.getresponse().read().decode()
     finally:
         conn.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_all_up(api: RuntimeApi, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    servers: list[Any] = []
-    while time.monotonic() < deadline:
-        try:
-            servers = api.servers()
-        except ComponentError:  # the socket is not there yet
-            servers = []
-        if len(servers) == len(NODES) and all(s.status is ServerStatus.UP for s in servers):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"the gateway's servers never all came UP: {servers}")
-
