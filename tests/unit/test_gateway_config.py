@@ -123,10 +123,12 @@ def test_parse_stat_reads_server_states() -> None:
 def test_the_shipped_environments_keep_the_pause_before_a_retry_short() -> None:
     # HAProxy waits min(timeout connect, 1 s) before a connection retry that may land on the
     # same server, once per retry: at 500 ms the requests in flight at a region outage took
-    # 0.5 s and failed the drills' p99 SLO (the region-outage drill test measures it end to end).
+    # 0.5 s and failed the drills' p99 SLO (the region-outage drill test measures it end to end);
+    # at 100 ms they took 110 ms, and up to 350 ms on a busy CI machine (a try on each dead
+    # primary). On loopback a connect takes well under a millisecond.
     for name in ("local.yaml", "backup-local.yaml"):
         gateway = yaml.safe_load((REPO / "drills/environments" / name).read_text())["gateway"]
-        assert GatewaySpec(**gateway).connect_timeout_ms <= 100, name
+        assert GatewaySpec(**gateway).connect_timeout_ms <= 20, name
 
 
 # --- per-try timeouts, the retry budget, counters -----------------------------------------
