@@ -54,10 +54,10 @@ class Node(BaseHTTPRequestHandler):
         self._answer(b"answer")
 
     def _answer(self, body):
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        # one write, as a real server sends a small answer: killed between a header write and
+        # a body write, the node would leave HAProxy a half-sent answer it can no longer retry
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        self.wfile.write(head + body)
 
     def log_message(self, *args):
         pass

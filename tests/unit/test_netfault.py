@@ -7,6 +7,7 @@ server and a raw TCP "echo everything after EOF" server. No mocks.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import random
@@ -455,3 +456,40 @@ def test_the_process_refuses_a_bad_config_with_exit_2(tmp_path: Path) -> None:
                            "--token-file", str(tmp_path / TOKEN_FILE)],
                           capture_output=True, text=True, timeout=20)  # fmt: skip
     assert done.returncode == 2 and "upstream_port" in done.stderr
+
+
+def test_connections_waiting_in_the_backlog_when_a_route_starts_refusing_get_an_empty_answer_not_a_reset() -> None:
+    # At a region outage HAProxy has connections in the route's backlog, requests sent, when the
+    # route stops listening; closing the listener would reset them, and HAProxy waits a turn-around
+    # (0.24 to 1.2 s seen) before it retries a reset. Taken first, they end like any connection to
+    # a dead node: a FIN and nothing sent, an empty response retried at once.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+
+    async def drill() -> list[bytes | str]:
+        route = Route(RouteConfig(name="node", upstream_port=dead))
+        await route.start()
+        # The loop does not run between these lines: the kernel completes each handshake and
+        # holds the connection, request and all, in the listener's backlog.
+        clients = [socket.create_connection(("127.0.0.1", route.listen_port), timeout=2) for _ in range(4)]
+        for client in clients:
+            client.sendall(b"POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx")
+            client.setblocking(False)
+        route.refuse_connections()  # as a pipe does when its node refuses the dial
+        loop = asyncio.get_running_loop()
+
+        async def answer(client: socket.socket) -> bytes | str:
+            try:
+                return await asyncio.wait_for(loop.sock_recv(client, 1), 5)
+            except ConnectionResetError:
+                return "reset"
+            finally:
+                client.close()
+
+        try:
+            return list(await asyncio.gather(*(answer(c) for c in clients)))
+        finally:
+            route.close()
+
+    assert asyncio.run(drill()) == [b""] * 4
