@@ -356,10 +356,15 @@ def test_fault_and_config_validation() -> None:
 # --- failures of the upstream and the process ----------------------------------------------
 
 
-def test_a_dead_upstream_fails_the_connection_at_once() -> None:
+def dead_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound once, then let go)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]
+        return int(s.getsockname()[1])
+
+
+def test_a_dead_upstream_fails_the_connection_at_once() -> None:
+    dead = dead_port()
     with FaultProxy(ProxyConfig(routes=(RouteConfig(name="node", upstream_port=dead),))).start_thread() as proxy:
         started = time.perf_counter()
         with pytest.raises(ConnectionError):
@@ -463,9 +468,7 @@ def test_connections_waiting_in_the_backlog_when_a_route_starts_refusing_get_an_
     # route stops listening; closing the listener would reset them, and HAProxy waits a turn-around
     # (0.24 to 1.2 s seen) before it retries a reset. Taken first, they end like any connection to
     # a dead node: a FIN and nothing sent, an empty response retried at once.
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = s.getsockname()[1]
+    dead = dead_port()
 
     async def drill() -> list[bytes | str]:
         route = Route(RouteConfig(name="node", upstream_port=dead))
