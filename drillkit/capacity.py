@@ -31,6 +31,8 @@ from drillkit.smoke import ProbeResult, send_probe
 from drillkit.try_timeout import TryTimeouts, warmup_warnings
 
 HEADROOM = 1.25
+# The longest the runner waits after the burst before it injects (see :func:`settle_s`).
+SETTLE_MAX_S = 30.0
 
 
 class Capacity(BaseModel):
@@ -122,6 +124,17 @@ def check(
     )
     passed = {"ok": reason == "", "reason": reason or shown, "same_model": burst.wrong == 0}
     return _with(report, **passed, **_burst_fields(burst, limits))
+
+
+def settle_s(report: Capacity, latency_windows_s: list[float]) -> float:
+    """How long to let the load run on after the burst before injecting: the longest latency
+    SLO's rate window (at most ``SETTLE_MAX_S``), so that the points judged through the fault
+    average no request the burst slowed. On a shared machine (the embedded environment) the
+    burst's inference takes the CPU the primaries need; a CI run's region outage failed its
+    p99 SLO on requests sent half a second before the fault, during the burst."""
+    if report.burst_elapsed_s is None or not latency_windows_s:
+        return 0.0
+    return min(max(latency_windows_s), SETTLE_MAX_S)
 
 
 def _refused(report: Capacity, reason: str) -> Capacity:

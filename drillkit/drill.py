@@ -1,10 +1,11 @@
 """Run one drill, in one straight line (DESIGN.md, "The path of one drill"):
 
 plan -> environment up or attached -> load -> warm-up (until Prometheus scrapes the load) ->
-capacity pre-check -> chaoslib runs the experiment (a control writes every activity to the
-timeline; abort guards may stop it) -> every pending undo (always: errors, Ctrl-C, SIGTERM,
-an abort) -> cool-down -> load stopped -> Prometheus range data collected once -> measure
--> journal.json -> report.pdf -> exit code. Only one drill runs per environment at a time.
+capacity pre-check -> settle (a latency SLO's window, so its burst is out of the points judged)
+-> chaoslib runs the experiment (a control writes every activity to the timeline; abort guards
+may stop it) -> every pending undo (always: errors, Ctrl-C, SIGTERM, an abort) -> cool-down ->
+load stopped -> Prometheus range data collected once -> measure -> journal.json -> report.pdf
+-> exit code. Only one drill runs per environment at a time.
 
 >>> result = run_drill(plan_drill("drills/region-outage.yaml"), reports=Path("reports"))  # doctest: +SKIP
 >>> result.exit_code                                                                    # doctest: +SKIP
@@ -184,9 +185,11 @@ class DrillRun:
                                 try_timeouts=self.platform.try_timeouts(),
                                 warmup_p999_ms=load.latency_quantiles(try_timeout.QUANTILE))  # fmt: skip
         _event(self.timeline, "capacity_checked", **report.as_dict())
-        self._count("warmed_up")
         if not report.ok and plan.spec.fail_on.capacity and not self.force:
+            self._count("warmed_up")
             raise CapacityRefused(f"refusing to inject: {report.reason} (use --force to inject anyway)", report.as_dict())
+        time.sleep(capacity.settle_s(report, [c.window_s for c in plan.spec.slos if c.kind == "latency"]))
+        self._count("warmed_up")
         return report.as_dict()
 
     def _wait_scraped(self, deadline: float) -> None:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from drillkit.backup.section import restore_section
 from drillkit.crosscheck import CrossCheck, cross_check
-from drillkit.events import CanaryProbe, Event, FaultWindow, GatewayState, fault_window, read_events
+from drillkit.events import CanaryProbe, Event, FaultWindow, GatewayState, burst_end, fault_window, read_events
 from drillkit.journal import Journal, write_journal
 from drillkit.measure import Measurements, measure
 from drillkit.observe.guards import Abort
@@ -77,7 +77,7 @@ def evaluate(plan: DrillPlan, evidence: Evidence) -> Journal:
     events, record = evidence.events, evidence.record
     window = fault_window(events)
     measured = _measure(plan, evidence.log, events, window)
-    slos = _slos(plan, record.evidence, measured, window.start)
+    slos = _slos(plan, record.evidence, measured, window.start, burst_end(events))
     canaries = [e for e in events if isinstance(e, CanaryProbe)]
     errors = [f"{u['undo']} {u['args']}: {u['error']}" for u in record.undone if u.get("error")]
     restore = restore_section(events)
@@ -110,30 +110,40 @@ def _measure(plan: DrillPlan, log: pd.DataFrame, events: list[Event], window: Fa
 
 
 def _slos(plan: DrillPlan, evidence: dict[str, Any] | None, measured: Measurements | None,
-          fault_start: float | None) -> list[SloResult]:  # fmt: skip
+          fault_start: float | None, burst_ended: float | None) -> list[SloResult]:  # fmt: skip
     """Every Prometheus SLO's verdict from the stored range data (NO_DATA without it); latency
-    SLOs of a drill judged after recovery see only the points from recovery on."""
+    SLOs see only the points from recovery on (judged after recovery) or past the pre-check."""
     out = []
     for check in plan.spec.slos:
-        since, unmeasured = _since(plan, check, measured, fault_start)
+        since, judged, unmeasured = _since(plan, check, measured, fault_start, burst_ended)
         stored = (evidence or {}).get("slos", {}).get(check.name, {})
         error = "no Prometheus data was collected" if evidence is None else stored.get("error") or unmeasured
-        out.append(judge_slo(check, stored.get("series"), error, since=since))
+        out.append(judge_slo(check, stored.get("series"), error, since=since, judged=judged))
     return out
 
 
-def _since(plan: DrillPlan, check: SloCheck, measured: Measurements | None,
-           fault_start: float | None) -> tuple[float | None, str | None]:  # fmt: skip
-    """Where a check's points are judged from (None: all) and, when nothing can be, why.
+def _since(plan: DrillPlan, check: SloCheck, measured: Measurements | None, fault_start: float | None,
+           burst_ended: float | None) -> tuple[float | None, str, str | None]:  # fmt: skip
+    """Where a check's points are judged from (None: all), how the verdict says so, and, when
+    nothing can be judged, why.
 
     After recovery, a latency SLO's first point is a rate window past recovery: the points
     before ``fault_start + rto_s + window_s`` still average requests from before it.
+    Through the fault, its first point is a rate window past the capacity pre-check's burst
+    (the runner settles that long before it injects): on a shared machine the burst's load
+    slows the users' requests, and that is drillkit's doing, not the fault's. A window longer
+    than the runner settles (``capacity.SETTLE_MAX_S``) is judged from the fault on, burst and all.
     """
-    if check.kind != "latency" or plan.spec.slo.judge_latency is not JudgeLatency.AFTER_RECOVERY:
-        return None, None
-    if measured is None or fault_start is None:
-        return math.inf, "recovery was not measured (no fault was injected or no request was logged)"
-    return fault_start + measured.rto_s + check.window_s, None
+    if check.kind != "latency":
+        return None, "", None
+    if plan.spec.slo.judge_latency is JudgeLatency.AFTER_RECOVERY:
+        if measured is None or fault_start is None:
+            return math.inf, "", "recovery was not measured (no fault was injected or no request was logged)"
+        return fault_start + measured.rto_s + check.window_s, "from recovery on", None
+    if burst_ended is None:
+        return None, "", None
+    since = burst_ended + check.window_s
+    return (since if fault_start is None else min(since, fault_start)), "past the capacity pre-check", None
 
 
 def _cross_check(plan: DrillPlan, measured: Measurements | None, evidence: dict[str, Any], window: FaultWindow) -> CrossCheck | None:

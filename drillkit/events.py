@@ -65,9 +65,13 @@ class DrillStarted(_Event):
 
 
 class CapacityChecked(_Event):
+    """The pre-check's report (every field of :class:`drillkit.capacity.Capacity`), written when it ended."""
+
     event: Literal["capacity_checked"] = "capacity_checked"
     ok: bool
     reason: str
+    burst_elapsed_s: float | None = None  # None: the burst did not run
+
 
 
 class PrometheusScraping(_Event):
@@ -254,6 +258,11 @@ def fault_outputs(events: list[Event]) -> list[tuple[ActivityEnded, FaultOutput]
                 raise invalid(f"timeline activity {e.name!r} ({e.func})", exc,
                               "a fault action must return a FaultOutput with its targets") from None  # fmt: skip
     return found
+
+
+def burst_end(events: list[Event]) -> float | None:
+    """When the capacity pre-check's burst ended (None: it did not run)."""
+    return next((e.at for e in events if isinstance(e, CapacityChecked) and e.burst_elapsed_s is not None), None)
 
 
 def fault_window(events: list[Event]) -> FaultWindow:

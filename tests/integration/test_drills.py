@@ -46,10 +46,11 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPlatfor
     # with 3, a request in flight at a region outage can spend all six retries on the two dead
     # primaries (refused at once, so HAProxy retries without a pause) before they are marked down.
     # And its strict check timeout: a check slower than a user's try fails, so a node behind the
-    # latency fault stays out instead of flapping back in through slow checks (p99 323 ms without).
+    # latency fault stays out instead of flapping back in through slow checks (p99 323 ms without;
+    # 332 ms at 150 ms, above the 100 ms per-try timeout, when the 150 +- 30 ms fault's checks passed).
     # And its short connect timeout, HAProxy's pause before each connection retry: at 100 ms the
     # requests in flight at the region outage took up to 350 ms on a busy CI machine.
-    gateway = GatewaySpec(check_interval_ms=100, fall=1, rise=1, error_limit=1, check_timeout_ms=150, connect_timeout_ms=20)
+    gateway = GatewaySpec(check_interval_ms=100, fall=1, rise=1, error_limit=1, check_timeout_ms=100, connect_timeout_ms=20)
     spec = spec.model_copy(update={"gateway": gateway})
     env_file = folder / "env.yaml"
     env_file.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
@@ -314,11 +315,15 @@ def test_an_abort_guard_stops_a_harsh_fault_and_the_rollback_runs(env: tuple[Loc
 
 
 def _suite_drill(folder: Path, env_file: Path, base: str) -> Path:
+    # The suite is under test here, not the gateway: a region-wide latency fault costs the requests
+    # sent in its first 100 ms two per-try timeouts (each primary's, until both are out), 210-240 ms
+    # on an idle machine, so the shipped 250 ms objective is the nightly suite's to measure. 500 ms
+    # still fails a request that waits out the 2 s server timeout.
     path = folder / f"{base}.yaml"
     path.write_text(yaml.safe_dump({
         "name": base, "environment": str(env_file), "experiment": str(experiment(folder, base, pause=2)),
         "load": {"trace": str(REPO / "loadtests/traces/drill.parquet"), "warmup_s": 2, "cooldown_s": 2},
-        "recovery": {"rto_budget_s": 5, "stable_for_s": 2}, "bring_up": False,
+        "recovery": {"rto_budget_s": 5, "stable_for_s": 2}, "bring_up": False, "slo": {"p99_ms": 500},
     }))  # fmt: skip
     return path
 

@@ -204,3 +204,42 @@ def test_the_gateways_retry_counters_reach_the_journal_and_the_report(tmp_path: 
     assert gateway.budget_percent == 20.0 and gateway.within_budget is True  # 4 per 100 under local.yaml's 20
     text = "".join(p.extract_text() for p in PdfReader(render_report(run, target=tmp_path / "r.pdf")).pages)
     assert "40 retries, 40 redispatches of 1000 requests" in text
+
+
+def _evaluate_after_burst(tmp_path: Path, *, burst_elapsed_s: float | None) -> dict[str, Any]:
+    """A drill whose capacity burst ended at +15 s (fault at +20 s, SLO windows of 5 s): a point
+    whose window holds the burst (+17 s, 600 ms), one at the fault, one slow through it (+22 s)."""
+    from drillkit.events import CapacityChecked, emit
+
+    run = make_run(tmp_path / f"burst-{burst_elapsed_s}")
+    emit(run / "timeline.jsonl", CapacityChecked(at=RUN_T0 + 15, ok=True, reason="", burst_elapsed_s=burst_elapsed_s))
+    p99 = [[RUN_T0 + t, v] for t, v in ((17, 600.0), (20, 110.0), (22, 240.0), (40, 100.0))]
+    errors = [[RUN_T0 + t, v] for t, v in ((17, 0.5), (40, 0.0))]
+    stored = {"p99-latency": {"series": [{"labels": {}, "points": p99}]}, "errors": {"series": [{"labels": {}, "points": errors}]}}
+    record = RunRecord(chaos_journal={}, undone=[], capacity=None, interrupted=False, evidence={"slos": stored})
+    evidence = Evidence(read_events(run / "timeline.jsonl"), read_request_log(run / "request_log"), record, RUN_T0 + 100)
+    write_journal(run, evaluate(_plan(tmp_path, THROUGH), evidence))
+    return {s.name: s for s in read_journal(run / "journal.json").slos}
+
+
+def test_through_the_fault_a_latency_slo_skips_the_windows_that_hold_the_capacity_burst(tmp_path: Path) -> None:
+    # On a shared machine the burst slows the users' requests: drillkit's doing, not the fault's.
+    slos = _evaluate_after_burst(tmp_path, burst_elapsed_s=0.5)
+    p99 = slos["p99-latency"]
+    assert (p99.verdict, p99.value, p99.since) == (Verdict.PASS, 240.0, pytest.approx(RUN_T0 + 20.0))
+    assert p99.detail.endswith("past the capacity pre-check")
+    assert slos["errors"].since is None and slos["errors"].verdict is Verdict.FAIL  # errors are the users', burst or not
+    # Without a burst (the pre-check refused before it) every point is judged.
+    assert _evaluate_after_burst(tmp_path, burst_elapsed_s=None)["p99-latency"].value == 600.0
+
+
+def test_the_runner_settles_a_latency_window_after_the_burst_and_no_more_than_the_cap() -> None:
+    from drillkit.capacity import SETTLE_MAX_S, Capacity, settle_s
+
+    base = {"ok": True, "reason": "", "standby_ready": 2, "standby_nodes": 2, "same_model": True,
+            "warmup_rps": 80.0, "required_rps": 100.0}  # fmt: skip
+    burst = Capacity.model_validate({**base, "burst_elapsed_s": 0.6})
+    assert settle_s(burst, [3.0, 5.0]) == 5.0
+    assert settle_s(burst, [600.0]) == SETTLE_MAX_S
+    assert settle_s(burst, []) == 0.0  # no latency SLO judges the burst's windows
+    assert settle_s(Capacity.model_validate(base), [5.0]) == 0.0  # no burst ran
