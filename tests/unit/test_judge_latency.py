@@ -127,13 +127,21 @@ def _evaluate(tmp_path: Path, mode: JudgeLatency) -> Path:
     """A region outage at +20 s (2 s of failed 0.5 s requests, RTO 2 s), with Prometheus points
     before and after ``fault_start + rto + window_s`` (+27 s), evaluated and written."""
     run = make_run(tmp_path / mode.value)
-    p99 = [[RUN_T0 + t, v] for t, v in ((21, 500.0), (26.9, 400.0), (27, 100.0), (40, 120.0))]
-    errors = [[RUN_T0 + t, v] for t, v in ((21, 0.5), (40, 0.0))]
-    stored = {"p99-latency": {"series": [{"labels": {}, "points": p99}]}, "errors": {"series": [{"labels": {}, "points": errors}]}}
+    _write_evaluated(run, _plan(tmp_path, mode), p99=((21, 500.0), (26.9, 400.0), (27, 100.0), (40, 120.0)),
+                     errors=((21, 0.5), (40, 0.0)))  # fmt: skip
+    return run
+
+
+def _write_evaluated(run: Path, plan: DrillPlan, *, p99: tuple[tuple[float, float], ...],
+                     errors: tuple[tuple[float, float], ...]) -> None:  # fmt: skip
+    """Evaluate ``run`` with these stored Prometheus points (seconds after T0) and write its journal."""
+    def series(points: tuple[tuple[float, float], ...]) -> dict[str, Any]:
+        return {"series": [{"labels": {}, "points": [[RUN_T0 + t, v] for t, v in points]}]}
+
+    stored = {"p99-latency": series(p99), "errors": series(errors)}
     record = RunRecord(chaos_journal={}, undone=[], capacity=None, interrupted=False, evidence={"slos": stored})
     evidence = Evidence(read_events(run / "timeline.jsonl"), read_request_log(run / "request_log"), record, RUN_T0 + 100)
-    write_journal(run, evaluate(_plan(tmp_path, mode), evidence))
-    return run
+    write_journal(run, evaluate(plan, evidence))
 
 
 def test_evaluate_judges_prometheus_latency_after_recovery_and_the_journal_keeps_the_mode(tmp_path: Path) -> None:
@@ -213,12 +221,8 @@ def _evaluate_after_burst(tmp_path: Path, *, burst_elapsed_s: float | None) -> d
 
     run = make_run(tmp_path / f"burst-{burst_elapsed_s}")
     emit(run / "timeline.jsonl", CapacityChecked(at=RUN_T0 + 15, ok=True, reason="", burst_elapsed_s=burst_elapsed_s))
-    p99 = [[RUN_T0 + t, v] for t, v in ((17, 600.0), (20, 110.0), (22, 240.0), (40, 100.0))]
-    errors = [[RUN_T0 + t, v] for t, v in ((17, 0.5), (40, 0.0))]
-    stored = {"p99-latency": {"series": [{"labels": {}, "points": p99}]}, "errors": {"series": [{"labels": {}, "points": errors}]}}
-    record = RunRecord(chaos_journal={}, undone=[], capacity=None, interrupted=False, evidence={"slos": stored})
-    evidence = Evidence(read_events(run / "timeline.jsonl"), read_request_log(run / "request_log"), record, RUN_T0 + 100)
-    write_journal(run, evaluate(_plan(tmp_path, THROUGH), evidence))
+    _write_evaluated(run, _plan(tmp_path, THROUGH), p99=((17, 600.0), (20, 110.0), (22, 240.0), (40, 100.0)),
+                     errors=((17, 0.5), (40, 0.0)))  # fmt: skip
     return {s.name: s for s in read_journal(run / "journal.json").slos}
 
 
