@@ -73,7 +73,6 @@ class CapacityChecked(_Event):
     burst_elapsed_s: float | None = None  # None: the burst did not run
 
 
-
 class PrometheusScraping(_Event):
     event: Literal["prometheus_scraping"] = "prometheus_scraping"
     ready: bool
