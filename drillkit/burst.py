@@ -1,14 +1,14 @@
 """A short, bounded burst of golden probes sent straight to some nodes: what do they serve?
 
 Closed loop, as fast as the nodes answer: ``concurrency`` workers (each with its own
-keep-alive ``RecommenderClient``, bound to one node in turn) take request numbers from one
+keep-alive ``InferenceClient``, bound to one node in turn) take request numbers from one
 shared count until ``planned`` requests were sent or ``limit_s`` passed, whichever is first.
 The achieved throughput is what completed correctly per second of burst.
 
 Every worker draws from the same count, so a slow node's share goes to the faster ones, as
 the gateway's ``balance leastconn`` does: the burst measures the nodes' total.
 
->>> burst = run_burst(["http://127.0.0.1:8001"], manifest, rps=110.0, latency_s=0.004)  # doctest: +SKIP
+>>> burst = run_burst(["http://127.0.0.1:8001"], golden, rps=110.0, latency_s=0.004)  # doctest: +SKIP
 >>> burst.planned, burst.concurrency                                                    # doctest: +SKIP
 (110, 2)
 """
@@ -23,9 +23,8 @@ from dataclasses import dataclass, field, replace
 
 from pydantic import BaseModel, ConfigDict
 
-from drillkit.model.client import EncodedRequest, RecommenderClient, encode_recommend, encode_search
-from drillkit.model.repository import Manifest
-from drillkit.smoke import MIN_OVERLAP
+from drillkit.model.client import InferenceClient
+from drillkit.workload.golden import GoldenProbe, GoldenSet
 
 
 class BurstLimits(BaseModel):
@@ -91,41 +90,29 @@ class Burst:
 
 
 def run_burst(
-    endpoints: list[str], manifest: Manifest, *, rps: float, latency_s: float, limits: BurstLimits = DEFAULT_LIMITS
+    endpoints: list[str], golden: GoldenSet, *, rps: float, latency_s: float, limits: BurstLimits = DEFAULT_LIMITS
 ) -> Burst:
-    """Send the manifest's golden probes round-robin to ``endpoints`` and measure the answers.
+    """Send the golden probes round-robin to ``endpoints`` and measure the answers.
 
     Returns within about ``limits.limit_s``: requests still in flight then are left to their
     workers (daemon threads whose clients time out after ``limit_s``) and not counted.
     """
     burst = Burst(limits.requests_for(rps), limits.concurrency_for(rps, latency_s, len(endpoints)))
-    run = _Run(_requests(manifest), burst)
-    clients = [
-        RecommenderClient(endpoints[i % len(endpoints)], timeout_s=limits.limit_s) for i in range(burst.concurrency)
-    ]
+    # Each probe is encoded once; the models take turns, so a burst cut short by its count or
+    # time bound still measures each of them.
+    run = _Run(golden, golden.interleaved(), burst)
+    clients = [InferenceClient(endpoints[i % len(endpoints)], timeout_s=limits.limit_s) for i in range(burst.concurrency)]
     run.start(len(clients), limits.limit_s)
     for i, client in enumerate(clients):
         threading.Thread(target=run.work, args=(client,), name=f"capacity-burst-{i}", daemon=True).start()
     return run.wait()
 
 
-_Request = tuple[str, EncodedRequest, frozenset[int]]  # model, request, golden items
-
-
-def _requests(manifest: Manifest) -> list[_Request]:
-    """Each golden probe encoded once, with its model and golden items, the models interleaved
-    (a burst cut short by its count or time bound still measures each of them)."""
-    recommend = [("recommend", encode_recommend(p.user_id, p.k), frozenset(p.item_ids)) for p in manifest.golden.recommend]
-    search = [("search", encode_search(p.query, p.user_id, p.k), frozenset(p.item_ids)) for p in manifest.golden.search]
-    mixed = [r for pair in itertools.zip_longest(recommend, search) for r in pair if r is not None]
-    return mixed
-
-
 class _Run:
     """The state the workers share; every change under one lock."""
 
-    def __init__(self, requests: list[_Request], burst: Burst) -> None:
-        self.requests, self.burst = requests, burst
+    def __init__(self, golden: GoldenSet, probes: list[GoldenProbe], burst: Burst) -> None:
+        self.golden, self.probes, self.burst = golden, probes, burst
         self.lock, self.done = threading.Lock(), threading.Event()
         self.numbers = itertools.count()
         self.started = self.deadline = 0.0
@@ -144,14 +131,13 @@ class _Run:
             self.deadline = 0.0  # tells late workers to stop and record nothing more
         return burst
 
-    def work(self, client: RecommenderClient) -> None:
+    def work(self, client: InferenceClient) -> None:
         try:
             while (number := self._next()) is not None:
-                model, request, golden = self.requests[number % len(self.requests)]
-                reply = client.send(request)
-                got = reply.answer.item_ids if reply.answer is not None else ()
-                wrong = reply.error is None and len(golden.intersection(got)) < MIN_OVERLAP * max(1, len(golden))
-                self._record(model, reply.latency_s * 1e3, reply.error, wrong)
+                probe = self.probes[number % len(self.probes)]
+                reply = client.send(probe.request)
+                wrong = reply.outputs is not None and self.golden.compare(probe, reply.outputs) is not None
+                self._record(probe.model, reply.latency_s * 1e3, reply.error, wrong)
         finally:
             client.close()
             with self.lock:

@@ -14,7 +14,7 @@ The burst replaced an estimate from the primary's Triton counters over the warm-
 request, which counts queueing and CPU contention as cost): on a busy 2-core machine that
 estimate put a standby serving several hundred requests/s at 104 and refused a drill.
 
->>> report = check(platform.status(), ["standby"], manifest, warmup_rps=86.0)  # doctest: +SKIP
+>>> report = check(platform.status(), ["standby"], golden, warmup_rps=86.0)  # doctest: +SKIP
 >>> report.ok, report.achieved_rps >= report.required_rps                       # doctest: +SKIP
 (True, True)
 """
@@ -24,10 +24,10 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from drillkit.burst import DEFAULT_LIMITS, Burst, BurstLimits, run_burst
-from drillkit.model.client import RecommenderClient
-from drillkit.model.repository import Manifest
+from drillkit.model.client import InferenceClient
 from drillkit.platforms.base import ComponentStatus, EnvironmentStatus, Health
 from drillkit.smoke import ProbeResult, send_probe
+from drillkit.workload.golden import GoldenSet
 from drillkit.try_timeout import TryTimeouts, warmup_warnings
 
 HEADROOM = 1.25
@@ -77,7 +77,7 @@ class Capacity(BaseModel):
 def check(
     status: EnvironmentStatus,
     standby: list[str],
-    manifest: Manifest,
+    golden: GoldenSet,
     warmup_rps: float,
     *,
     try_timeouts: TryTimeouts | None = None,
@@ -103,16 +103,16 @@ def check(
     )
     if len(ready) < len(nodes) or not ready:
         return _refused(report, f"only {len(ready)} of {len(nodes)} standby nodes are ready and UP at the gateway")
-    if not manifest.golden.recommend and not manifest.golden.search:
-        return _refused(report, f"model version {manifest.version} has no golden probes to measure the standby with")
-    probes = {n.name: _golden_probes(n, manifest, limits.limit_s) for n in ready}
+    if not golden.probes:
+        return _refused(report, f"model version {golden.version} has no golden probes to measure the standby with")
+    probes = {n.name: _golden_probes(n, golden, limits.limit_s) for n in ready}
     report = _with(report, probe_latency_ms=round(max(r.latency_ms for rs in probes.values() for r in rs), 2))
     failed = [(node, r) for node, rs in probes.items() for r in rs if not r.ok]
     if failed:
         return _refused(report, _probe_reason(*failed[0]))
     burst = run_burst(
         [n.endpoint or "" for n in ready],
-        manifest,
+        golden,
         rps=report.required_rps,
         latency_s=(report.probe_latency_ms or 0.0) / 1e3,
         limits=limits,
@@ -146,11 +146,11 @@ def _with(report: Capacity, **changes: object) -> Capacity:
     return Capacity.model_validate({**report.model_dump(), **changes})
 
 
-def _golden_probes(node: ComponentStatus, manifest: Manifest, timeout_s: float) -> list[ProbeResult]:
+def _golden_probes(node: ComponentStatus, golden: GoldenSet, timeout_s: float) -> list[ProbeResult]:
     """The first golden probe of each model, sent to the node itself (outside the gateway)."""
-    client = RecommenderClient(node.endpoint or "", timeout_s=timeout_s)
+    client = InferenceClient(node.endpoint or "", timeout_s=timeout_s)
     try:
-        return [send_probe(client, p) for p in (*manifest.golden.recommend[:1], *manifest.golden.search[:1])]
+        return [send_probe(client, golden, p) for p in golden.first_of_each()]
     finally:
         client.close()
 
@@ -158,10 +158,7 @@ def _golden_probes(node: ComponentStatus, manifest: Manifest, timeout_s: float) 
 def _probe_reason(node: str, failed: ProbeResult) -> str:
     if failed.error is not None:
         return f"standby node {node} fails the golden {failed.model} probe: {failed.error}"
-    return (
-        f"standby node {node} answers the golden {failed.model} probe differently "
-        f"(overlap {failed.overlap:.2f}): it serves another model version"
-    )
+    return f"standby node {node} answers the golden {failed.model} probe differently ({failed.wrong}): it serves another model version"
 
 
 def _burst_reason(burst: Burst, report: Capacity) -> str:

@@ -30,7 +30,7 @@ from drillkit.errors import EnvironmentFailure, ExitCode, NotUpError
 from drillkit.evaluate import RunRecord, finish
 from drillkit.journal import Journal
 from drillkit.load import Load, LoadPlan
-from drillkit.model.repository import verify
+from drillkit.workload.golden import golden_of
 from drillkit.observe.evidence import collect
 from drillkit.observe.guards import Abort, GuardWatch
 from drillkit.observe.scrape import prometheus_for, wait_for_loadgen
@@ -92,7 +92,7 @@ class DrillRun:
         platform: where it runs.
         run_dir, timeline: its output folder and the timeline file in it.
         status: the environment when the drill started.
-        manifest: the served model version's manifest (its golden answers).
+        golden: the served model version's golden answers.
         load: the trace replay.
         prom: the environment's Prometheus (None when it has none).
         guards: the abort guards (None when the drill has none).
@@ -104,7 +104,7 @@ class DrillRun:
         self.plan, self.platform, self.run_dir, self.force = plan, platform, run_dir, force
         self.timeline = run_dir / "timeline.jsonl"
         self.status = platform.status()
-        self.manifest = verify(platform.root.parent / "models" / plan.environment.model.version)
+        self.golden = golden_of(platform.root.parent / "models" / plan.environment.model.version)
         targets = self.status.loadgen_targets_dir
         self.load = Load(LoadPlan(trace=plan.spec.load.trace, host=self.status.gateway_url or "", run_dir=run_dir,
                                   speed=plan.spec.load.speed, processes=plan.spec.load.processes,
@@ -113,7 +113,7 @@ class DrillRun:
         self.guards = GuardWatch(plan.spec.abort, prom=self.prom, live=self.load.recent, timeline=self.timeline,
                                  on_trip=stop_experiment) if plan.spec.abort else None  # fmt: skip
         self.watchers: list[Loop] = [GatewayWatcher(platform.gateway_states, self.timeline),
-                                     Canary(self.status.gateway_url or "", self.manifest, self.timeline)]  # fmt: skip
+                                     Canary(self.status.gateway_url or "", self.golden, self.timeline)]  # fmt: skip
         if self.guards is not None:
             self.watchers.append(self.guards)
 
@@ -181,7 +181,7 @@ class DrillRun:
         self._wait_scraped(deadline=time.monotonic() + SCRAPE_WAIT_S)
         rate = (load.progress().sent - sent_before) / max(time.monotonic() - started, 1e-6)
         standby = [r.name for r in plan.environment.standbys]
-        report = capacity.check(self.platform.status(), standby, self.manifest, rate,  # a burst of a few seconds at most
+        report = capacity.check(self.platform.status(), standby, self.golden, rate,  # a burst of a few seconds at most
                                 try_timeouts=self.platform.try_timeouts(),
                                 warmup_p999_ms=load.latency_quantiles(try_timeout.QUANTILE))  # fmt: skip
         _event(self.timeline, "capacity_checked", **report.as_dict())

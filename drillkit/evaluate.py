@@ -29,7 +29,6 @@ from drillkit.plan import DrillPlan
 from drillkit.provenance import release_under_test
 from drillkit.request_log import read_request_log
 from drillkit.retries import gateway_retries
-from drillkit.smoke import MIN_OVERLAP
 from drillkit.spec.drill import JudgeLatency
 from drillkit.spec.slo import SloCheck
 from drillkit.verdict import exit_code, judge, restore_checks
@@ -81,7 +80,7 @@ def evaluate(plan: DrillPlan, evidence: Evidence) -> Journal:
     canaries = [e for e in events if isinstance(e, CanaryProbe)]
     errors = [f"{u['undo']} {u['args']}: {u['error']}" for u in record.undone if u.get("error")]
     restore = restore_section(events)
-    checks = judge(plan.spec, measured, canaries, errors, record.capacity, slos=slos, abort=record.abort, min_overlap=MIN_OVERLAP)
+    checks = judge(plan.spec, measured, canaries, errors, record.capacity, slos=slos, abort=record.abort)
     checks += restore_checks(plan.spec, restore)
     prom = record.evidence or {}
     return Journal(

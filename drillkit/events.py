@@ -127,12 +127,23 @@ class GatewayCounted(_Event):
 
 
 class CanaryProbe(_Event):
+    """One golden probe through the gateway. ``wrong`` says how an answer broke the golden
+    rules; journals written before the rules carry the top-k ``overlap`` instead."""
+
     event: Literal["canary"] = "canary"
     model: str
     region: str | None = None
     node: str | None = None
-    overlap: float
+    wrong: str | None = None
+    overlap: float | None = None
     error: str | None = None
+
+    @property
+    def answered_wrongly(self) -> bool:
+        return self.wrong is not None or (self.overlap is not None and self.overlap < LEGACY_MIN_OVERLAP)
+
+
+LEGACY_MIN_OVERLAP = 0.9  # what judged an old journal's canaries: 9 of 10 items in common
 
 
 class GuardTripped(_Event):

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import socket
 from dataclasses import dataclass
@@ -50,15 +51,39 @@ from enum import StrEnum
 from pathlib import Path
 
 from drillkit.errors import ComponentError, PlanError
+from drillkit.model.repository import RECOMMENDER_MODELS
 from drillkit.spec import GatewayMode, GatewaySpec
+from drillkit.workload.golden import GoldenSet
+from drillkit.workload.tensors import to_json
 
 BACKEND = "triton"
-MODELS = ("recommend", "search")
-# The deep check's request: user 0's top item, in KServe JSON (one line: it sits in haproxy.cfg).
-CHECK_INFERENCE = (
-    '{"inputs":[{"name":"user_id","shape":[1,1],"datatype":"INT64","data":[0]},'
-    '{"name":"k","shape":[1,1],"datatype":"INT32","data":[1]}]}'
-)
+MODELS = RECOMMENDER_MODELS
+
+
+@dataclass(frozen=True)
+class InferenceCheck:
+    """The deep check's request: a real inference, in KServe JSON (one line: it sits in haproxy.cfg)."""
+
+    model: str
+    body: str
+
+
+# The built-in recommender's: user 0's top item.
+RECOMMENDER_CHECK = InferenceCheck("recommend", '{"inputs":[{"name":"user_id","shape":[1,1],"datatype":"INT64","data":[0]},'
+                                                '{"name":"k","shape":[1,1],"datatype":"INT32","data":[1]}]}')  # fmt: skip
+MAX_CHECK_BODY = 2048  # a health check runs every interval on every node: keep it a small request
+
+
+def inference_check(golden: GoldenSet) -> InferenceCheck | None:
+    """The deep check for a workload: the recommender's own, or the first golden probe of a user's
+    model when its inputs are small and plain enough to paste into the configuration."""
+    if golden.source == "manifest":
+        return RECOMMENDER_CHECK
+    probe = golden.probes[0]
+    body = json.dumps({"inputs": [to_json(t) for t in probe.inputs]}, separators=(",", ":"))
+    if len(body) > MAX_CHECK_BODY or "'" in body or "\\" in body or not body.isascii():
+        return None  # readiness checks only: the canary still sends this probe through the gateway
+    return InferenceCheck(probe.model, body)
 NODE_HEADER = "X-Drillkit-Node"
 REGION_HEADER = "X-Drillkit-Region"
 
@@ -86,6 +111,8 @@ class GatewayPlan:
     backends: tuple[Backend, ...]
     try_map: Path = Path("try_timeouts.map")
     script: Path = Path("gateway.lua")
+    models: tuple[str, ...] = MODELS  # every model's readiness is checked, and each has a per-try timeout
+    check_inference: InferenceCheck | None = RECOMMENDER_CHECK
 
 
 # Characters HAProxy reads as syntax where drillkit pastes a value (line and word breaks,
@@ -130,7 +157,7 @@ def write_config(plan: GatewayPlan, config: Path, try_timeouts_ms: dict[str, int
     (``initial_try_timeouts`` unless given) and the Lua script (ejection, retry budget)."""
     text = render_config(plan)
     plan.region_map.write_text(render_region_map(plan.backends))
-    plan.try_map.write_text(render_try_map(try_timeouts_ms or initial_try_timeouts(plan.spec)))
+    plan.try_map.write_text(render_try_map(try_timeouts_ms or initial_try_timeouts(plan.spec, plan.models)))
     plan.script.write_text(render_script(plan.spec))
     config.write_text(text)
 
@@ -300,8 +327,10 @@ def _stats(plan: GatewayPlan) -> str:
 
 def _backend(plan: GatewayPlan) -> str:
     spec = plan.spec
-    sends = [f"meth GET uri /v2/models/{model}/ready" for model in MODELS]
-    sends.append(f"meth POST uri /v2/models/recommend/infer hdr Content-Type application/json body '{CHECK_INFERENCE}'")
+    sends = [f"meth GET uri /v2/models/{model}/ready" for model in plan.models]
+    if plan.check_inference is not None:
+        check = plan.check_inference
+        sends.append(f"meth POST uri /v2/models/{check.model}/infer hdr Content-Type application/json body '{check.body}'")
     checks = "".join(f"    http-check connect\n    http-check send {send}\n    http-check expect status 200\n" for send in sends)
     interval = spec.check_interval_ms
     # Passive checks: a node whose connections or answers fail (a crashed node; a GPU with

@@ -29,7 +29,7 @@ from typing import Literal
 
 from drillkit.burst import BurstLimits, quantile, run_burst
 from drillkit.gateway import MODELS, initial_try_timeouts
-from drillkit.model.repository import Manifest
+from drillkit.workload.golden import GoldenSet
 from drillkit.spec import GatewaySpec
 from drillkit.units import Record
 
@@ -77,7 +77,7 @@ def derive(samples_ms: Mapping[str, Sequence[float]], spec: GatewaySpec, *, node
                        ceiling_ms=spec.server_timeout_ms, node=node)  # fmt: skip
 
 
-def calibrate(endpoint: str, manifest: Manifest, spec: GatewaySpec, *, node: str | None = None,
+def calibrate(endpoint: str, golden: GoldenSet, spec: GatewaySpec, *, node: str | None = None,
               limits: BurstLimits = CALIBRATION) -> TryTimeouts:  # fmt: skip
     """Measure each model on the node at ``endpoint`` under ``CONCURRENCY`` requests in flight and derive.
 
@@ -85,12 +85,12 @@ def calibrate(endpoint: str, manifest: Manifest, spec: GatewaySpec, *, node: str
     server timeout for every model, as ``drillkit up`` would without it.
     """
     if spec.try_timeout_ms is not None:
-        return fixed(spec)
-    run_burst([endpoint], manifest, rps=1.0, latency_s=0.0, limits=WARMUP)
-    burst = run_burst([endpoint], manifest, rps=1.0, latency_s=0.0, limits=limits)
+        return fixed(spec, golden.models)
+    run_burst([endpoint], golden, rps=1.0, latency_s=0.0, limits=WARMUP)
+    burst = run_burst([endpoint], golden, rps=1.0, latency_s=0.0, limits=limits)
     if burst.errors or burst.wrong or not burst.by_model:
-        return fixed(spec)
-    return derive({m: burst.by_model.get(m, []) for m in MODELS}, spec, node=node)
+        return fixed(spec, golden.models)
+    return derive({m: burst.by_model.get(m, []) for m in golden.models}, spec, node=node)
 
 
 def warmup_warnings(timeouts: Mapping[str, int], warmup_p999_ms: Mapping[str, float]) -> list[str]:

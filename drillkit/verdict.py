@@ -75,7 +75,7 @@ def compare(value: float | None, comparison: Comparison, threshold: float) -> Ve
 
 def judge(spec: DrillSpec, m: Measurements | None, canaries: Sequence[CanaryProbe], rollback_errors: list[str],
           capacity: dict[str, Any] | None = None, *, slos: Sequence[SloResult] = (),
-          abort: Abort | None = None, min_overlap: float) -> list[Check]:  # fmt: skip
+          abort: Abort | None = None) -> list[Check]:  # fmt: skip
     """Every check of the drill but the restore ones (:func:`restore_checks`)."""
     checks = [_rollback(rollback_errors)]
     if capacity is not None:
@@ -83,12 +83,12 @@ def judge(spec: DrillSpec, m: Measurements | None, canaries: Sequence[CanaryProb
                             detail=str(capacity.get("reason"))))  # fmt: skip
     if abort is not None:
         checks.append(Check(name="abort", verdict=Verdict.FAIL, detail=f"guard {abort.guard} stopped the drill: {abort.reason}"))
-    checks += _recovery(spec, m, canaries, min_overlap)
+    checks += _recovery(spec, m, canaries)
     checks += [Check(name=f"slo:{s.name}", verdict=s.verdict, detail=s.detail, allowed_no_data=s.allow_no_data) for s in slos]
     return checks
 
 
-def _recovery(spec: DrillSpec, m: Measurements | None, canaries: Sequence[CanaryProbe], min_overlap: float) -> list[Check]:
+def _recovery(spec: DrillSpec, m: Measurements | None, canaries: Sequence[CanaryProbe]) -> list[Check]:
     if m is None or m.requests == 0:
         return [Check(name="recovery", verdict=Verdict.NO_DATA, detail="no requests were measured")]
     budget = spec.recovery.rto_budget_s
@@ -100,7 +100,7 @@ def _recovery(spec: DrillSpec, m: Measurements | None, canaries: Sequence[Canary
         checks.append(Check(name="failed_requests", verdict=within(m.failed_requests, budget=limit),
                             detail=f"{m.failed_requests} failed (limit {limit})"))  # fmt: skip
     if spec.fail_on.wrong_answers:
-        checks.append(_correctness(canaries, min_overlap))
+        checks.append(_correctness(canaries))
     return checks
 
 
@@ -140,15 +140,15 @@ def _rollback(errors: list[str]) -> Check:
     return Check(name="rollback", verdict=Verdict.PASS, detail="every fault was undone")
 
 
-def _correctness(canaries: Sequence[CanaryProbe], min_overlap: float) -> Check:
+def _correctness(canaries: Sequence[CanaryProbe]) -> Check:
     answered = [c for c in canaries if c.error is None]
     if not answered:
         return Check(name="correctness", verdict=Verdict.NO_DATA, detail="no golden probe was answered")
-    wrong = [c for c in answered if c.overlap < min_overlap]
+    wrong = [c for c in answered if c.answered_wrongly]
     if wrong:
         first = wrong[0]
-        detail = (f"{len(wrong)} of {len(answered)} golden probes answered wrongly "
-                  f"(first by {first.region}/{first.node}, overlap {first.overlap:.2f})")  # fmt: skip
+        how = first.wrong or f"top-k overlap {first.overlap:.2f}"
+        detail = f"{len(wrong)} of {len(answered)} golden probes answered wrongly (first by {first.region}/{first.node}: {how})"
         return Check(name="correctness", verdict=Verdict.FAIL, detail=detail)
     return Check(name="correctness", verdict=Verdict.PASS, detail=f"{len(answered)} golden probes answered correctly")
 

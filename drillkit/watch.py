@@ -12,9 +12,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from drillkit.model.client import RecommenderClient
-from drillkit.model.repository import Manifest
+from drillkit.model.client import InferenceClient
 from drillkit.smoke import send_probe
+from drillkit.workload.golden import GoldenSet
 from drillkit.events import fire
 
 
@@ -61,16 +61,17 @@ class GatewayWatcher(Loop):
 
 
 class Canary(Loop):
-    def __init__(self, gateway_url: str, manifest: Manifest, timeline: Path, interval_s: float = 0.5) -> None:
+    def __init__(self, gateway_url: str, golden: GoldenSet, timeline: Path, interval_s: float = 0.5) -> None:
         super().__init__(interval_s, timeline)
-        self.client = RecommenderClient(gateway_url, timeout_s=3.0)
-        self.probes = [*manifest.golden.recommend, *manifest.golden.search]
+        self.client = InferenceClient(gateway_url, timeout_s=3.0)
+        self.golden = golden
+        self.probes = golden.interleaved()
         self._turn = 0
 
     def tick(self) -> None:
-        result = send_probe(self.client, self.probes[self._turn % len(self.probes)])
+        result = send_probe(self.client, self.golden, self.probes[self._turn % len(self.probes)])
         self._turn += 1
-        fire(self.timeline, "canary", model=result.model, region=result.region, node=result.node, overlap=result.overlap,
-             error=result.error)
+        fire(self.timeline, "canary", model=result.model, region=result.region, node=result.node,
+             wrong=result.wrong, error=result.error)  # fmt: skip
 
 

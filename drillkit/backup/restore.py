@@ -28,6 +28,7 @@ from typing import Any
 
 from drillkit.backup.errors import BackupRefused, RestoreFailed
 from drillkit.backup.golden import golden_identical
+from drillkit.workload.golden import golden_for, golden_of
 from drillkit.backup.manifest import BackupManifest
 from drillkit.backup.store import BackupStore
 from drillkit.errors import ModelRepositoryError, StartupError
@@ -152,7 +153,7 @@ def _verify_on_triton(platform: Platform, region: str, folder: Path, backup: Bac
                       manifest: repository.Manifest) -> None:  # fmt: skip
     try:
         with platform.verification_node(region, folder) as url:
-            identical, detail = golden_identical(url, manifest)
+            identical, detail = golden_identical(url, golden_for(folder / manifest.version, manifest))
     except StartupError as exc:
         raise BackupRefused(backup.id, f"{manifest.version}/", f"a Triton node could not load it: {_last_line(str(exc))}") from None
     if not identical:
@@ -162,8 +163,8 @@ def _verify_on_triton(platform: Platform, region: str, folder: Path, backup: Bac
 def _serve(platform: Platform, region: str) -> tuple[bool, str]:
     """Restart the region's nodes onto the switched repository; check each one's answers."""
     platform.restart_nodes(platform.node_names(region))
-    manifest = repository.verify(platform.region_repository(region) / platform.spec.model.version)
-    results = [(n.name, *golden_identical(n.endpoint or "", manifest)) for n in platform.status().nodes(region)]
+    golden = golden_of(platform.region_repository(region) / platform.spec.model.version)
+    results = [(n.name, *golden_identical(n.endpoint or "", golden)) for n in platform.status().nodes(region)]
     wrong = [f"{name}: {detail}" for name, ok, detail in results if not ok]
     if wrong:
         return False, "; ".join(wrong)

@@ -40,6 +40,7 @@ from drillkit.backup.manifest import (
 )
 from drillkit.errors import ModelRepositoryError, SpecError
 from drillkit.model import repository
+from drillkit.workload.golden import load_golden
 from drillkit.safepath import check_name, confined
 
 __all__ = ["BackupStore", "LocalBlobs", "Problem", "VerifyResult"]
@@ -205,8 +206,19 @@ def _snapshot(root: Path) -> tuple[list[FileEntry], dict[str, str]]:
             raise BackupError(f"refusing to back up {root}: {exc}") from None
         versions[name] = manifest.sha256
         listed = {**manifest.files, repository.MANIFEST: manifest.sha256}
+        if _recorded_golden(root / name, manifest):
+            listed[repository.GOLDEN] = repository.file_sha256(root / name / repository.GOLDEN)
         files += [FileEntry(path=f"{name}/{p}", sha256=h, size=(root / name / p).stat().st_size) for p, h in sorted(listed.items())]
     return files, versions
+
+
+def _recorded_golden(version_dir: Path, manifest: repository.Manifest) -> bool:
+    """Whether the version has recorded golden answers, which a restore verifies it with; a
+    malformed or foreign ``golden.json`` refuses the backup like a file that fails the manifest."""
+    try:
+        return load_golden(version_dir, manifest.sha256) is not None
+    except ModelRepositoryError as exc:
+        raise BackupError(f"refusing to back up {version_dir}: {exc}") from None
 
 
 def _copy_hashing(blobs: Blobs, entry: FileEntry, dest: Path, backup_id: str) -> str:

@@ -50,6 +50,8 @@ NEEDS: dict[str, Capability] = {
     "destroy_model_repository": Capability.REPOSITORY,
     "corrupt_model_repository": Capability.REPOSITORY,
     "restore_model_repository": Capability.REPOSITORY,
+    "gpu_device_lost": Capability.NODE_GPU_FAULT,
+    "gpu_ecc_error": Capability.NODE_GPU_FAULT,
 }
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from drillkit.cli._app import (
@@ -55,7 +56,7 @@ def down(env: EnvOption = Path(DEFAULT_ENV), as_json: JsonOption = False, allow_
 
 @app.command(rich_help_panel="Environment")
 def smoke(env: EnvOption = Path(DEFAULT_ENV), as_json: JsonOption = False) -> None:
-    """Send the model's golden search and recommend probes through the gateway; compare answers."""
+    """Send the model version's golden probes through the gateway; judge the answers by the golden rules."""
     from drillkit.smoke import probe_gateway
 
     platform = platform_of(env)
@@ -90,11 +91,11 @@ def _print_status(status: EnvironmentStatus, as_json: bool) -> None:
 
 def _probe_table(results: list) -> Table:  # type: ignore[type-arg]
     table = Table(title="golden probes through the gateway", title_justify="left")
-    for column in ("model", "request", "served by", "latency ms", "top-k overlap", "result"):
+    for column in ("model", "request", "served by", "latency ms", "result"):
         table.add_column(column)
     for r in results:
-        verdict = "[green]match[/]" if r.ok else f"[red]{r.error or 'mismatch'}[/]"
-        table.add_row(r.model, r.request, f"{r.region or '?'}/{r.node or '?'}", f"{r.latency_ms:.1f}", f"{r.overlap:.2f}", verdict)
+        verdict = "[green]match[/]" if r.ok else f"[red]{escape(r.error or r.wrong or 'mismatch')}[/]"
+        table.add_row(r.model, r.request, f"{r.region or '?'}/{r.node or '?'}", f"{r.latency_ms:.1f}", verdict)
     return table
 
 

@@ -1,8 +1,9 @@
-"""KServe v2 requests and answers for the two models, using tritonclient's own encoding.
+"""KServe v2 inference requests and answers for any model, using tritonclient's own encoding.
 
-``encode_*`` and ``decode_answer`` do no I/O, so the Locust load generator sends the same
-bytes over its own HTTP client. ``RecommenderClient`` is a small blocking keep-alive client
-for probes, tests and benchmarks.
+``encode_infer`` (and the recommender's ``encode_recommend`` / ``encode_search``) and
+``decode_outputs`` do no I/O, so the Locust load generator sends the same bytes over its own
+HTTP client. ``InferenceClient`` is a small blocking keep-alive client for probes, tests and
+benchmarks; a reply carries the outputs the request asked for.
 
 >>> request = encode_recommend(user_id=42, k=10)
 >>> request.path
@@ -14,7 +15,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ class EncodedRequest:
     path: str
     body: bytes
     headers: dict[str, str]
+    outputs: tuple[str, ...] = _OUTPUTS  # the outputs asked for: what a reply decodes
 
 
 @dataclass(frozen=True)
@@ -42,14 +44,21 @@ class Answer:
 
 @dataclass(frozen=True)
 class Reply:
-    """One request's outcome, as a client saw it."""
+    """One request's outcome, as a client saw it (``outputs`` None unless it succeeded)."""
 
-    answer: Answer | None
+    outputs: Mapping[str, np.ndarray] | None
     status: int  # 0 when no HTTP response arrived
     latency_s: float
     node: str | None
     region: str | None
     error: str | None
+
+    @property
+    def answer(self) -> Answer | None:
+        """The recommender's answer (item ids and scores), when the outputs hold one."""
+        if self.outputs is None or "item_ids" not in self.outputs or "scores" not in self.outputs:
+            return None
+        return _answer(self.outputs["item_ids"], self.outputs["scores"])
 
 
 def encode_recommend(user_id: int, k: int) -> EncodedRequest:
@@ -67,45 +76,68 @@ def encode_search(query: str, user_id: int, k: int) -> EncodedRequest:
     return _encode("search", inputs)
 
 
-def _tensor(name: str, value: np.ndarray) -> triton_http.InferInput:
+def _tensor(name: str, value: np.ndarray) -> tuple[str, str, np.ndarray]:
     dtype = "BYTES" if value.dtype == np.object_ else ("INT64" if value.dtype == np.int64 else "INT32")
-    tensor = triton_http.InferInput(name, list(value.shape), dtype)
-    tensor.set_data_from_numpy(value, binary_data=True)
-    return tensor
+    return name, dtype, value
 
 
-def _encode(model: str, inputs: list[triton_http.InferInput]) -> EncodedRequest:
-    outputs = [triton_http.InferRequestedOutput(name, binary_data=True) for name in _OUTPUTS]
-    body, json_size = triton_http.InferenceServerClient.generate_request_body(inputs, outputs=outputs)
+def _encode(model: str, inputs: list[tuple[str, str, np.ndarray]]) -> EncodedRequest:
+    return encode_infer(model, inputs, outputs=_OUTPUTS)
+
+
+def encode_infer(
+    model: str, inputs: Sequence[tuple[str, str, np.ndarray]], *, outputs: Sequence[str], version: str | None = None
+) -> EncodedRequest:
+    """Body and headers of an inference request: ``inputs`` as (name, KServe datatype, array),
+    sent and answered as binary tensors; ``version`` pins a Triton model version."""
+    tensors = []
+    for name, datatype, value in inputs:
+        tensor = triton_http.InferInput(name, list(value.shape), datatype)
+        tensor.set_data_from_numpy(value, binary_data=True)
+        tensors.append(tensor)
+    asked = [triton_http.InferRequestedOutput(name, binary_data=True) for name in outputs]
+    body, json_size = triton_http.InferenceServerClient.generate_request_body(tensors, outputs=asked)
     headers = {"Content-Type": "application/octet-stream"}
     if json_size is not None:
         headers[_HEADER_LENGTH] = str(json_size)
-    return EncodedRequest(f"/v2/models/{model}/infer", body, headers)
+    path = f"/v2/models/{model}/versions/{version}/infer" if version else f"/v2/models/{model}/infer"
+    return EncodedRequest(path, body, headers, tuple(outputs))
+
+
+def decode_outputs(body: bytes, headers: Mapping[str, str] | None, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The named outputs of a successful inference response (binary or JSON outputs).
+
+    >>> decode_outputs(b'{"outputs": []}', {}, ["scores"])
+    Traceback (most recent call last):
+    ValueError: the response lacks scores
+    """
+    length = _header(headers, _HEADER_LENGTH)
+    result = triton_http.InferResult(_Body(body, int(length) if length else None), False)
+    outputs = {name: result.as_numpy(name) for name in names}
+    missing = [name for name, value in outputs.items() if value is None]
+    if missing:
+        raise ValueError(f"the response lacks {', '.join(missing)}")
+    return outputs  # type: ignore[return-value]
 
 
 def decode_answer(body: bytes, headers: Mapping[str, str] | None) -> Answer:
-    """Parse a successful inference response (binary or JSON outputs)."""
-    ids, scores = _outputs(body, headers)
+    """Parse a successful recommender response (binary or JSON outputs)."""
+    outputs = decode_outputs(body, headers, _OUTPUTS)
+    return _answer(outputs["item_ids"], outputs["scores"])
+
+
+def _answer(ids: np.ndarray, scores: np.ndarray) -> Answer:
     return Answer(tuple(int(i) for i in ids.reshape(-1)), tuple(float(s) for s in scores.reshape(-1)))
 
 
-def check_answer(body: bytes, headers: Mapping[str, str] | None) -> None:
-    """Raise unless ``body`` parses as an answer, as ``decode_answer`` would, without building it.
+def check_answer(body: bytes, headers: Mapping[str, str] | None, names: Sequence[str] = _OUTPUTS) -> None:
+    """Raise unless ``body`` parses as an answer holding ``names``.
 
     >>> check_answer(b'{"outputs": []}', {})
     Traceback (most recent call last):
-    ValueError: the response lacks item_ids or scores
+    ValueError: the response lacks item_ids, scores
     """
-    _outputs(body, headers)
-
-
-def _outputs(body: bytes, headers: Mapping[str, str] | None) -> tuple[np.ndarray, np.ndarray]:
-    length = _header(headers, _HEADER_LENGTH)
-    result = triton_http.InferResult(_Body(body, int(length) if length else None), False)
-    ids, scores = result.as_numpy("item_ids"), result.as_numpy("scores")
-    if ids is None or scores is None:
-        raise ValueError("the response lacks item_ids or scores")
-    return ids, scores
+    decode_outputs(body, headers, names)
 
 
 class _Body:
@@ -144,7 +176,7 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
     return str(value) if value is not None else None
 
 
-class RecommenderClient:
+class InferenceClient:
     """Blocking keep-alive client of a gateway or a node (reconnects after a closed connection)."""
 
     def __init__(self, base_url: str, *, timeout_s: float = 5.0) -> None:
@@ -154,12 +186,6 @@ class RecommenderClient:
         self.prefix = parts.path.rstrip("/")
         self.timeout_s = timeout_s
         self._conn: http.client.HTTPConnection | None = None
-
-    def recommend(self, user_id: int, k: int) -> Reply:
-        return self.send(encode_recommend(user_id, k))
-
-    def search(self, query: str, user_id: int, k: int) -> Reply:
-        return self.send(encode_search(query, user_id, k))
 
     def send(self, request: EncodedRequest) -> Reply:
         """Send one request; transport failures become a Reply with ``error`` set."""
@@ -174,7 +200,7 @@ class RecommenderClient:
         if status != 200:
             return Reply(None, status, latency, node, region, f"HTTP {status}: {error_text(body)}")
         try:
-            return Reply(decode_answer(body, headers), status, latency, node, region, None)
+            return Reply(decode_outputs(body, headers, request.outputs), status, latency, node, region, None)
         except Exception as exc:  # tritonclient raises several types on a malformed body
             return Reply(None, status, latency, node, region, f"bad response: {exc}")
 
@@ -205,3 +231,13 @@ class RecommenderClient:
         if self._conn is None:
             self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
         return self._conn
+
+
+class RecommenderClient(InferenceClient):
+    """The client with the built-in recommender's two requests."""
+
+    def recommend(self, user_id: int, k: int) -> Reply:
+        return self.send(encode_recommend(user_id, k))
+
+    def search(self, query: str, user_id: int, k: int) -> Reply:
+        return self.send(encode_search(query, user_id, k))

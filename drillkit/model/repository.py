@@ -27,10 +27,10 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from drillkit.errors import ModelRepositoryError
 from drillkit.model.catalog import Catalog, ModelParams, make_catalog, save_catalog
@@ -39,6 +39,8 @@ from drillkit.safepath import PathName, RelativePath, Sha256, confined
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+GOLDEN = "golden.json"  # recorded answers beside the manifest (drillkit.workload.golden), bound to its sha256
+RECOMMENDER_MODELS = ("recommend", "search")
 PROBES = 16
 PROBE_K = 10
 MAX_MANIFEST_BYTES = 64 << 20  # a real one is a few kB; refuse to read a huge file whole
@@ -96,6 +98,10 @@ class ManifestFile(BaseModel):
     format: Literal[1]
     version: PathName
     created_at: str = Field(max_length=100)
+    # "recommender": drillkit's built-in model (weights, catalog, golden answers computed at
+    # build); "triton": a snapshot of a user's Triton repository (drillkit.workload.repository).
+    workload: Literal["recommender", "triton"] = "recommender"
+    models: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")], ...] = Field((), max_length=1000)
     params: dict[str, int]
     files: dict[RelativePath, Sha256] = Field(max_length=1_000_000)
     golden: _GoldenFile
@@ -109,6 +115,14 @@ class ManifestFile(BaseModel):
             raise ValueError(str(exc)) from None
         return params
 
+    @model_validator(mode="after")
+    def _models_of_the_workload(self) -> ManifestFile:
+        if self.workload == "triton" and not self.models:
+            raise ValueError("a triton version lists the models of its repository")
+        if self.workload == "recommender" and self.models:
+            raise ValueError("the built-in recommender's models are not listed")
+        return self
+
 
 @dataclass(frozen=True)
 class Manifest:
@@ -120,6 +134,8 @@ class Manifest:
     files: dict[str, str]
     golden: Golden
     sha256: str  # of manifest.json itself: one fingerprint for the whole version
+    workload: str = "recommender"
+    models: tuple[str, ...] = RECOMMENDER_MODELS
 
     def model_params(self) -> ModelParams:
         return ModelParams(**self.params)
@@ -156,7 +172,7 @@ def _write_version(
         "version": version,
         "created_at": created_at,
         "params": asdict(params),
-        "files": {path: _sha256(folder / path) for path in _files(folder)},
+        "files": {path: file_sha256(folder / path) for path in _files(folder)},
         "golden": _golden(catalog, weights),
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
@@ -197,12 +213,12 @@ def verify(version_dir: Path) -> Manifest:
         file = _listed_file(version_dir, path, manifest_path)
         if not file.is_file():
             raise ModelRepositoryError(f"{file} is missing (listed in {manifest_path}): {_FIX}")
-        if _sha256(file) != digest:
+        if file_sha256(file) != digest:
             raise ModelRepositoryError(f"{file} does not match its sha256 in {manifest_path}: {_FIX}")
     extra = sorted(set(_files(version_dir)) - set(raw.files))
     if extra:
         raise ModelRepositoryError(f"{version_dir / extra[0]} is not in {manifest_path} (an unexpected file): {_FIX}")
-    return _manifest(raw, _sha256(manifest_path))
+    return _manifest(raw, file_sha256(manifest_path))
 
 
 def _read_manifest(path: Path) -> ManifestFile:
@@ -253,6 +269,8 @@ def _manifest(raw: ManifestFile, digest: str) -> Manifest:
             search=tuple(SearchProbe(p.query, p.user_id, p.k, p.item_ids, p.scores) for p in golden.search),
         ),
         sha256=digest,
+        workload=raw.workload,
+        models=raw.models if raw.workload == "triton" else RECOMMENDER_MODELS,
     )
 
 
@@ -285,10 +303,13 @@ def versions(root: Path) -> list[str]:
 
 
 def _files(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
+    """Every file of a version the manifest must list: all but the manifest and the golden answers."""
+    paths = (str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    return sorted(p for p in paths if p not in (MANIFEST, GOLDEN))
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's content, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

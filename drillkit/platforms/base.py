@@ -37,6 +37,7 @@ class Capability(StrEnum):
     NETWORK_RESETS = "connection resets"
     PARTITION = "network partition"
     REPOSITORY = "model repository access"
+    NODE_GPU_FAULT = "a GPU fault inside the node's model"
 
 
 class Gap(NamedTuple):

@@ -190,7 +190,13 @@ class LocalPlatform:
             save_state(self.state_path, state)
 
     def lacks(self, capability: Capability) -> Gap | None:
-        return None  # the fault proxy and the local repositories do everything
+        # The fault proxy and the local repositories do everything else. A local node fails like
+        # a lost GPU only in the built-in recommender's code (drillkit.model.node); tritonserver
+        # serving a user's repository has no such hook, and a signal would just kill it.
+        if capability is Capability.NODE_GPU_FAULT and not self.spec.workload.is_builtin:
+            return Gap("a GPU fault is made inside the built-in recommender's node; a Triton repository's node has no such hook",
+                       "drill GPU faults of your own model on platform: kubernetes (taint and evict), or use crash_node here")  # fmt: skip
+        return None
 
     def undo_log(self) -> UndoLog:
         return UndoLog(self.root / "undo.jsonl")

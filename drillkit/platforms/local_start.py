@@ -33,6 +33,8 @@ from drillkit.platforms.local_state import (
 )
 from drillkit.private import private_dir
 from drillkit.smoke import verify_gateway
+from drillkit.workload import node as workload_node
+from drillkit.workload.golden import GoldenSet, recorded_or_builtin
 
 if TYPE_CHECKING:
     from drillkit.platforms.local import LocalPlatform
@@ -44,9 +46,11 @@ TRY_MAP = "try_timeouts.map"
 def start_all(p: LocalPlatform, binaries: dict[str, str]) -> LocalState:
     """Start every component in order and wait until the whole environment serves."""
     _fresh_root(p.root)
-    version_dir = provision.ensure_built(p.spec.model, p.root.parent / "models")
+    version_dir = provision.ensure_version(p.spec, p.root.parent / "models", source=p.spec_file or "")
     manifest = repository.verify(version_dir)
+    golden = recorded_or_builtin(version_dir, manifest)
     state = new_state(p.name, p.spec_file, manifest.version)
+    state.models = manifest.models
     for region in p.spec.regions:
         repo = region_repo(p, region.name)
         provision.publish(version_dir, repo)
@@ -54,12 +58,13 @@ def start_all(p: LocalPlatform, binaries: dict[str, str]) -> LocalState:
             state.nodes.append(_spawn_node(p, name, region.name, repo, _node_ports()))
             save_state(p.state_path, state)
     _start_netfault(p, state)
-    _start_haproxy(p, state, binaries["haproxy"])
+    _start_haproxy(p, state, binaries["haproxy"], golden)
     if "prometheus" in binaries:
         _start_prometheus(p, state, binaries["prometheus"])
     _wait_ready(p, state, time.monotonic() + p.start_timeout_s)
-    verify_gateway(state.gateway_url or "", manifest)
-    _tune_try_timeouts(p, state, manifest)
+    if golden is not None:  # a user's repository has golden answers once they are recorded
+        verify_gateway(state.gateway_url or "", golden)
+        _tune_try_timeouts(p, state, golden)
     if p.spec.backup and p.spec.backup.every:
         _start_backup_scheduler(p, state)
     return state
@@ -89,7 +94,7 @@ def restart_nodes(p: LocalPlatform, state: LocalState, names: list[str]) -> None
     save_state(p.state_path, state)
     deadline = time.monotonic() + p.start_timeout_s
     for new in fresh:
-        _wait(lambda n=new: _node_ready(n), [n.process for n in fresh], deadline, f"node {new.name}")
+        _wait(lambda n=new: _node_ready(n, state.models), [n.process for n in fresh], deadline, f"node {new.name}")
 
 
 def clean_node_leftovers(root: Path, record: NodeRecord) -> None:
@@ -98,7 +103,7 @@ def clean_node_leftovers(root: Path, record: NodeRecord) -> None:
     The workspace is derived from the state folder and the node's name, never read from the
     state file: a forged path there would otherwise be deleted, whatever it names.
     """
-    for path in triton_node.shm_leftovers(record.process.pid):
+    for path in [*triton_node.shm_leftovers(record.process.pid), *workload_node.shm_leftovers(record.name)]:
         path.unlink(missing_ok=True)
     workspace = workspace_of(root, record.name)
     if workspace.is_symlink():
@@ -142,7 +147,8 @@ def verification_node(p: LocalPlatform, region: str, repository: Path) -> Iterat
         state.verifiers[name] = record.process
         save_state(p.state_path, state)
     try:
-        _wait(lambda: _node_ready(record), [record.process], time.monotonic() + p.start_timeout_s, f"verification node {name}")
+        _wait(lambda: _node_ready(record, state.models), [record.process], time.monotonic() + p.start_timeout_s,
+              f"verification node {name}")  # fmt: skip
         yield f"http://127.0.0.1:{record.http_port}"
     finally:
         supervise.kill(record.process)  # throwaway and outside the gateway: no requests to drain
@@ -168,6 +174,13 @@ def _spawn_node(p: LocalPlatform, name: str, region: str, repo: Path, ports: tup
     http, grpc, metrics = ports
     model = p.spec.model
     workspace = workspace_of(p.root, name)
+    env = triton_node.node_environment(os.environ)
+    if not p.spec.workload.is_builtin:
+        plan = workload_node.NodePlan(repository=repo, version=model.version, node=name, http_port=http, grpc_port=grpc,
+                                      metrics_port=metrics, workspace=workspace)  # fmt: skip
+        command, env = workload_node.prepare(plan, env, p.python)
+        process = supervise.spawn(f"node {name}", command, log_path=p.root / "logs" / f"{name}.log", env=env)
+        return NodeRecord(name=name, region=region, http_port=http, grpc_port=grpc, metrics_port=metrics, process=process)
     command = triton_node.node_command(
         p.python,
         repository=repo,
@@ -182,7 +195,6 @@ def _spawn_node(p: LocalPlatform, name: str, region: str, repo: Path, ports: tup
         max_queue_delay_us=model.max_queue_delay_us,
         workspace=workspace,
     )
-    env = triton_node.node_environment(os.environ)
     process = supervise.spawn(f"node {name}", command, log_path=p.root / "logs" / f"{name}.log", env=env)
     return NodeRecord(name=name, region=region, http_port=http, grpc_port=grpc, metrics_port=metrics, process=process)
 
@@ -207,7 +219,7 @@ def _start_netfault(p: LocalPlatform, state: LocalState) -> None:
     save_state(p.state_path, state)
 
 
-def _start_haproxy(p: LocalPlatform, state: LocalState, binary: str) -> None:
+def _start_haproxy(p: LocalPlatform, state: LocalState, binary: str, golden: GoldenSet | None) -> None:
     spec = p.spec.gateway
     port = spec.port if spec.port is not None and port_is_free(spec.port) else free_port()
     standby = {r.name for r in p.spec.standbys}
@@ -223,6 +235,8 @@ def _start_haproxy(p: LocalPlatform, state: LocalState, binary: str) -> None:
         backends=backends,
         try_map=p.root / TRY_MAP,
         script=p.root / "gateway.lua",
+        models=state.models,
+        check_inference=gateway.inference_check(golden) if golden is not None else None,
     )
     gateway.write_config(plan, p.root / "haproxy.cfg")
     command = [binary, "-db", "-f", str(p.root / "haproxy.cfg")]
@@ -231,14 +245,14 @@ def _start_haproxy(p: LocalPlatform, state: LocalState, binary: str) -> None:
     save_state(p.state_path, state)
 
 
-def _tune_try_timeouts(p: LocalPlatform, state: LocalState, manifest: repository.Manifest) -> None:
+def _tune_try_timeouts(p: LocalPlatform, state: LocalState, golden: GoldenSet) -> None:
     """Measure each model on a busy primary node, then set the gateway's per-try timeouts live (and
     in the map file, so the gateway's own restart keeps them)."""
     first = state.nodes[0] if state.nodes else None
     primary = next((n for n in state.nodes if n.region == p.spec.primary.name), first)
     if primary is None:
         return
-    tuned = try_timeout.calibrate(f"http://127.0.0.1:{primary.http_port}", manifest, p.spec.gateway, node=primary.name)
+    tuned = try_timeout.calibrate(f"http://127.0.0.1:{primary.http_port}", golden, p.spec.gateway, node=primary.name)
     api = gateway.RuntimeApi(state.haproxy_socket or Path())
     for model, ms in tuned.models.items():
         api.set_try_timeout(p.root / TRY_MAP, model, ms)
@@ -270,7 +284,7 @@ def _start_prometheus(p: LocalPlatform, state: LocalState, binary: str) -> None:
 def _wait_ready(p: LocalPlatform, state: LocalState, deadline: float) -> None:
     procs = state.processes()
     for record in state.nodes:
-        _wait(lambda r=record: _node_ready(r), procs, deadline, f"node {record.name}")
+        _wait(lambda r=record: _node_ready(r, state.models), procs, deadline, f"node {record.name}")
     api = gateway.RuntimeApi(state.haproxy_socket or Path())
     _wait(lambda: _all_servers_up(api, len(state.nodes)), procs, deadline, "gateway (all servers UP)")
     if state.prometheus_port:
@@ -278,9 +292,9 @@ def _wait_ready(p: LocalPlatform, state: LocalState, deadline: float) -> None:
         _wait(lambda: http_status(url) == 200, procs, deadline, "prometheus")
 
 
-def _node_ready(record: NodeRecord) -> bool:
+def _node_ready(record: NodeRecord, models: tuple[str, ...]) -> bool:
     base = f"http://127.0.0.1:{record.http_port}/v2/models"
-    return all(http_status(f"{base}/{m}/ready") == 200 for m in gateway.MODELS)
+    return all(http_status(f"{base}/{m}/ready") == 200 for m in models)
 
 
 def _all_servers_up(api: gateway.RuntimeApi, expected: int) -> bool:

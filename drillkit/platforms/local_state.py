@@ -19,10 +19,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from drillkit.errors import AlreadyUpError, SpecError
+from drillkit.model.repository import RECOMMENDER_MODELS
 from drillkit.private import open_private, private_dir, read_private, write_private
 from drillkit.safepath import PathName
 from drillkit.spec.names import RegionName
@@ -56,6 +58,8 @@ class LocalState(BaseModel):
     started_at: float
     owner_pid: int
     model_version: str
+    models: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")], ...] = Field(
+        RECOMMENDER_MODELS, max_length=1000)  # what every node serves: readiness waits for each
     nodes: list[NodeRecord] = []
     netfault: Process | None = None
     netfault_port: int | None = None

@@ -14,7 +14,8 @@ from pathlib import Path
 from drillkit.errors import SpecError
 from drillkit.model import repository
 from drillkit.model.catalog import ModelParams
-from drillkit.spec import ModelSpec
+from drillkit.spec import EnvironmentSpec, ModelSpec
+from drillkit.workload import repository as triton_repository
 
 
 def model_params(spec: ModelSpec) -> ModelParams:
@@ -35,6 +36,31 @@ def ensure_built(spec: ModelSpec, root: Path) -> Path:
             f"version {spec.version} was built with {manifest.params}, the spec asks for {asdict(model_params(spec))}",
             "give the changed model a new `model.version`, or delete the old version folder",
         )
+    return version_dir
+
+
+def ensure_version(env: EnvironmentSpec, root: Path, *, source: str = "") -> Path:
+    """The verified version folder of the environment's workload: the built-in recommender built
+    on first use, or a snapshot of the user's Triton repository taken on first use (``source``:
+    the environment file, named in errors)."""
+    if env.workload.is_builtin:
+        return ensure_built(env.model, root)
+    assert env.workload.repository is not None
+    where = source or "workload.repository"
+    models = triton_repository.scan(env.workload.repository, source=where)
+    if env.platform == "local":
+        triton_repository.check_local(models, where)
+    version_dir = root / env.model.version
+    if not version_dir.exists():
+        return triton_repository.snapshot(env.workload.repository, root, env.model.version,
+                                          created_at=datetime.now(UTC).isoformat(), where=where)  # fmt: skip
+    changed = triton_repository.differs(version_dir, env.workload.repository)
+    if changed is not None:
+        raise SpecError(
+            str(version_dir / "manifest.json"), "workload.repository",
+            f"version {env.model.version} is a snapshot of {env.workload.repository} that differs from it now (at {changed})",
+            "give the changed repository a new `model.version`, or delete the old version folder",
+        )  # fmt: skip
     return version_dir
 
 

@@ -19,6 +19,7 @@ from drillkit.spec.environment import (
     PrometheusSpec,
     RegionRole,
     RegionSpec,
+    WorkloadSpec,
     load_environment,
     state_root,
 )
@@ -31,7 +32,7 @@ __all__ = [
     "KubernetesSpec",
     "BackupSpec", "StoreKind", "StoreSpec",
     "DrillSpec", "EnvironmentSpec", "FailOn", "GatewayMode", "GatewaySpec", "LoadSpec", "ModelSpec",
-    "PrometheusSpec", "RecoverySpec", "RegionRole", "RegionSpec", "SloSpec", "Spec",
+    "PrometheusSpec", "RecoverySpec", "RegionRole", "RegionSpec", "SloSpec", "Spec", "WorkloadSpec",
     "load_drill", "load_environment", "load_spec", "state_root",
     "Budgets", "Policy", "Regression", "load_policy", "DrillOverrides", "SuiteDrill", "SuiteSpec", "load_suite",
 ]  # fmt: skip

@@ -118,6 +118,29 @@ class ModelSpec(Spec):
     max_queue_delay_us: int = Field(500, ge=0, le=1_000_000, description="dynamic batcher queue delay")
 
 
+class WorkloadSpec(Spec):
+    """What the nodes serve: the built-in recommender (the default) or a Triton model repository."""
+
+    builtin: Literal["recommender"] | None = Field(None, description="recommender: drillkit's own model (the default)")
+    repository: SafePath | None = Field(
+        None, description="a standard Triton model repository (<model>/config.pbtxt, <model>/<n>/); "
+                          "locally Python-backend models only")  # fmt: skip
+    image: SafeText | None = Field(None, pattern=r"^[^\s]{1,255}$",
+                                   description="on Kubernetes: your Triton image, e.g. nvcr.io/nvidia/tritonserver:24.08-py3")  # fmt: skip
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> WorkloadSpec:
+        if self.builtin is not None and self.repository is not None:
+            raise ValueError("give builtin: recommender or repository: PATH, not both")
+        if self.image is not None and self.repository is None:
+            raise ValueError("image serves a repository: give workload.repository too")
+        return self
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.repository is None
+
+
 class PrometheusSpec(Spec):
     """The embedded Prometheus, or an external one by URL (credentials only from the environment)."""
 
@@ -158,6 +181,7 @@ class EnvironmentSpec(Spec):
     )
     gateway: GatewaySpec = GatewaySpec()
     model: ModelSpec = ModelSpec()
+    workload: WorkloadSpec = Field(WorkloadSpec(), description="what the nodes serve (default: the built-in recommender)")
     prometheus: PrometheusSpec = PrometheusSpec()
     backup: BackupSpec | None = Field(None, description="backups of a region's model repository (see spec/backup.py)")
     kubernetes: KubernetesSpec | None = Field(None, description="clusters, images, GPUs (platform: kubernetes only)")

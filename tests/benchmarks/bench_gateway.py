@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from drillkit.burst import BurstLimits, quantile, run_burst
-from drillkit.model.repository import verify
+from drillkit.workload.golden import GoldenSet, golden_of
 from drillkit.platforms.local import LocalPlatform
 from drillkit.platforms.provision import ensure_built
 from drillkit.spec import load_environment
@@ -45,18 +45,18 @@ def main() -> None:
         platform = LocalPlatform(spec)
         platform.up()
         try:
-            figures = _measure(platform, verify(version), built_s)
+            figures = _measure(platform, golden_of(version), built_s)
         finally:
             platform.down()
     _print(figures)
     print(json.dumps(figures, indent=2))
 
 
-def _measure(platform: LocalPlatform, manifest: object, built_s: float) -> dict[str, object]:
+def _measure(platform: LocalPlatform, golden: GoldenSet, built_s: float) -> dict[str, object]:
     tuned = platform.try_timeouts()
     url = platform.status().gateway_url or ""
     before = platform.gateway_counters()
-    burst = run_burst([url], manifest, rps=1.0, latency_s=0.0, limits=BUSY)  # type: ignore[arg-type]
+    burst = run_burst([url], golden, rps=1.0, latency_s=0.0, limits=BUSY)
     after = platform.gateway_counters()
     assert before is not None and after is not None
     latency = {m: {q: quantile(v, p) for q, p in (("p50", 0.5), ("p99", 0.99), ("p999", 0.999))} | {"max": max(v)}

@@ -17,9 +17,12 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
+import numpy as np
+
 from drillkit.burst import BurstLimits
 from drillkit.capacity import HEADROOM, check
 from drillkit.model.repository import Golden, Manifest, RecommendProbe, SearchProbe
+from drillkit.workload.golden import GoldenSet, from_builtin
 from drillkit.platforms.base import ComponentKind, ComponentStatus, EnvironmentStatus, Health
 from tests.fakes.http import serve
 from tests.fakes.triton import FakeTriton
@@ -28,15 +31,18 @@ FAST_WARMUP_RPS = 80.0  # requires 100 req/s of a standby that serves ~2,500
 SLOW_WARMUP_RPS = 200.0  # requires 250 req/s of a standby that serves at most 50 (20 ms, one at a time)
 
 
+SCORES = tuple(float(s) for s in np.linspace(1, 0, 10, dtype=np.float32))
+
+
 def probe(user_id: int) -> RecommendProbe:
-    return RecommendProbe(user_id, 10, tuple(range(user_id, user_id + 10)), ())
+    return RecommendProbe(user_id, 10, tuple(range(user_id, user_id + 10)), SCORES)
 
 
-def manifest(*recommend_users: int) -> Manifest:
-    """Golden answers as FakeTriton computes them: ids user_id .. user_id + k - 1."""
-    search = SearchProbe("red shoes", 8, 10, tuple(range(8, 18)), ())
+def manifest(*recommend_users: int) -> GoldenSet:
+    """Golden answers as FakeTriton computes them: ids user_id .. user_id + k - 1, scores 1 .. 0."""
+    search = SearchProbe("red shoes", 8, 10, tuple(range(8, 18)), SCORES)
     golden = Golden(recommend=tuple(probe(u) for u in recommend_users or (5, 6, 7)), search=(search,))
-    return Manifest(version="v1", created_at="t", params={}, files={}, golden=golden, sha256="x")
+    return from_builtin(Manifest(version="v1", created_at="t", params={}, files={}, golden=golden, sha256="x"))
 
 
 def environment(*urls: str, ready: bool = True) -> EnvironmentStatus:
@@ -157,7 +163,8 @@ def test_other_items_on_the_golden_probe_itself_fail_before_the_burst() -> None:
     with standbys(Shifted) as urls:
         report = check(environment(*urls), ["standby"], manifest(7), FAST_WARMUP_RPS)
     assert not report.ok and not report.same_model and report.burst_requests is None
-    assert "standby node standby-0 answers the golden recommend probe differently (overlap 0.00)" in report.reason
+    assert ("standby node standby-0 answers the golden recommend probe differently (recommend probe 0: item_ids: "
+            "row 0 shares 0 of 10 ids (needs 90%)): it serves another model version") in report.reason
 
 
 def test_a_standby_node_not_ready_is_refused_before_any_request() -> None:
