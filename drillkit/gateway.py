@@ -84,6 +84,8 @@ def inference_check(golden: GoldenSet) -> InferenceCheck | None:
     if len(body) > MAX_CHECK_BODY or "'" in body or "\\" in body or not body.isascii():
         return None  # readiness checks only: the canary still sends this probe through the gateway
     return InferenceCheck(probe.model, body)
+
+
 NODE_HEADER = "X-Drillkit-Node"
 REGION_HEADER = "X-Drillkit-Region"
 

@@ -27,7 +27,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -223,21 +223,31 @@ def verify(version_dir: Path) -> Manifest:
 
 def _read_manifest(path: Path) -> ManifestFile:
     """The manifest at ``path``, validated; ModelRepositoryError names the first bad field."""
+    return read_validated(path, ManifestFile, max_bytes=MAX_MANIFEST_BYTES, what="a valid manifest",
+                          missing=f"is missing: {path.parent} is not a model version", fix=_FIX)  # fmt: skip
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_validated(path: Path, model: type[M], *, max_bytes: int, what: str, missing: str, fix: str) -> M:
+    """An untrusted JSON file of a version read into ``model``: a regular file (never a link),
+    at most ``max_bytes``; every ModelRepositoryError names the file, the first bad field and ``fix``."""
     if path.is_symlink() or not path.is_file():
-        raise ModelRepositoryError(f"{path} is missing: {path.parent} is not a model version; {_FIX}")
+        raise ModelRepositoryError(f"{path} {missing}; {fix}")
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_MANIFEST_BYTES + 1)
+            data = f.read(max_bytes + 1)
     except OSError as exc:
-        raise ModelRepositoryError(f"{path} cannot be read ({exc.strerror}): {_FIX}") from None
-    if len(data) > MAX_MANIFEST_BYTES:
-        raise ModelRepositoryError(f"{path} is larger than {MAX_MANIFEST_BYTES >> 20} MiB: not a manifest; {_FIX}")
+        raise ModelRepositoryError(f"{path} cannot be read ({exc.strerror}): {fix}") from None
+    if len(data) > max_bytes:
+        raise ModelRepositoryError(f"{path} is larger than {max_bytes >> 20} MiB: not {what}; {fix}")
     try:
-        return ManifestFile.model_validate_json(data)
+        return model.model_validate_json(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(manifest)"
-        raise ModelRepositoryError(f"{path} is not a valid manifest ({field}: {first['msg']}): {_FIX}") from None
+        field = ".".join(str(part) for part in first["loc"]) or "(file)"
+        raise ModelRepositoryError(f"{path} is not {what} ({field}: {first['msg']}): {fix}") from None
 
 
 def _listed_file(version_dir: Path, path: str, manifest_path: Path) -> Path:

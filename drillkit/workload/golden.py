@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from drillkit.errors import ModelRepositoryError
 from drillkit.model.client import EncodedRequest, encode_infer
-from drillkit.model.repository import GOLDEN, Manifest, verify
+from drillkit.model.repository import GOLDEN, Manifest, read_validated, verify
 from drillkit.workload.tensors import FLOATS, TENSOR_NAME, Tensor, TensorFile, to_json
 
 FORMAT = 1
@@ -317,21 +317,8 @@ def load_golden(version_dir: Path, manifest_sha256: str) -> GoldenSet | None:
 
 
 def _read(path: Path) -> GoldenFile:
-    if path.is_symlink() or not path.is_file():
-        raise ModelRepositoryError(f"{path} is not a regular file: {_FIX}")
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_GOLDEN_BYTES + 1)
-    except OSError as exc:
-        raise ModelRepositoryError(f"{path} cannot be read ({exc.strerror}): {_FIX}") from None
-    if len(data) > MAX_GOLDEN_BYTES:
-        raise ModelRepositoryError(f"{path} is larger than {MAX_GOLDEN_BYTES >> 20} MiB: not golden answers; {_FIX}")
-    try:
-        return GoldenFile.model_validate_json(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(file)"
-        raise ModelRepositoryError(f"{path} is not valid golden answers ({field}: {first['msg']}): {_FIX}") from None
+    return read_validated(path, GoldenFile, max_bytes=MAX_GOLDEN_BYTES, what="valid golden answers",
+                          missing="is not a regular file", fix=_FIX)  # fmt: skip
 
 
 def write_golden(version_dir: Path, golden: GoldenSet) -> Path:
