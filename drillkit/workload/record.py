@@ -111,10 +111,12 @@ def _answer(client: InferenceClient, encoded: object, request: Request) -> Mappi
 def _same_twice(probe: GoldenProbe, second: Mapping[str, np.ndarray], overrides: Mapping[str, Exact | Tolerance | TopK]) -> None:
     golden = GoldenSet("", "", (probe,), rules_for([probe], overrides))
     for output in probe.outputs:
-        alone = GoldenProbe(probe.number, probe.model, probe.version, probe.inputs, (output,))
-        difference = golden.compare(alone, second)
+        difference = golden.rule(probe.model, output).difference(output.array, np.asarray(second[output.name]))
         if difference:
             raise ComponentError(
-                f"{difference}, between two answers to the same request in a row: not a golden answer. "
-                f"Give it a looser rule, e.g. --rule {probe.model}/{output.name}=tolerance:1e-4:1e-3"
+                f"{probe.label}: {output.name}: {difference}, between two answers to the same request in a row: "
+                f"not a golden answer. Give it a looser rule, e.g. --rule {probe.model}/{output.name}=tolerance:1e-4:1e-3"
             )
+    difference = golden.compare(probe, second)  # what the rules pair across outputs (ids with their scores)
+    if difference:
+        raise ComponentError(f"{difference}, between two answers to the same request in a row: not a golden answer")
