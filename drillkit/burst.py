@@ -3,7 +3,13 @@
 Closed loop, as fast as the nodes answer: ``concurrency`` workers (each with its own
 keep-alive ``InferenceClient``, bound to one node in turn) take request numbers from one
 shared count until ``planned`` requests were sent or ``limit_s`` passed, whichever is first.
-The achieved throughput is what completed correctly per second of burst.
+
+The achieved throughput is read while every worker was busy: from the start to the moment the
+last request was handed out, the correct answers by then per second. At that moment
+``concurrency`` requests are still in flight whatever the rate, so the drain that follows
+measures only the slowest of them: one straggler at the end of a 100-request burst lengthened
+its span by a fifth and refused a standby with 1.5 x headroom on a busy CI machine. A burst cut
+short by its time bound never drains early and is read over its whole span.
 
 Every worker draws from the same count, so a slow node's share goes to the faster ones, as
 the gateway's ``balance leastconn`` does: the burst measures the nodes' total.
@@ -73,11 +79,18 @@ class Burst:
     wrong: int = 0
     first_error: str | None = None
     elapsed_s: float = 0.0
+    # When the count ran out (s after the start) and the correct answers by then; None: it never did
+    steady_s: float | None = None
+    steady_ok: int = 0
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     by_model: dict[str, list[float]] = field(default_factory=dict, repr=False)  # the same latencies, per model
 
     @property
     def achieved_rps(self) -> float:
+        """Correct answers per second while every worker was busy (the whole span if the count
+        never ran out, or ran out before a single answer)."""
+        if self.steady_s is not None and self.steady_s > 0 and self.steady_ok > 0:
+            return self.steady_ok / self.steady_s
         return self.ok / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
@@ -147,8 +160,12 @@ class _Run:
 
     def _next(self) -> int | None:
         with self.lock:
-            number = next(self.numbers)
-            return number if number < self.burst.planned and time.monotonic() < self.deadline else None
+            number, now = next(self.numbers), time.monotonic()
+            if number >= self.burst.planned or now >= self.deadline:
+                return None
+            if number == self.burst.planned - 1:  # the last one handed out: the workers start to drain
+                self.burst.steady_s, self.burst.steady_ok = now - self.started, self.burst.ok
+            return number
 
     def _record(self, model: str, latency_ms: float, error: str | None, wrong: bool) -> None:
         with self.lock:

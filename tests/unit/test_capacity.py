@@ -19,7 +19,7 @@ from contextlib import ExitStack, contextmanager
 
 import numpy as np
 
-from drillkit.burst import BurstLimits
+from drillkit.burst import BurstLimits, run_burst
 from drillkit.capacity import HEADROOM, check
 from drillkit.model.repository import Golden, Manifest, RecommendProbe, SearchProbe
 from drillkit.workload.golden import GoldenSet, from_builtin
@@ -183,6 +183,32 @@ def test_the_burst_stops_at_its_count() -> None:
     assert Counting.posts == 2 + 40  # the two golden probes, then the burst and not one request more
 
 
+class Stragglers(FakeTriton):
+    """Fast, except the last ``slow_from``.. posts, which take ``delay_s``: the stragglers of a drain."""
+
+    posts, slow_from, delay_s = 0, 39, 2.0
+    lock = threading.Lock()
+
+    def do_POST(self) -> None:
+        with self.lock:
+            type(self).posts += 1
+            slow = self.posts >= self.slow_from
+        if slow:
+            time.sleep(self.delay_s)
+        super().do_POST()
+
+
+def test_the_rate_is_read_while_every_worker_is_busy_not_over_the_drain() -> None:
+    Stragglers.posts = 0
+    with standbys(Stragglers) as urls:  # 40 requests, 2 workers: posts 39 and 40 are the last two handed out
+        burst = run_burst(urls, manifest(), rps=40.0, latency_s=0.001)
+    assert (burst.planned, burst.concurrency, burst.ok) == (40, 2, 40)
+    assert burst.elapsed_s >= Stragglers.delay_s  # the span waited for the stragglers ...
+    assert burst.ok / burst.elapsed_s < 21  # ... which would have read the whole span at 20 req/s
+    # ... but the rate is what 38 fast answers took: hundreds per second here, 60 even 25x slower
+    assert burst.steady_s is not None and burst.steady_ok >= 37 and burst.achieved_rps > 60, burst
+
+
 def test_the_burst_stops_at_its_time_bound_on_a_very_slow_standby() -> None:
     limits = BurstLimits()
     started = time.monotonic()
@@ -193,6 +219,7 @@ def test_the_burst_stops_at_its_time_bound_on_a_very_slow_standby() -> None:
     assert took < 2 * 0.25 + limits.limit_s + 1.0  # two golden probes, the burst's bound, slack
     assert report.burst_elapsed_s is not None and report.burst_elapsed_s <= limits.limit_s + 0.05
     assert report.burst_requests is not None and report.burst_requests < report.burst_planned == 125
+    assert report.achieved_rps == round(report.burst_ok / report.burst_elapsed_s, 1)  # never drained: the whole span
 
 
 def test_the_limits_bound_count_and_size_concurrency_by_littles_law() -> None:
