@@ -74,7 +74,7 @@ def run_drill(plan: DrillPlan, *, reports: Path = Path("reports"), force: bool =
     platform = open_platform(plan.environment, spec_file=str(plan.spec.environment))
     run_dir = reports / f"{plan.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    with _drill_lock(platform), guard_signals():
+    with drill_lock(platform), guard_signals():
         started_env = _ensure_up(platform, plan)
         try:
             return DrillRun(plan, platform, run_dir, force=force).execute()
@@ -253,7 +253,8 @@ def _ensure_up(platform: Platform, plan: DrillPlan) -> bool:
 
 
 @contextmanager
-def _drill_lock(platform: Platform) -> Iterator[None]:
+def drill_lock(platform: Platform) -> Iterator[None]:
+    """One drill at a time on an environment (and no golden recording beside one)."""
     path = platform.root / "drill.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from enum import StrEnum
 from pathlib import Path
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -20,6 +20,9 @@ from drillkit.netfault.faults import Fault
 from drillkit.spec import EnvironmentSpec
 from drillkit.try_timeout import TryTimeouts
 from drillkit.undo import UndoLog
+
+if TYPE_CHECKING:
+    from drillkit.workload.golden import GoldenSet
 
 
 class ComponentKind(StrEnum):
@@ -193,6 +196,12 @@ class Platform(Protocol):
 
         Running nodes keep what they loaded; they serve the new repository once restarted.
         """
+        ...
+
+    def adopt_golden(self, golden: GoldenSet) -> list[Path]:
+        """Newly recorded golden answers (already in the model cache): put them in every copy of
+        the version this platform keeps, re-derive what depends on them (the gateway's deep
+        check, per-try timeouts); return the files written."""
         ...
 
     def verification_node(self, region: str, repository: Path) -> AbstractContextManager[str]:

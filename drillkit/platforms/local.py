@@ -35,6 +35,7 @@ from drillkit.platforms.local_status import environment_status, gateway_counters
 from drillkit.platforms.settle import not_settled
 from drillkit.spec import EnvironmentSpec, state_root
 from drillkit.undo import UndoLog
+from drillkit.workload.golden import GoldenSet
 
 Which = Callable[[str], str | None]
 
@@ -212,6 +213,14 @@ class LocalPlatform:
 
     def verification_node(self, region: str, repository: Path) -> AbstractContextManager[str]:
         return local_start.verification_node(self, region, repository)
+
+    def adopt_golden(self, golden: GoldenSet) -> list[Path]:
+        binary = self._binaries()["haproxy"]
+        with exclusive(self.root / "lock", self.name):
+            state = self._state()
+            written = local_start.adopt_golden(self, state, binary, golden)
+            save_state(self.state_path, state)
+            return written
 
     def _state(self) -> LocalState:
         state = load_state(self.state_path)

@@ -34,7 +34,7 @@ from drillkit.platforms.local_state import (
 from drillkit.private import private_dir
 from drillkit.smoke import verify_gateway
 from drillkit.workload import node as workload_node
-from drillkit.workload.golden import GoldenSet, recorded_or_builtin
+from drillkit.workload.golden import GoldenSet, recorded_or_builtin, write_golden
 
 if TYPE_CHECKING:
     from drillkit.platforms.local import LocalPlatform
@@ -219,16 +219,21 @@ def _start_netfault(p: LocalPlatform, state: LocalState) -> None:
     save_state(p.state_path, state)
 
 
-def _start_haproxy(p: LocalPlatform, state: LocalState, binary: str, golden: GoldenSet | None) -> None:
+def _start_haproxy(p: LocalPlatform, state: LocalState, binary: str, golden: GoldenSet | None,
+                   ports: tuple[int, int] | None = None) -> None:  # fmt: skip
+    """Start the gateway; ``ports`` (gateway, stats): a restart's, kept for clients and Prometheus."""
     spec = p.spec.gateway
     port = spec.port if spec.port is not None and port_is_free(spec.port) else free_port()
+    stats_port = free_port()
+    if ports is not None:
+        port, stats_port = ports
     standby = {r.name for r in p.spec.standbys}
     backends = tuple(
         gateway.Backend(n.name, n.region, n.proxy_port or 0, backup=n.region in standby) for n in state.nodes
     )
     plan = gateway.GatewayPlan(
         bind_port=port,
-        stats_port=free_port(),
+        stats_port=stats_port,
         socket=p.root / "haproxy.sock",
         region_map=p.root / "regions.map",
         spec=spec,
@@ -243,6 +248,27 @@ def _start_haproxy(p: LocalPlatform, state: LocalState, binary: str, golden: Gol
     state.haproxy = supervise.spawn("gateway", command, log_path=p.root / "logs" / "haproxy.log")
     state.gateway_port, state.stats_port, state.haproxy_socket = port, plan.stats_port, plan.socket
     save_state(p.state_path, state)
+
+
+def adopt_golden(p: LocalPlatform, state: LocalState, binary: str, golden: GoldenSet) -> list[Path]:
+    """Newly recorded golden answers: into each region's copy of the version, then the gateway
+    restarted on its ports with them as its deep check, verified, and its try timeouts re-tuned."""
+    written = []
+    for region in p.spec.regions:
+        version_dir = region_repo(p, region.name) / golden.version
+        if version_dir.is_dir() and repository.verify(version_dir).sha256 == golden.manifest_sha256:
+            written.append(write_golden(version_dir, golden))
+    if state.haproxy is not None:
+        supervise.terminate([state.haproxy])
+    if state.haproxy_socket is not None:
+        state.haproxy_socket.unlink(missing_ok=True)  # a readiness wait must not ask the old one
+    _start_haproxy(p, state, binary, golden, ports=(state.gateway_port or free_port(), state.stats_port or free_port()))
+    api = gateway.RuntimeApi(state.haproxy_socket or Path())
+    procs = state.processes()
+    _wait(lambda: _all_servers_up(api, len(state.nodes)), procs, time.monotonic() + p.start_timeout_s, "gateway (all servers UP)")
+    verify_gateway(state.gateway_url or "", golden)
+    _tune_try_timeouts(p, state, golden)
+    return written
 
 
 def _tune_try_timeouts(p: LocalPlatform, state: LocalState, golden: GoldenSet) -> None:

@@ -16,16 +16,34 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from drillkit.errors import ComponentError, SpecError
 from drillkit.model.client import InferenceClient, encode_infer
-from drillkit.workload.golden import Exact, GoldenProbe, GoldenSet, Tolerance, TopK, rules_for
+from drillkit.model.repository import Manifest, verify
+from drillkit.platforms.base import ComponentStatus, EnvironmentStatus, Health
+from drillkit.workload.golden import (
+    RECOMMENDER_RULES,
+    Exact,
+    GoldenProbe,
+    GoldenSet,
+    Tolerance,
+    TopK,
+    from_builtin,
+    rules_for,
+    write_golden,
+)
 from drillkit.workload.metadata import ModelMetadata, fetch_metadata, mismatch, synthesize
 from drillkit.workload.tensors import Tensor, utf8
 
+if TYPE_CHECKING:
+    from drillkit.platforms.base import Platform
+
 MAX_COUNT = 1000
+Rule = Exact | Tolerance | TopK
 
 
 @dataclass(frozen=True)
@@ -43,6 +61,24 @@ def synthesized(metadata: Mapping[str, ModelMetadata], count: int, *, seed: int 
     rng = np.random.default_rng(seed)
     return [Request(m, synthesize(meta, rng), where=f"made up from the metadata of {m}")
             for _ in range(count) for m, meta in metadata.items()]  # fmt: skip
+
+
+def builtin(manifest: Manifest) -> list[Request]:
+    """The built-in recommender's probe requests: the inputs of its manifest's probe set."""
+    return [Request(p.model, p.inputs, where=f"built-in {p.label}") for p in from_builtin(manifest).probes]
+
+
+def probe_requests(manifest: Manifest, metadata: Mapping[str, ModelMetadata], count: int,
+                   trace: Sequence[Request] | None = None) -> list[Request]:  # fmt: skip
+    """``count`` probe requests per model: from ``trace`` (spread across it), else the built-in
+    recommender's own probes, else made up from the models' metadata."""
+    if not 1 <= count <= MAX_COUNT:
+        raise SpecError("command line", "--count", f"{count} probes per model", f"pass 1 to {MAX_COUNT}")
+    if trace is not None:
+        return spread(trace, count)
+    if manifest.workload == "recommender":
+        return spread(builtin(manifest), count)
+    return synthesized({m: metadata[m] for m in manifest.models}, count)
 
 
 def spread(requests: Sequence[Request], count: int) -> list[Request]:
@@ -98,6 +134,66 @@ def record(
     rules = rules_for(probes, overrides or {})
     return GoldenSet(version, manifest_sha256, tuple(probes), rules, source=url,
                      recorded_at=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What ``drillkit golden record`` did: the golden set, the node it came from, where it went."""
+
+    golden: GoldenSet
+    node: str
+    written: tuple[Path, ...]
+
+
+def record_environment(platform: Platform, *, node: str | None = None, count: int = 8,
+                       overrides: Mapping[str, Rule] | None = None, trace: Sequence[Request] | None = None) -> Recorded:  # fmt: skip
+    """Record the environment's golden answers from one healthy node and put them in place: the
+    version in the model cache, every copy a region holds, and what the platform derives from
+    them (the gateway's deep check, per-try timeouts)."""
+    from drillkit.drill import drill_lock
+
+    with drill_lock(platform):  # a drill's faults would be recorded as the golden answers
+        return _record_environment(platform, node=node, count=count, overrides=overrides, trace=trace)
+
+
+def _record_environment(platform: Platform, *, node: str | None, count: int, overrides: Mapping[str, Rule] | None,
+                        trace: Sequence[Request] | None) -> Recorded:  # fmt: skip
+    from drillkit.platforms import require_up
+
+    spec = platform.spec
+    status = require_up(platform)
+    target = pick_node(status, spec.primary.name, node)
+    url = target.endpoint or ""
+    version_dir = spec.state_dir / "models" / spec.model.version
+    manifest = verify(version_dir)
+    metadata = {m: fetch_metadata(url, m) for m in manifest.models}
+    requests = probe_requests(manifest, metadata, count, trace)
+    rules: dict[str, Rule] = {}
+    if manifest.workload == "recommender":  # its own tolerances, not the defaults for ints and floats
+        rules = {f"{m}/{o}": r for m, rs in RECOMMENDER_RULES.items() for o, r in rs.items()}
+    golden = record(url, requests, version=manifest.version, manifest_sha256=manifest.sha256,
+                    overrides={**rules, **(overrides or {})}, metadata=metadata)  # fmt: skip
+    written = [write_golden(version_dir, golden), *platform.adopt_golden(golden)]
+    return Recorded(golden, target.name, tuple(written))
+
+
+def pick_node(status: EnvironmentStatus, primary: str, name: str | None) -> ComponentStatus:
+    """The node ``name``, else the first ready node of the ``primary`` region: ready and UP at
+    the gateway, so the answers come from a node users are served by."""
+    nodes = status.nodes()
+    if name is not None:
+        found = next((n for n in nodes if n.name == name), None)
+        if found is None:
+            raise SpecError("command line", "--node", f"no node {name} in environment {status.environment}",
+                            f"pass one of {', '.join(n.name for n in nodes)}")  # fmt: skip
+        if found.health is not Health.READY:
+            raise ComponentError(f"node {name} is {found.health.value}, not ready: record from a healthy node")
+        return found
+    ready = [n for n in nodes if n.region == primary and n.health is Health.READY and n.gateway_state == "UP"]
+    if not ready:
+        raise ComponentError(f"no node of region {primary} is ready and UP at the gateway: record from a healthy "
+                             "node (pass --node), or bring the environment back first")  # fmt: skip
+    return ready[0]
 
 
 def _answer(client: InferenceClient, encoded: object, request: Request) -> Mapping[str, np.ndarray]:
