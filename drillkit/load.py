@@ -28,6 +28,8 @@ from drillkit.errors import ComponentError, StartupError
 from drillkit.netutil import http_status
 from drillkit.request_log import compact
 from drillkit.trace import Trace, read_trace
+from drillkit.workload.metadata import served_metadata
+from drillkit.workload.trace import check_live
 
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "loadtests" / "locustfile.py"
 
@@ -71,6 +73,12 @@ class LiveWindow:
     p99_ms: float
 
 
+def check_served(trace: Trace, host: str) -> None:
+    """Refuse a KServe trace whose first wrong row the live models would refuse, before any load."""
+    served = {m: served_metadata(host, m) for m in trace.kinds()}
+    check_live(trace.frame, trace.path, {m: meta for m, meta in served.items() if meta is not None})
+
+
 class Load:
     """One replay run. Attributes: ``plan``, ``trace`` (validated at construction), ``process``."""
 
@@ -99,6 +107,8 @@ class Load:
         """Check the host answers, then start Locust; the request log starts empty."""
         if http_status(f"{self.plan.host}/v2/health/ready", timeout_s=2.0) != 200:
             raise ComponentError(f"{self.plan.host} does not answer /v2/health/ready: is the environment up (`drillkit up`)?")
+        if self.trace.format == "kserve":
+            check_served(self.trace, self.plan.host)
         self.plan.run_dir.mkdir(parents=True, exist_ok=True)
         self.process = supervise.spawn("locust", self.command(), log_path=self.plan.run_dir / "locust.log")
 

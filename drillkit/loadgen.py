@@ -38,6 +38,7 @@ from drillkit.model.client import EncodedRequest, check_answer, encode_recommend
 from drillkit.replay import Dispatch, Schedule, run_schedule
 from drillkit.request_log import RequestLogWriter, RequestRecord
 from drillkit.trace import KINDS, Trace, read_trace
+from drillkit.workload.trace import encode_row
 
 SHARD_MESSAGE = "drillkit_shard"
 DONE_MESSAGE = "drillkit_done"
@@ -51,7 +52,7 @@ _NO_HEADERS: Mapping[str, str] = MappingProxyType({})  # a response without head
 @events.init_command_line_parser.add_listener
 def _arguments(parser: Any) -> None:
     group = parser.add_argument_group("drillkit trace replay")
-    group.add_argument("--trace", type=str, default="", help="Trace to replay (CSV or Parquet)")
+    group.add_argument("--trace", type=str, default="", help="Trace to replay (CSV, Parquet or JSON Lines)")
     group.add_argument("--speed", type=float, default=1.0, help="Replay speed factor (2 = twice as fast)")
     group.add_argument("--request-log", type=str, default="request_log", help="Folder for the per-request log")
     group.add_argument("--max-requests", type=int, default=1_000_000, help="Hard cap on requests sent")
@@ -67,7 +68,7 @@ class Replay:
     """Per-process replay state, attached to the Locust environment as ``drillkit_replay``."""
 
     trace: Trace
-    rows: Rows
+    rows: Rows | KserveRows
     log: RequestLogWriter
     registry: CollectorRegistry
     latency: ClientHistogram
@@ -132,7 +133,7 @@ def _quitting(environment: Environment, **_: Any) -> None:
 
 @dataclass(frozen=True)
 class Rows:
-    """The trace's columns as plain lists: indexing a DataFrame row costs ~30 us per request."""
+    """A recsys trace's columns as plain lists: indexing a DataFrame row costs ~30 us per request."""
 
     kind: list[str]
     user_id: list[int]
@@ -144,6 +145,26 @@ class Rows:
         f = trace.frame
         return cls(f["kind"].tolist(), f["user_id"].tolist(), f["query"].tolist(), f["k"].tolist())
 
+    def request(self, i: int) -> EncodedRequest:
+        return _encoded(self.kind[i], self.user_id[i], self.query[i], self.k[i])
+
+
+@dataclass(frozen=True)
+class KserveRows:
+    """A KServe v2 trace's rows: the model (the ``kind`` label), its version and inputs (JSON)."""
+
+    kind: list[str]
+    version: list[str]
+    inputs: list[str]
+
+    @classmethod
+    def of(cls, trace: Trace) -> KserveRows:
+        f = trace.frame
+        return cls(f["kind"].tolist(), f["version"].tolist(), f["inputs"].tolist())
+
+    def request(self, i: int) -> EncodedRequest:
+        return _kserve_encoded(self.kind[i], self.version[i], self.inputs[i])
+
 
 @lru_cache(maxsize=65_536)
 def _encoded(kind: str, user_id: int, query: str, k: int) -> EncodedRequest:
@@ -151,13 +172,17 @@ def _encoded(kind: str, user_id: int, query: str, k: int) -> EncodedRequest:
     return encode_search(query, user_id, k) if kind == "search" else encode_recommend(user_id, k)
 
 
+_kserve_encoded = lru_cache(maxsize=65_536)(encode_row)  # rows that repeat reuse their bytes
+
+
 def _new_replay(options: Any) -> Replay:
     registry = CollectorRegistry()
     worker = f"{socket.gethostname()}-{os.getpid()}"
     trace = read_trace(options.trace)
+    kinds = KINDS if trace.format == "recsys" else tuple(trace.kinds())
     return Replay(
         trace=trace,
-        rows=Rows.of(trace),
+        rows=Rows.of(trace) if trace.format == "recsys" else KserveRows.of(trace),
         log=RequestLogWriter(Path(options.request_log), worker=worker),
         registry=registry,
         latency=_register(registry, ClientHistogram("drillkit_client_request_seconds",
@@ -165,7 +190,7 @@ def _new_replay(options: Any) -> Replay:
         lag=_register(registry, ClientHistogram("drillkit_client_schedule_lag_seconds",
                       "Send time minus scheduled time", ("kind",), LAG_BUCKETS)),
         requests=_register(registry, ClientCounter("drillkit_client_requests_total", "Requests by kind and outcome",
-                           ("kind", "outcome"), initial=[(k, o) for k in KINDS for o in ("ok", "error")])),
+                           ("kind", "outcome"), initial=[(k, o) for k in kinds for o in ("ok", "error")])),
         worker=worker,
         parse_every=max(1, options.parse_every),
     )  # fmt: skip
@@ -301,7 +326,7 @@ class TraceReplayUser(FastHttpUser):
     def _send(self, replay: Replay, dispatch: Dispatch) -> None:
         rows, i = replay.rows, dispatch.row
         kind = rows.kind[i]
-        request = _encoded(kind, rows.user_id[i], rows.query[i], rows.k[i])
+        request = rows.request(i)
         sent_at = time.time()
         replay.lag.observe((kind,), max(0.0, sent_at - dispatch.scheduled_at))
         with self.client.post(request.path, data=request.body, headers=request.headers, name=kind,
@@ -310,7 +335,7 @@ class TraceReplayUser(FastHttpUser):
             headers = response.headers if response.headers is not None else _NO_HEADERS
             region, node = headers.get("x-drillkit-region", ""), headers.get("x-drillkit-node", "")
             if response.status_code == 200:
-                _judge(response, headers, full_parse=i % replay.parse_every == 0)
+                _judge(response, headers, request.outputs, full_parse=i % replay.parse_every == 0)
         meta = response.request_meta
         error = meta["exception"]
         status = response.status_code or 0
@@ -323,7 +348,7 @@ class TraceReplayUser(FastHttpUser):
                                         region, node, replay.worker))  # fmt: skip
 
 
-def _judge(response: Any, headers: Any, *, full_parse: bool) -> None:
+def _judge(response: Any, headers: Any, outputs: tuple[str, ...], *, full_parse: bool) -> None:
     """Fail a 200 that is not a valid inference answer.
 
     Every answer gets a structural check (binary outputs behind a JSON header); a sample is
@@ -331,7 +356,7 @@ def _judge(response: Any, headers: Any, *, full_parse: bool) -> None:
     """
     try:
         if full_parse:
-            check_answer(response.content, headers)
+            check_answer(response.content, headers, outputs)
         elif int(headers.get("inference-header-content-length") or 0) >= len(response.content or b""):
             raise ValueError("no binary outputs behind the JSON header")
     except Exception as exc:  # tritonclient raises several types on a malformed body

@@ -19,7 +19,9 @@ from drillkit.spec import DrillSpec, EnvironmentSpec, load_drill
 from drillkit.spec.experiment import Trust, check_code, read_experiment
 from drillkit.spec.loader import parse_spec, read_spec_text
 from drillkit.spec.suite import DrillOverrides, EnvironmentOverrides
+from drillkit.model.repository import RECOMMENDER_MODELS
 from drillkit.trace import Trace, read_trace
+from drillkit.workload.repository import scan
 
 _SLACK_S = 20.0  # rollbacks (node restarts) and measurement take time beyond the pauses
 
@@ -55,6 +57,7 @@ def plan_drill(path: str | Path, overrides: DrillOverrides | None = None,
     check_slo_regions(spec, environment, file=str(path))
     experiment = load_experiment(spec.experiment, spec.environment, Trust(spec.allow_modules, spec.allow_processes))
     trace = read_trace(spec.load.trace, max_user_id=environment.model.users - 1)
+    check_trace_workload(trace, environment, file=str(path))
     needed = spec.load.warmup_s + spec.load.cooldown_s + experiment_pauses(experiment) + _SLACK_S
     if trace.duration_s / spec.load.speed < needed:
         raise SpecError(str(path), "load.trace", f"{spec.load.trace} lasts {trace.duration_s / spec.load.speed:.0f} s at this "
@@ -79,6 +82,25 @@ def check_platform(experiment: dict[str, Any], environment: EnvironmentSpec, *, 
             if missing is not None:
                 raise SpecError(str(experiment_file), f"{section}[{i}] ({activity.get('name')})",
                                 f"{environment.platform} platform of {spec_file}: {missing.reason}", missing.fix)  # fmt: skip
+
+
+def check_trace_workload(trace: Trace, environment: EnvironmentSpec, *, file: str) -> None:
+    """The trace asks for the models the environment serves (their inputs are checked against
+    the live models' metadata when the load starts)."""
+    if environment.workload.is_builtin:
+        models: tuple[str, ...] = RECOMMENDER_MODELS
+    else:
+        assert environment.workload.repository is not None
+        models = tuple(m.name for m in scan(environment.workload.repository))
+    if trace.format == "recsys" and not environment.workload.is_builtin:
+        raise SpecError(file, "load.trace", f"{trace.path} is a search/recommend trace; the environment serves "
+                        f"the Triton repository {environment.workload.repository} (models {', '.join(models)})",
+                        "replay its KServe v2 requests: `drillkit traffic import CAPTURE --out T.jsonl`")  # fmt: skip
+    unknown = sorted(set(trace.kinds()) - set(models))
+    if trace.format == "kserve" and unknown:
+        first = int((trace.frame["kind"] == unknown[0]).to_numpy().argmax())
+        raise SpecError(trace.path, f"request {first + 1}, model", f"the environment serves no model {unknown[0]}",
+                        f"replay requests for {', '.join(models)}")  # fmt: skip
 
 
 def check_slo_regions(spec: DrillSpec, environment: EnvironmentSpec, *, file: str) -> None:

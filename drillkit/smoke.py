@@ -39,9 +39,9 @@ class ProbeResult:
         return {**asdict(self), "ok": self.ok}
 
 
-def run_probes(url: str, golden: GoldenSet, *, limit: int | None = None) -> list[ProbeResult]:
+def run_probes(url: str, golden: GoldenSet, *, limit: int | None = None, timeout_s: float = 5.0) -> list[ProbeResult]:
     """Send every golden probe (or the first ``limit`` of each model) through ``url``."""
-    client = InferenceClient(url)
+    client = InferenceClient(url, timeout_s=timeout_s)
     probes = golden.first_of_each(limit) if limit is not None else list(golden.probes)
     try:
         return [send_probe(client, golden, probe) for probe in probes]

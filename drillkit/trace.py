@@ -9,6 +9,9 @@
 | ``k`` | int 1..1000 | how many items to return |
 | ``session_id`` | text, optional | groups a search and the recommends that follow it |
 
+A trace of any model's KServe v2 requests (JSON Lines, or Parquet with a ``model`` column) is
+read by ``drillkit.workload.trace``; its frame's ``kind`` is the model.
+
 >>> trace = read_trace("loadtests/traces/sample.csv")   # doctest: +SKIP
 >>> trace.kinds()                                         # doctest: +SKIP
 {'search': 412, 'recommend': 788}
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -34,10 +38,12 @@ MAX_USER_ID = 2**53  # user ids travel as float64 in CSV and JSON; above this th
 
 @dataclass(frozen=True)
 class Trace:
-    """A validated trace, sorted by ``offset_s``; ``frame`` has exactly ``COLUMNS``."""
+    """A validated trace, sorted by ``offset_s``; ``frame`` has exactly ``COLUMNS`` (recsys) or
+    ``drillkit.workload.trace.COLUMNS`` (kserve)."""
 
     path: str
     frame: pd.DataFrame
+    format: Literal["recsys", "kserve"] = "recsys"
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -52,8 +58,12 @@ class Trace:
 
 
 def read_trace(path: str | Path, *, max_user_id: int | None = None) -> Trace:
-    """Read and validate a CSV or Parquet trace; every problem names the file, row and column."""
+    """Read and validate a trace; every problem names the file, row and column."""
+    from drillkit.workload.trace import is_kserve, read_kserve
+
     path = Path(path)
+    if is_kserve(path):
+        return Trace(str(path), read_kserve(path), format="kserve")
     frame = _load(path)
     _check(str(path), frame, max_user_id)
     return Trace(str(path), _normalise(frame))
@@ -140,8 +150,9 @@ class TraceStats:
     requests: int
     duration_s: float
     mean_rps: float
-    mix: dict[str, float]  # share per kind
-    users: int  # distinct users
+    mix: dict[str, float]  # share per kind (the model, in a kserve trace)
+    format: str
+    users: int  # distinct users (0 in a kserve trace: a request's inputs are the model's own)
     sessions: int  # distinct non-empty session ids
     rate_rps: list[tuple[float, float]]  # (bucket start s, requests/s)
     top_queries: list[tuple[str, int]]
@@ -154,14 +165,16 @@ def summarize(trace: Trace, *, buckets: int = 12, top: int = 10) -> TraceStats:
     edges = np.linspace(0.0, duration, buckets + 1)
     counts, _ = np.histogram(frame["offset_s"], bins=edges)
     width = duration / buckets
-    queries = frame.loc[frame["kind"] == "search", "query"].value_counts().head(top)
+    recsys = trace.format == "recsys"
+    queries = frame.loc[frame["kind"] == "search", "query"].value_counts().head(top) if recsys else pd.Series(dtype=int)
     return TraceStats(
         requests=len(frame),
         duration_s=duration,
         mean_rps=len(frame) / duration,
         mix={k: v / len(frame) for k, v in trace.kinds().items()},
-        users=int(frame["user_id"].nunique()),
-        sessions=int(frame.loc[frame["session_id"] != "", "session_id"].nunique()),
+        format=trace.format,
+        users=int(frame["user_id"].nunique()) if recsys else 0,
+        sessions=int(frame.loc[frame["session_id"] != "", "session_id"].nunique()) if recsys else 0,
         rate_rps=[(float(edges[i]), float(counts[i] / width)) for i in range(buckets)],
         top_queries=[(str(q), int(c)) for q, c in queries.items()],
     )

@@ -22,13 +22,15 @@ def golden_record(
     env: EnvOption = Path(DEFAULT_ENV),
     node: Annotated[str | None, typer.Option(help="Record from this node (default: the first ready primary node).")] = None,
     count: Annotated[int, typer.Option(help="Probe requests per model.")] = 8,
+    trace: Annotated[Path | None, typer.Option(help="Take the probes from this trace (spread across it) instead.")] = None,
     rule: Annotated[list[str] | None, typer.Option("--rule", metavar="[MODEL/]OUTPUT=RULE",
                     help="An output's rule: exact, tolerance:ABS:REL or topk:MIN_OVERLAP[:ordered] (repeatable).")] = None,  # fmt: skip
     as_json: JsonOption = False,
 ) -> None:
     """Send probe requests to one healthy node twice and keep its answers as the golden ones.
 
-    The probes are the built-in recommender's own, or made up from each model's metadata. An
+    The probes come from --trace (the requests users send), else the built-in recommender's own,
+    else they are made up from each model's metadata. An
     output that answers differently twice in a row needs a looser --rule. The answers go beside
     the version's manifest (in the model cache and every region's copy); the local gateway
     then checks nodes with the first probe and re-tunes its per-try timeouts.
@@ -40,7 +42,13 @@ def golden_record(
         overrides = dict(parse_rule(text) for text in rule or [])
     except ValueError as exc:
         raise SpecError("command line", "--rule", str(exc), "see `drillkit golden record --help`") from None
-    done = record_environment(platform_of(env), node=node, count=count, overrides=overrides)
+    requests = None
+    if trace is not None:
+        from drillkit.trace import read_trace
+        from drillkit.workload.trace import trace_requests
+
+        requests = trace_requests(read_trace(trace))
+    done = record_environment(platform_of(env), node=node, count=count, overrides=overrides, trace=requests)
     golden = done.golden
     if as_json:
         rules = {m: {o: r.model_dump() for o, r in rs.items()} for m, rs in golden.rules.items()}

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from drillkit.cli._app import DEFAULT_ENV, EnvOption, JsonOption, app, err, out, platform_of
@@ -14,7 +15,7 @@ from drillkit.errors import SpecError
 from drillkit.platforms import require_up
 from drillkit.spec import load_environment
 
-traffic_app = typer.Typer(no_args_is_help=True, help="Synthesize and inspect search/recommend traces.")
+traffic_app = typer.Typer(no_args_is_help=True, help="Synthesize, import and inspect traces (search/recommend, or any model's KServe v2 requests).")
 app.add_typer(traffic_app, name="traffic", rich_help_panel="Traffic")
 
 @traffic_app.command("synth")
@@ -59,9 +60,10 @@ def traffic_stats(trace: Path, as_json: JsonOption = False) -> None:
     if as_json:
         out.print_json(json.dumps(asdict(stats)))
         return
-    out.print(f"{trace}: {stats.requests} requests, {stats.duration_s:.1f} s, {stats.mean_rps:.1f} req/s, "
-              f"{stats.users} users, {stats.sessions} sessions")  # fmt: skip
-    out.print("mix: " + ", ".join(f"{k} {v:.1%}" for k, v in sorted(stats.mix.items())))
+    people = f", {stats.users} users, {stats.sessions} sessions" if stats.format == "recsys" else ""
+    out.print(f"{escape(str(trace))} ({stats.format}): {stats.requests} requests, {stats.duration_s:.1f} s, "
+              f"{stats.mean_rps:.1f} req/s{people}")  # fmt: skip
+    out.print("mix: " + ", ".join(f"{escape(k)} {v:.1%}" for k, v in sorted(stats.mix.items())))
     rates = Table(title="rate over time", title_justify="left")
     rates.add_column("from s", justify="right")
     rates.add_column("req/s", justify="right")
@@ -70,11 +72,13 @@ def traffic_stats(trace: Path, as_json: JsonOption = False) -> None:
     for start, r in stats.rate_rps:
         rates.add_row(f"{start:.0f}", f"{r:.1f}", "#" * round(30 * r / peak))
     out.print(rates)
+    if stats.format != "recsys":
+        return
     queries = Table(title="top queries", title_justify="left")
     queries.add_column("query")
     queries.add_column("count", justify="right")
     for q, c in stats.top_queries:
-        queries.add_row(q, str(c))
+        queries.add_row(escape(q), str(c))
     out.print(queries)
 
 

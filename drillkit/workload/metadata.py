@@ -45,6 +45,15 @@ class ModelMetadata(BaseModel):
 
 def fetch_metadata(url: str, model: str, *, timeout_s: float = 5.0) -> ModelMetadata:
     """The metadata of ``model`` at the node or gateway ``url``; ComponentError says why not."""
+    meta = served_metadata(url, model, timeout_s=timeout_s)
+    if meta is None:
+        raise ComponentError(f"{url} does not serve model {model} (GET /v2/models/{quote(model, safe='')} refused)")
+    return meta
+
+
+def served_metadata(url: str, model: str, *, timeout_s: float = 5.0) -> ModelMetadata | None:
+    """``fetch_metadata``, or None when the server answers that it serves no such model (Triton:
+    HTTP 400, others 404); any other failure is a ComponentError."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout_s)
     path = f"{parts.path.rstrip('/')}/v2/models/{quote(model, safe='')}"
@@ -56,6 +65,8 @@ def fetch_metadata(url: str, model: str, *, timeout_s: float = 5.0) -> ModelMeta
         raise ComponentError(f"cannot read the metadata of model {model} at {url}: {exc}") from None
     finally:
         conn.close()
+    if response.status in (400, 404):
+        return None
     if response.status != 200:
         raise ComponentError(f"{url} does not serve model {model} (GET {path}: HTTP {response.status})")
     if len(body) > MAX_METADATA_BYTES:

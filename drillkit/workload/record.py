@@ -38,22 +38,13 @@ from drillkit.workload.golden import (
 )
 from drillkit.workload.metadata import ModelMetadata, fetch_metadata, mismatch, synthesize
 from drillkit.workload.tensors import Tensor, utf8
+from drillkit.workload.trace import Request
 
 if TYPE_CHECKING:
     from drillkit.platforms.base import Platform
 
 MAX_COUNT = 1000
 Rule = Exact | Tolerance | TopK
-
-
-@dataclass(frozen=True)
-class Request:
-    """One probe request: a model, an optional Triton version, and its inputs."""
-
-    model: str
-    inputs: tuple[Tensor, ...]
-    version: str | None = None
-    where: str = ""  # where the request came from (a trace row), for errors
 
 
 def synthesized(metadata: Mapping[str, ModelMetadata], count: int, *, seed: int = 12345) -> list[Request]:

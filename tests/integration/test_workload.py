@@ -13,16 +13,23 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
+from drillkit.drill import run_drill
 from drillkit.errors import ExitCode
+from drillkit.gate import gate
+from drillkit.plan import plan_drill
 from drillkit.platforms.base import Health
 from drillkit.platforms.local import LocalPlatform
 from drillkit.platforms.local_state import load_state
+from drillkit.request_log import read_request_log
 from drillkit.spec import GatewaySpec, ModelSpec, RegionRole, RegionSpec, WorkloadSpec
 from drillkit.spec.environment import EnvironmentSpec
+from drillkit.spec.policy import Policy
 from drillkit.workload.golden import golden_of
+from drillkit.workload.trace import write_kserve
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +107,47 @@ def test_golden_check_and_smoke_judge_every_node_and_the_gateway(ranker: tuple[L
     smoke = drillkit("smoke", "--env", str(env_file), "--json")
     assert smoke.returncode == 0, smoke.stdout + smoke.stderr
     assert {r["region"] for r in json.loads(smoke.stdout)} == {"us-east-1"}
+
+
+def ranker_trace(path: Path, *, seconds: float = 45.0, rate: float = 50.0) -> Path:
+    """The ranker's requests, one every 1/rate s: what `drillkit traffic import` writes from a capture."""
+    rng = np.random.default_rng(7)
+    rows = [{"offset_s": round(i / rate, 4), "model": "ranker",
+             "inputs": [{"name": "features", "datatype": "FP32", "shape": [1, 16],
+                         "data": [round(float(x), 4) for x in rng.standard_normal(16)]}]}
+            for i in range(int(seconds * rate))]  # fmt: skip
+    return write_kserve(rows, path)
+
+
+def test_a_region_outage_of_the_ranker_is_measured_judged_and_gated(ranker: tuple[LocalPlatform, Path], tmp_path: Path) -> None:
+    platform, env_file = ranker
+    data = json.loads((REPO / "chaos/region-outage.json").read_text())
+    for activity in [*data["method"], *(data.get("steady-state-hypothesis") or {}).get("probes", [])]:
+        arguments = activity.get("provider", {}).get("arguments")
+        if arguments and "region" in arguments:
+            arguments["region"] = {"primary": "us-east-1", "standby": "eu-west-1"}[arguments["region"]]
+    data["method"][0]["pauses"] = {"after": 4}
+    experiment = tmp_path / "region-outage.json"
+    experiment.write_text(json.dumps(data))
+    drill = tmp_path / "ranker-outage.yaml"
+    drill.write_text(yaml.safe_dump({
+        "name": "ranker-outage", "environment": str(env_file), "experiment": str(experiment),
+        "load": {"trace": str(ranker_trace(tmp_path / "ranker.jsonl")), "warmup_s": 3, "cooldown_s": 3},
+        "recovery": {"rto_budget_s": 5, "stable_for_s": 2}, "bring_up": False,
+        "slos": [{"name": "errors", "kind": "error_ratio", "max_ratio": 0.05, "window_s": 3}],
+    }))  # fmt: skip
+    result = run_drill(plan_drill(drill), reports=tmp_path / "reports")
+    journal = json.loads((result.run_dir / "journal.json").read_text())
+    m = journal["measurements"]
+    assert m["requests"] > 400 and isinstance(m["rto_s"], float) and m["rto_s"] <= 5.0, (m, journal["checks"])
+    checks = {c["name"]: c["verdict"] for c in journal["checks"]}
+    assert checks["rollback"] == "PASS" and checks["recovery"] == "PASS", checks
+    assert journal["capacity"]["ok"] and journal["capacity"]["same_model"], journal["capacity"]
+    canary = [e for e in journal["timeline"] if e["event"] == "canary"]
+    assert canary and all(e.get("wrong") is None for e in canary if e.get("error") is None), canary[:3]
+    kinds = read_request_log(result.run_dir / "request_log")["kind"].unique().tolist()
+    assert kinds == ["ranker"]  # the load generator labels each request with its model
+    assert (result.run_dir / "report.pdf").stat().st_size > 1000
+    verdict = gate(result.run_dir, Policy())
+    assert verdict.passed, [(r.rule, r.detail) for r in verdict.failures]
+    assert all(n.health is Health.READY for n in platform.status().nodes())

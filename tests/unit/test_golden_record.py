@@ -17,8 +17,9 @@ from drillkit.platforms.base import ComponentKind, ComponentStatus, EnvironmentS
 from drillkit.smoke import run_probes
 from drillkit.workload.golden import Exact, Tolerance, load_golden, write_golden
 from drillkit.workload.metadata import fetch_metadata
-from drillkit.workload.record import Request, pick_node, probe_requests, record, synthesized
+from drillkit.workload.record import pick_node, probe_requests, record, synthesized
 from drillkit.workload.tensors import Tensor
+from drillkit.workload.trace import Request
 from tests.fakes.http import serve
 from tests.fakes.ranker import METADATA, rank, ranker
 
@@ -87,7 +88,7 @@ def test_a_request_the_model_does_not_take_names_where_it_came_from() -> None:
 def test_metadata_of_a_model_the_node_does_not_serve_is_an_error_naming_it() -> None:
     with serve(ranker()) as url, pytest.raises(ComponentError) as caught:
         fetch_metadata(url, "reranker")
-    assert f"{url} does not serve model reranker" in str(caught.value) and "HTTP 404" in str(caught.value)
+    assert f"{url} does not serve model reranker" in str(caught.value) and "refused" in str(caught.value)
 
 
 def test_the_builtin_recommender_records_from_its_own_probes() -> None:
