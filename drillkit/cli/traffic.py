@@ -49,6 +49,28 @@ def traffic_synth(
     out.print(f"wrote {stats.requests} requests over {stats.duration_s:.0f} s ({stats.mean_rps:.1f} req/s) to {path}")
 
 
+@traffic_app.command("import")
+def traffic_import(
+    capture: Path,
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Trace to write (.jsonl or .parquet).")] = Path("loadtests/traces/imported.jsonl"),
+    model: Annotated[list[str] | None, typer.Option("--model", help="Keep only this model's requests (repeatable).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Turn a capture (HAR 1.2, GoReplay .gor) into a KServe v2 trace: inference requests only,
+    their timing kept, no header written."""
+    from drillkit.workload.capture import import_capture
+
+    report = import_capture(capture, out_path, models=model or ())
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+        return
+    kept = ", ".join(f"{escape(m)} {n}" for m, n in sorted(report.kept.items()))
+    out.print(f"wrote {sum(report.kept.values())} requests over {report.duration_s:.1f} s ({kept}) "
+              f"from {escape(str(capture))} ({report.format}) to {escape(report.trace)}; headers dropped")  # fmt: skip
+    for reason, n in sorted(report.skipped.items()):
+        out.print(f"skipped {n}: {escape(reason)}")
+
+
 @traffic_app.command("stats")
 def traffic_stats(trace: Path, as_json: JsonOption = False) -> None:
     """Rate over time, mix, users, sessions and top queries of a trace."""
