@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import yaml
 
 from drillkit.platforms.local import LocalPlatform
 from drillkit.spec import EnvironmentSpec, GatewaySpec, ModelSpec, RegionRole, RegionSpec
@@ -33,5 +35,19 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPla
     platform.up()
     try:
         yield platform
+    finally:
+        platform.down()
+
+
+@contextmanager
+def running_from_file(spec: EnvironmentSpec, folder: Path) -> Iterator[tuple[LocalPlatform, Path]]:
+    """``spec`` written to ``folder/env.yaml`` and up, as a user's environment file is: drills and
+    the CLI read the file; always brought down after."""
+    env_file = folder / "env.yaml"
+    env_file.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
+    platform = LocalPlatform(spec, spec_file=str(env_file))
+    platform.up()
+    try:
+        yield platform, env_file
     finally:
         platform.down()

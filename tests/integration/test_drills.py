@@ -25,7 +25,7 @@ from drillkit.report.history import History
 from drillkit.spec import GatewaySpec
 from drillkit.spec.policy import Policy
 from drillkit.suite import SuiteRunner, plan_suite
-from tests.integration.conftest import make_spec
+from tests.integration.conftest import make_spec, running_from_file
 from tests.schema import assert_valid_journal
 
 pytestmark = pytest.mark.integration
@@ -51,14 +51,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPlatfor
     # requests in flight at the region outage took up to 350 ms on a busy CI machine.
     gateway = GatewaySpec(check_interval_ms=100, fall=1, rise=1, error_limit=1, check_timeout_ms=150, connect_timeout_ms=20)
     spec = spec.model_copy(update={"gateway": gateway})
-    env_file = folder / "env.yaml"
-    env_file.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
-    platform = LocalPlatform(spec, spec_file=str(env_file))
-    platform.up()
-    try:
-        yield platform, env_file
-    finally:
-        platform.down()
+    with running_from_file(spec, folder) as running:
+        yield running
 
 
 # Every drill here is also judged in Prometheus: PromQL SLOs and a cross-check of TTD and RTO.

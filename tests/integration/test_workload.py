@@ -30,6 +30,7 @@ from drillkit.spec.environment import EnvironmentSpec
 from drillkit.spec.policy import Policy
 from drillkit.workload.golden import golden_of
 from drillkit.workload.trace import write_kserve
+from tests.integration.conftest import running_from_file
 
 pytestmark = pytest.mark.integration
 
@@ -50,14 +51,8 @@ def ranker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPlat
         model=ModelSpec(version="r1"),
         workload=WorkloadSpec(repository=RANKER),
     )
-    env_file = folder / "env.yaml"
-    env_file.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
-    platform = LocalPlatform(spec, spec_file=str(env_file))
-    platform.up()
-    try:
-        yield platform, env_file
-    finally:
-        platform.down()
+    with running_from_file(spec, folder) as running:
+        yield running
 
 
 def drillkit(*args: str) -> subprocess.CompletedProcess[str]:
