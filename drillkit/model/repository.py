@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
@@ -143,15 +144,24 @@ class Manifest:
 
 def build(root: Path, version: str, params: ModelParams, *, created_at: str) -> Path:
     """Build ``version`` under ``root``; written to a temporary folder, then renamed."""
+
+    def write(folder: Path) -> None:
+        catalog = make_catalog(params)
+        _write_version(folder, version, params, catalog, build_weights(catalog, params), created_at)
+
+    return write_aside(root, version, write)
+
+
+def write_aside(root: Path, version: str, write: Callable[[Path], None]) -> Path:
+    """A new version ``root/version``, filled by ``write`` in a temporary folder beside it and
+    renamed in at once: a reader (a node, a backup) never sees half a version."""
     target = root / version
     if target.exists():
         raise ModelRepositoryError(f"{target} already exists: choose a new version or delete it")
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=root))
     try:
-        catalog = make_catalog(params)
-        weights = build_weights(catalog, params)
-        _write_version(tmp, version, params, catalog, weights, created_at)
+        write(tmp)
         os.rename(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

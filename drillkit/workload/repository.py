@@ -25,12 +25,11 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from drillkit.errors import ModelRepositoryError, SpecError
-from drillkit.model.repository import FORMAT, MANIFEST, file_sha256, verify
+from drillkit.errors import SpecError
+from drillkit.model.repository import FORMAT, MANIFEST, file_sha256, verify, write_aside
 
 REPOSITORY = "repository"  # the snapshot's Triton repository, inside the version folder
 LOCAL_BACKENDS = ("python",)  # what the tritonserver bundled in nvidia-pytriton can run
@@ -146,12 +145,8 @@ def _refuse_links(root: Path, where: str) -> None:
 def snapshot(source: Path, root: Path, version: str, *, created_at: str, where: str | None = None) -> Path:
     """Copy a Triton repository into ``root/version`` with a manifest; written aside, then renamed."""
     models = scan(source, source=where)
-    target = root / version
-    if target.exists():
-        raise ModelRepositoryError(f"{target} already exists: choose a new version or delete it")
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=root))
-    try:
+
+    def write(tmp: Path) -> None:
         shutil.copytree(source, tmp / REPOSITORY, ignore=shutil.ignore_patterns(".*", "__pycache__"), dirs_exist_ok=True)
         files = sorted(str(p.relative_to(tmp)) for p in (tmp / REPOSITORY).rglob("*") if p.is_file())
         manifest = {
@@ -161,11 +156,8 @@ def snapshot(source: Path, root: Path, version: str, *, created_at: str, where: 
         }  # fmt: skip
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
         verify(tmp)
-        os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+
+    return write_aside(root, version, write)
 
 
 def differs(version_dir: Path, source: Path) -> str | None:
