@@ -9,7 +9,9 @@ PYTEST ?= -q
 
 .PHONY: setup system-packages demo test unit integration fuzz bench bench-gpu clean
 
-setup: system-packages $(STAMP)
+MITMDUMP := $(VENV)/mitmproxy/bin/mitmdump
+
+setup: system-packages $(STAMP) $(MITMDUMP)
 
 # HAProxy and Prometheus are Debian packages; installed only when missing.
 system-packages:
@@ -28,6 +30,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
+
+# mitmproxy reads its own flow files for `drillkit traffic import`. It lives in a venv of its
+# own inside drillkit's: its pins (cryptography, h11, Flask) conflict with Locust's and boto3's.
+$(MITMDUMP):
+	python3 -m venv $(VENV)/mitmproxy
+	$(VENV)/mitmproxy/bin/python -m pip install -q mitmproxy==11.0.2
 
 # The main job: a region-outage drill on the embedded environment (brought up and down by
 # the drill itself), ending with the verdict and the path of the PDF.

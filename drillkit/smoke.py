@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 from drillkit.errors import StartupError
 from drillkit.model.client import InferenceClient
-from drillkit.spec import EnvironmentSpec
+from drillkit.spec import EnvironmentSpec, model_cache
 from drillkit.workload.golden import GoldenProbe, GoldenSet, golden_of
 
 
@@ -58,7 +58,7 @@ def send_probe(client: InferenceClient, golden: GoldenSet, probe: GoldenProbe) -
 
 def probe_gateway(url: str, spec: EnvironmentSpec) -> list[ProbeResult]:
     """All golden probes of the environment's model version through its gateway."""
-    return run_probes(url, golden_of(spec.state_dir / "models" / spec.model.version))
+    return run_probes(url, golden_of(model_cache(spec) / spec.model.version))
 
 
 def verify_gateway(url: str, golden: GoldenSet) -> None:

@@ -68,18 +68,21 @@ def spawn(
     env: Mapping[str, str] | None = None,
     keep: Collection[str] = (),
     cwd: Path | None = None,
+    via: Sequence[str] = (),
 ) -> Process:
     """Start ``command`` detached in its own session, stdout and stderr appended to ``log_path``.
 
     The child's environment is ``env`` (default: this process's) scrubbed by
-    ``child_environment``; ``keep`` names the secrets this child needs.
+    ``child_environment``; ``keep`` names the secrets this child needs. ``via`` is a wrapper
+    run first that ``exec``s ``command`` (its arguments end the wrapper's): the record names
+    ``command``, which the process is recognised by before and after the exec.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(16)
     environment = {**child_environment(os.environ if env is None else env, keep), TOKEN_VARIABLE: token}
     with open(log_path, "ab") as log:
         child = subprocess.Popen(
-            list(command),
+            [*via, *command],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

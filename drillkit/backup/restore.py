@@ -5,7 +5,9 @@
 2. verify every version against its own manifest, and that the backup holds the version the
    environment serves;
 3. load that version in a real Triton node of the target region (outside the gateway) and
-   compare its answers to the golden probes, exactly;
+   compare its answers to the golden probes by their rules. A backup taken before the golden
+   answers were recorded is judged by the ones recorded since for the same manifest (bound by
+   its sha256, in the model cache), and the restored copy gains them;
 4. switch the folder in atomically, restart the region's nodes onto it, and check the
    golden answers on each node again: the restore ends when the region serves verified.
 
@@ -28,12 +30,13 @@ from typing import Any
 
 from drillkit.backup.errors import BackupRefused, RestoreFailed
 from drillkit.backup.golden import golden_identical
-from drillkit.workload.golden import golden_for, golden_of
 from drillkit.backup.manifest import BackupManifest
 from drillkit.backup.store import BackupStore
 from drillkit.errors import ModelRepositoryError, StartupError
 from drillkit.model import repository
 from drillkit.platforms.base import Health, Platform
+from drillkit.spec import model_cache
+from drillkit.workload.golden import GoldenSet, golden_of, load_golden, recorded_or_builtin, write_golden
 
 
 @dataclass(frozen=True)
@@ -149,11 +152,29 @@ def _verify_versions(backup: BackupManifest, folder: Path, serving: str) -> repo
     return manifests[serving]
 
 
+def _staged_golden(platform: Platform, backup: BackupManifest, version_dir: Path, manifest: repository.Manifest) -> GoldenSet:
+    """The golden answers that judge a staged version: its own, else those recorded since for
+    the same manifest (written into the staged copy, so the restored region has them)."""
+    golden = recorded_or_builtin(version_dir, manifest)
+    if golden is not None:
+        return golden
+    try:
+        golden = load_golden(model_cache(platform.spec) / manifest.version, manifest.sha256)
+    except ModelRepositoryError:
+        golden = None  # the cache's answers belong to another build of this version
+    if golden is None:
+        raise BackupRefused(backup.id, f"{manifest.version}/", "no golden answers to verify it with, in the backup or "
+                            "recorded for its manifest: record them with `drillkit golden record --env ENV`")  # fmt: skip
+    write_golden(version_dir, golden)
+    return golden
+
+
 def _verify_on_triton(platform: Platform, region: str, folder: Path, backup: BackupManifest,
                       manifest: repository.Manifest) -> None:  # fmt: skip
+    golden = _staged_golden(platform, backup, folder / manifest.version, manifest)
     try:
         with platform.verification_node(region, folder) as url:
-            identical, detail = golden_identical(url, golden_for(folder / manifest.version, manifest))
+            identical, detail = golden_identical(url, golden)
     except StartupError as exc:
         raise BackupRefused(backup.id, f"{manifest.version}/", f"a Triton node could not load it: {_last_line(str(exc))}") from None
     if not identical:

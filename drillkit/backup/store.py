@@ -40,8 +40,8 @@ from drillkit.backup.manifest import (
 )
 from drillkit.errors import ModelRepositoryError, SpecError
 from drillkit.model import repository
-from drillkit.workload.golden import load_golden
 from drillkit.safepath import check_name, confined
+from drillkit.workload.golden import load_golden
 
 __all__ = ["BackupStore", "LocalBlobs", "Problem", "VerifyResult"]
 

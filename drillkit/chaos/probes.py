@@ -10,18 +10,19 @@ import http.client
 import time
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import quote, urlsplit
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from drillkit.chaos.context import REQUEST_LOG_KEY, Configuration, platform_for
 from drillkit.errors import SpecError
 from drillkit.gateway import REGION_HEADER
 from drillkit.model.repository import verify
 from drillkit.netutil import http_status
-from drillkit.smoke import run_probes
-from drillkit.workload.golden import GoldenSet, golden_path, recorded_or_builtin
 from drillkit.platforms.base import Health
 from drillkit.request_log import read_request_log
+from drillkit.smoke import run_probes
+from drillkit.spec import model_cache
+from drillkit.workload.golden import GoldenSet, golden_path, recorded_or_builtin
 
 __all__ = ["node_ready", "gateway_backends", "serving_region", "gateway_answers", "recent_error_ratio", "recent_p99_ms"]
 
@@ -41,7 +42,7 @@ def serving_region(*, configuration: Configuration = None) -> str:
     """The region that answers a request through the gateway right now ('' when none does)."""
     platform = platform_for(configuration)
     url = platform.status().gateway_url or ""
-    golden, models = _golden(platform.spec.state_dir / "models" / platform.spec.model.version)
+    golden, models = _golden(model_cache(platform.spec) / platform.spec.model.version)
     if golden is None:
         return _ready_region(url, models[0])
     first = run_probes(url, golden, limit=1, timeout_s=3)[:1]
@@ -68,7 +69,7 @@ def gateway_answers(*, configuration: Configuration = None) -> bool:
     answer (where none were recorded yet for a user's model: when each model is ready there)."""
     platform = platform_for(configuration)
     url = platform.status().gateway_url or ""
-    golden, models = _golden(platform.spec.state_dir / "models" / platform.spec.model.version)
+    golden, models = _golden(model_cache(platform.spec) / platform.spec.model.version)
     if golden is None:
         return all(http_status(f"{url}/v2/models/{quote(m, safe='')}/ready", timeout_s=3) == 200 for m in models)
     return all(r.ok for r in run_probes(url, golden, limit=1, timeout_s=3))

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from drillkit.cli._app import DEFAULT_ENV, EnvOption, JsonOption, app, out, platform_of
 from drillkit.errors import ExitCode, SpecError
+from drillkit.spec import model_cache
 
 golden_app = typer.Typer(no_args_is_help=True, help="Record and check the golden answers of the environment's model.")
 app.add_typer(golden_app, name="golden", rich_help_panel="Model")
@@ -85,7 +86,7 @@ def golden_check(
 
     platform = platform_of(env)
     status = require_up(platform)
-    golden = golden_of(platform.spec.state_dir / "models" / platform.spec.model.version)
+    golden = golden_of(model_cache(platform.spec) / platform.spec.model.version)
     nodes = status.nodes()
     unknown = sorted(set(node or []) - {n.name for n in nodes})
     if unknown:

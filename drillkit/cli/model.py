@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from drillkit.cli._app import DEFAULT_ENV, EnvOption, app, out, platform_of
-from drillkit.spec import load_environment
+from drillkit.spec import load_environment, model_cache
 
 model_app = typer.Typer(no_args_is_help=True, help="Build, verify and publish model repository versions.")
 app.add_typer(model_app, name="model", rich_help_panel="Model")
@@ -26,7 +26,7 @@ def model_build(
     spec = load_environment(env)
     changes = {k: v for k, v in (("version", version), ("seed", seed)) if v is not None}
     model = spec.model.model_validate({**spec.model.model_dump(), **changes}) if changes else spec.model
-    path = ensure_built(model, root or spec.state_dir / "models")
+    path = ensure_built(model, root or model_cache(spec))
     out.print(f"model {model.version} ready at {path}")
 
 

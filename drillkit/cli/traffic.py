@@ -13,7 +13,7 @@ from rich.table import Table
 from drillkit.cli._app import DEFAULT_ENV, EnvOption, JsonOption, app, err, out, platform_of
 from drillkit.errors import SpecError
 from drillkit.platforms import require_up
-from drillkit.spec import load_environment
+from drillkit.spec import load_environment, model_cache
 
 traffic_app = typer.Typer(no_args_is_help=True, help="Synthesize, import and inspect traces (search/recommend, or any model's KServe v2 requests).")
 app.add_typer(traffic_app, name="traffic", rich_help_panel="Traffic")
@@ -43,7 +43,7 @@ def traffic_synth(
                                user_zipf=user_zipf, diurnal_amplitude=diurnal, bursts=bursts, burst_factor=burst_factor)  # fmt: skip
     except ValueError as exc:
         raise SpecError("command line", "traffic synth", str(exc), "see `drillkit traffic synth --help`") from None
-    catalog = load_catalog(ensure_built(spec.model, spec.state_dir / "models") / "catalog")
+    catalog = load_catalog(ensure_built(spec.model, model_cache(spec)) / "catalog")
     path = write_trace(synthesize(catalog, options), out_path)
     stats = summarize(read_trace(path))
     out.print(f"wrote {stats.requests} requests over {stats.duration_s:.0f} s ({stats.mean_rps:.1f} req/s) to {path}")
@@ -54,13 +54,15 @@ def traffic_import(
     capture: Path,
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Trace to write (.jsonl or .parquet).")] = Path("loadtests/traces/imported.jsonl"),
     model: Annotated[list[str] | None, typer.Option("--model", help="Keep only this model's requests (repeatable).")] = None,
+    mitmdump: Annotated[str | None, typer.Option(help="mitmproxy's mitmdump, to read a flow file (default: "
+                                                     "$DRILLKIT_MITMDUMP, PATH, then the one `make setup` installs).")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Turn a capture (HAR 1.2, GoReplay .gor) into a KServe v2 trace: inference requests only,
-    their timing kept, no header written."""
+    """Turn a capture (HAR 1.2, GoReplay .gor, mitmproxy flows) into a KServe v2 trace: inference
+    requests only, their timing kept, no header written."""
     from drillkit.workload.capture import import_capture
 
-    report = import_capture(capture, out_path, models=model or ())
+    report = import_capture(capture, out_path, models=model or (), mitmdump=mitmdump)
     if as_json:
         out.print_json(json.dumps(report.as_dict()))
         return

@@ -13,29 +13,28 @@ is refused instead of answering wrongly. The golden answers (a fixed probe set, 
 on CPU at build) let drills check that a restored or failed-over region serves *the same
 model*, not just *a* model.
 
->>> path = build(Path("/tmp/repo"), "v1", ModelParams(items=500, users=50), created_at="2026-01-01T00:00:00Z")  # doctest: +SKIP
->>> verify(path).version                                                                                    # doctest: +SKIP
+Building the built-in recommender's versions is ``drillkit.model.build`` (it needs torch; this
+module, which every node, backup and restore reads manifests with, does not):
+
+>>> verify(Path("/tmp/repo/v1")).version   # doctest: +SKIP
 'v1'
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from drillkit.errors import ModelRepositoryError
-from drillkit.model.catalog import Catalog, ModelParams, make_catalog, save_catalog
-from drillkit.model.recommender import Recommender, build_weights
+from drillkit.model.catalog import ModelParams
 from drillkit.safepath import PathName, RelativePath, Sha256, confined
 
 FORMAT = 1
@@ -142,16 +141,6 @@ class Manifest:
         return ModelParams(**self.params)
 
 
-def build(root: Path, version: str, params: ModelParams, *, created_at: str) -> Path:
-    """Build ``version`` under ``root``; written to a temporary folder, then renamed."""
-
-    def write(folder: Path) -> None:
-        catalog = make_catalog(params)
-        _write_version(folder, version, params, catalog, build_weights(catalog, params), created_at)
-
-    return write_aside(root, version, write)
-
-
 def write_aside(root: Path, version: str, write: Callable[[Path], None]) -> Path:
     """A new version ``root/version``, filled by ``write`` in a temporary folder beside it and
     renamed in at once: a reader (a node, a backup) never sees half a version."""
@@ -167,46 +156,6 @@ def write_aside(root: Path, version: str, write: Callable[[Path], None]) -> Path
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
-
-
-def _write_version(
-    folder: Path, version: str, params: ModelParams, catalog: Catalog, weights: dict[str, np.ndarray], created_at: str
-) -> None:
-    (folder / "weights").mkdir()
-    for name, array in weights.items():
-        np.save(folder / "weights" / f"{name}.npy", array)
-    save_catalog(catalog, folder / "catalog")
-    (folder / "params.json").write_text(json.dumps(asdict(params), indent=2))
-    manifest = {
-        "format": FORMAT,
-        "version": version,
-        "created_at": created_at,
-        "params": asdict(params),
-        "files": {path: file_sha256(folder / path) for path in _files(folder)},
-        "golden": _golden(catalog, weights),
-    }
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
-
-
-def _golden(catalog: Catalog, weights: dict[str, np.ndarray]) -> dict[str, list[dict[str, object]]]:
-    import torch
-
-    model = Recommender(weights, "cpu")
-    rng = np.random.default_rng(12345)
-    users = rng.choice(catalog.users, PROBES, replace=False)
-    ids, scores = model.recommend(torch.from_numpy(users), PROBE_K)
-    recommend = [
-        {"user_id": int(u), "k": PROBE_K, "item_ids": ids[i].tolist(), "scores": scores[i].tolist()}
-        for i, u in enumerate(users)
-    ]
-    titles = catalog.item_title[rng.choice(len(catalog.item_title), PROBES, replace=False)]
-    queries = [" ".join(str(t).split()[1:3]) for t in titles]
-    ids, scores = model.search(queries, torch.from_numpy(users), PROBE_K)
-    search = [
-        {"query": q, "user_id": int(users[i]), "k": PROBE_K, "item_ids": ids[i].tolist(), "scores": scores[i].tolist()}
-        for i, q in enumerate(queries)
-    ]
-    return {"recommend": recommend, "search": search}
 
 
 def verify(version_dir: Path) -> Manifest:
@@ -225,7 +174,7 @@ def verify(version_dir: Path) -> Manifest:
             raise ModelRepositoryError(f"{file} is missing (listed in {manifest_path}): {_FIX}")
         if file_sha256(file) != digest:
             raise ModelRepositoryError(f"{file} does not match its sha256 in {manifest_path}: {_FIX}")
-    extra = sorted(set(_files(version_dir)) - set(raw.files))
+    extra = sorted(set(version_files(version_dir)) - set(raw.files))
     if extra:
         raise ModelRepositoryError(f"{version_dir / extra[0]} is not in {manifest_path} (an unexpected file): {_FIX}")
     return _manifest(raw, file_sha256(manifest_path))
@@ -322,7 +271,7 @@ def versions(root: Path) -> list[str]:
                   if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and (p / MANIFEST).exists())  # fmt: skip
 
 
-def _files(folder: Path) -> list[str]:
+def version_files(folder: Path) -> list[str]:
     """Every file of a version the manifest must list: all but the manifest and the golden answers."""
     paths = (str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     return sorted(p for p in paths if p not in (MANIFEST, GOLDEN))

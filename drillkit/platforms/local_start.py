@@ -178,8 +178,8 @@ def _spawn_node(p: LocalPlatform, name: str, region: str, repo: Path, ports: tup
     if not p.spec.workload.is_builtin:
         plan = workload_node.NodePlan(repository=repo, version=model.version, node=name, http_port=http, grpc_port=grpc,
                                       metrics_port=metrics, workspace=workspace)  # fmt: skip
-        command, env = workload_node.prepare(plan, env, p.python)
-        process = supervise.spawn(f"node {name}", command, log_path=p.root / "logs" / f"{name}.log", env=env)
+        wrapper, server, env = workload_node.command(plan, env, p.python)
+        process = supervise.spawn(f"node {name}", server, log_path=p.root / "logs" / f"{name}.log", env=env, via=wrapper)
         return NodeRecord(name=name, region=region, http_port=http, grpc_port=grpc, metrics_port=metrics, process=process)
     command = triton_node.node_command(
         p.python,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from drillkit.errors import SpecError
 from drillkit.model import repository
+from drillkit.model.build import build
 from drillkit.model.catalog import ModelParams
 from drillkit.spec import EnvironmentSpec, ModelSpec
 from drillkit.workload import repository as triton_repository
@@ -27,7 +28,7 @@ def ensure_built(spec: ModelSpec, root: Path) -> Path:
     """The verified version folder for ``spec``, built on first use."""
     version_dir = root / spec.version
     if not version_dir.exists():
-        return repository.build(root, spec.version, model_params(spec), created_at=datetime.now(UTC).isoformat())
+        return build(root, spec.version, model_params(spec), created_at=datetime.now(UTC).isoformat())
     manifest = repository.verify(version_dir)
     if manifest.params != asdict(model_params(spec)):
         raise SpecError(

@@ -21,6 +21,7 @@ from drillkit.spec.environment import (
     RegionSpec,
     WorkloadSpec,
     load_environment,
+    model_cache,
     state_root,
 )
 from drillkit.spec.kubernetes import KubernetesSpec
@@ -33,6 +34,6 @@ __all__ = [
     "BackupSpec", "StoreKind", "StoreSpec",
     "DrillSpec", "EnvironmentSpec", "FailOn", "GatewayMode", "GatewaySpec", "LoadSpec", "ModelSpec",
     "PrometheusSpec", "RecoverySpec", "RegionRole", "RegionSpec", "SloSpec", "Spec", "WorkloadSpec",
-    "load_drill", "load_environment", "load_spec", "state_root",
+    "load_drill", "load_environment", "load_spec", "model_cache", "state_root",
     "Budgets", "Policy", "Regression", "load_policy", "DrillOverrides", "SuiteDrill", "SuiteSpec", "load_suite",
 ]  # fmt: skip

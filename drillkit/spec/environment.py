@@ -231,3 +231,9 @@ def state_root(spec: EnvironmentSpec) -> Path:
     """The environment's own state folder: ``<state_dir>/<name>``."""
     return spec.state_dir / spec.name
 
+
+def model_cache(spec: EnvironmentSpec) -> Path:
+    """The build cache of model versions, ``<state_dir>/models``: each version as built (or
+    snapshotted, or fetched) and verified, with its golden answers; regions get copies of it."""
+    return spec.state_dir / "models"
+

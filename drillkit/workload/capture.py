@@ -3,9 +3,10 @@
 Reads the inference requests users sent from a capture, keeps their timing, and writes them as
 a trace (``drillkit.workload.trace``):
 
-- HAR 1.2 (a browser's or a proxy's export; mitmproxy writes one with
-  ``mitmdump -nr FLOWS --set hardump=capture.har``);
-- GoReplay ``.gor`` files (``gor --input-raw :8000 --output-file requests.gor``).
+- HAR 1.2 (a browser's or a proxy's export);
+- GoReplay ``.gor`` files (``gor --input-raw :8000 --output-file requests.gor``);
+- mitmproxy flow files (``mitmdump -w flows``), read by the user's own mitmproxy
+  (``drillkit.workload.mitm``).
 
 Only ``POST /v2/models/<model>[/versions/<v>]/infer`` requests are kept, with a JSON body or
 the binary tensor extension (``Inference-Header-Content-Length``). Headers are never written:
@@ -71,14 +72,15 @@ class ImportReport:
                 "skipped": self.skipped, "duration_s": round(self.duration_s, 3)}  # fmt: skip
 
 
-def import_capture(capture: Path, out: Path, *, models: Sequence[str] = ()) -> ImportReport:
-    """Read ``capture`` (HAR or GoReplay), keep its inference requests (of ``models``, when given),
-    write them to ``out`` (.jsonl or .parquet); SpecError names the file when nothing is usable."""
+def import_capture(capture: Path, out: Path, *, models: Sequence[str] = (), mitmdump: str | None = None) -> ImportReport:
+    """Read ``capture`` (HAR, GoReplay or a mitmproxy flow file, read by ``mitmdump``), keep its
+    inference requests (of ``models``, when given), write them to ``out`` (.jsonl or .parquet);
+    SpecError names the file when nothing is usable."""
     kind = capture_format(capture)
     report = ImportReport(str(capture), kind)
     skipped: Counter[str] = Counter()
     rows: list[dict[str, Any]] = []
-    for request in (read_har(capture) if kind == "har" else read_gor(capture)):
+    for request in _requests(capture, kind, mitmdump):
         row, reason = _row(request, models)
         if reason:
             skipped[reason] += 1
@@ -90,7 +92,7 @@ def import_capture(capture: Path, out: Path, *, models: Sequence[str] = ()) -> I
     if not rows:
         shown = ", ".join(f"{n} {why}" for why, n in skipped.most_common()) or "no requests at all"
         raise SpecError(str(capture), "-", f"holds no KServe v2 inference request to keep ({shown})",
-                        "capture POST /v2/models/<model>/infer requests (HAR 1.2 or GoReplay .gor)")  # fmt: skip
+                        "capture POST /v2/models/<model>/infer requests (HAR 1.2, GoReplay .gor or mitmproxy flows)")  # fmt: skip
     rows.sort(key=lambda r: r["offset_s"])
     start = rows[0]["offset_s"]
     for r in rows:
@@ -101,8 +103,18 @@ def import_capture(capture: Path, out: Path, *, models: Sequence[str] = ()) -> I
     return report
 
 
+def _requests(capture: Path, kind: str, mitmdump: str | None) -> Iterator[Captured]:
+    if kind == "har":
+        return read_har(capture)
+    if kind == "gor":
+        return read_gor(capture)
+    from drillkit.workload.mitm import read_mitm  # imports this module: its Captured
+
+    return read_mitm(capture, mitmdump=mitmdump)
+
+
 def capture_format(path: Path) -> str:
-    """``har`` or ``gor``, from the file's first bytes (a suffix may lie); SpecError otherwise."""
+    """``har``, ``gor`` or ``mitmproxy``, from the file's first bytes (a suffix may lie); SpecError otherwise."""
     if not path.is_file() or path.is_symlink():
         raise SpecError(str(path), "-", "capture file not found (or a link)", "pass a HAR or GoReplay capture")
     if path.stat().st_size > MAX_CAPTURE_BYTES:
@@ -114,9 +126,9 @@ def capture_format(path: Path) -> str:
     if re.match(rb"[123] [0-9a-f]+ [0-9]+", head):
         return "gor"
     if re.match(rb"[0-9]+:", head):  # a tnetstring: mitmproxy's own flow file
-        raise SpecError(str(path), "-", "a mitmproxy flow file", "export it as HAR first: "
-                        f"mitmdump -nr {path} --set hardump={path.with_suffix('.har')}")  # fmt: skip
-    raise SpecError(str(path), "-", "neither HAR 1.2 (JSON) nor a GoReplay capture", "pass a .har or a .gor file")
+        return "mitmproxy"
+    raise SpecError(str(path), "-", "neither HAR 1.2 (JSON), a GoReplay capture nor a mitmproxy flow file",
+                    "pass a .har, a .gor or a mitmproxy flow file")  # fmt: skip
 
 
 def read_har(path: Path) -> Iterator[Captured]:

@@ -1,10 +1,13 @@
 """A node serving a user's Triton repository: ``tritonserver`` on a verified snapshot.
 
 Like the built-in recommender's node, a node never serves a version that does not match its
-manifest: ``prepare`` verifies it *first* and raises ModelRepositoryError (the start is
-refused). Then it returns the command of ``tritonserver`` (the binary bundled in
-nvidia-pytriton) on the snapshot's ``repository/`` folder, bound to one address; the platform
-spawns that binary itself, so the process drillkit supervises and faults is Triton's own.
+manifest, and it refuses *in its own process*, as a pod's container would: the platform
+spawns ``python -m drillkit.workload.node --repository R --version V --node N --workspace W
+-- <tritonserver command>`` (``command``), which verifies the version first (exit 2 when it is
+damaged or gone: the node is dead, the drill goes on), builds the node's workspace, and then
+``exec``s ``tritonserver`` (the binary bundled in nvidia-pytriton) on the snapshot's
+``repository/`` folder, bound to one address. The process drillkit supervises and faults is
+then Triton's own, under the same PID; ``supervise`` knows it by the arguments it ends with.
 
 The bundled server ships only the Python backend, and its stub must match this interpreter:
 ``prepare`` builds a backend folder in the node's workspace holding the backend library, its
@@ -17,10 +20,11 @@ prefix, so the ones a killed node leaves are found and removed (``shm_leftovers`
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,16 +81,25 @@ class NodePlan:
     address: str = "127.0.0.1"
 
 
-def prepare(plan: NodePlan, base_env: Mapping[str, str], python: str) -> tuple[list[str], dict[str, str]]:
-    """Verify the version, build the node's backend folder; the tritonserver command and environment."""
-    manifest = verify(plan.repository / plan.version)
+def command(plan: NodePlan, base_env: Mapping[str, str], python: str) -> tuple[list[str], list[str], dict[str, str]]:
+    """(the verifying wrapper, the tritonserver command it execs, their environment); nothing is
+    read or written here: the node does that in its own process (``main``)."""
+    wrapper = [python, "-m", "drillkit.workload.node", "--repository", str(plan.repository), "--version", plan.version,
+               "--node", plan.node, "--workspace", str(plan.workspace), "--"]  # fmt: skip
+    served, backends = plan.workspace / REPOSITORY, plan.workspace / "backends"
+    return wrapper, server_arguments(plan, served, backends), stub_environment(base_env, python)
+
+
+def prepare(repository: Path, version: str, node: str, workspace: Path) -> None:
+    """Verify the version (ModelRepositoryError: refused), then build the node's workspace."""
+    manifest = verify(repository / version)
     if manifest.workload != "triton":
-        raise ModelRepositoryError(f"{plan.repository / plan.version} is a {manifest.workload} version, "
+        raise ModelRepositoryError(f"{repository / version} is a {manifest.workload} version, "
                                    "not a snapshot of a Triton repository: serve it with the built-in node")  # fmt: skip
-    for leftover in shm_leftovers(plan.node):  # a killed predecessor's regions, under this node's prefix
+    for leftover in shm_leftovers(node):  # a killed predecessor's regions, under this node's prefix
         leftover.unlink(missing_ok=True)
-    served = linked_copy(plan.repository / plan.version / REPOSITORY, plan.workspace / REPOSITORY)
-    return server_arguments(plan, served, backend_folder(plan.workspace)), stub_environment(base_env, python)
+    linked_copy(repository / version / REPOSITORY, workspace / REPOSITORY)
+    backend_folder(workspace)
 
 
 def linked_copy(source: Path, dest: Path) -> Path:
@@ -121,3 +134,31 @@ def server_arguments(plan: NodePlan, served: Path, backends: Path) -> list[str]:
         "--allow-gpu-metrics", "false", "--allow-cpu-metrics", "false",
         "--backend-config", f"python,shm-region-prefix-name={SHM_PREFIX}{plan.node}_",
     ]  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Verify and prepare, then become ``tritonserver`` (the arguments after ``--``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    split = args.index("--") if "--" in args else len(args)
+    parser = argparse.ArgumentParser(prog="python -m drillkit.workload.node", description=__doc__.split("\n")[0])
+    parser.add_argument("--repository", type=Path, required=True)
+    parser.add_argument("--version", required=True)
+    parser.add_argument("--node", required=True)
+    parser.add_argument("--workspace", type=Path, required=True)
+    ns, server = parser.parse_args(args[:split]), args[split + 1 :]
+    if not server:
+        parser.error("the tritonserver command goes after --")
+    try:
+        prepare(ns.repository, ns.version, ns.node, ns.workspace)
+    except ModelRepositoryError as exc:
+        print(f"refusing model {ns.version}: {exc}", file=sys.stderr, flush=True)
+        return 2
+    try:
+        os.execv(server[0], server)
+    except OSError as exc:
+        print(f"cannot start {server[0]}: {exc}", file=sys.stderr, flush=True)
+    return 1  # reached only when the exec failed
+
+
+if __name__ == "__main__":
+    sys.exit(main())

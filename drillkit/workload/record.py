@@ -25,6 +25,7 @@ from drillkit.errors import ComponentError, SpecError
 from drillkit.model.client import InferenceClient, encode_infer
 from drillkit.model.repository import Manifest, verify
 from drillkit.platforms.base import ComponentStatus, EnvironmentStatus, Health
+from drillkit.spec import model_cache
 from drillkit.workload.golden import (
     RECOMMENDER_RULES,
     Exact,
@@ -155,7 +156,7 @@ def _record_environment(platform: Platform, *, node: str | None, count: int, ove
     status = require_up(platform)
     target = pick_node(status, spec.primary.name, node)
     url = target.endpoint or ""
-    version_dir = spec.state_dir / "models" / spec.model.version
+    version_dir = model_cache(spec) / spec.model.version
     manifest = verify(version_dir)
     metadata = {m: fetch_metadata(url, m) for m in manifest.models}
     requests = probe_requests(manifest, metadata, count, trace)

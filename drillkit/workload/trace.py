@@ -34,8 +34,8 @@ import pandas as pd
 
 from drillkit.errors import SpecError
 from drillkit.model.client import EncodedRequest, encode_infer
-from drillkit.trace import Trace
 from drillkit.spec.safe import MAX_SECONDS
+from drillkit.trace import Trace
 from drillkit.workload.metadata import ModelMetadata, mismatch
 from drillkit.workload.tensors import Tensor, to_json
 

@@ -32,8 +32,9 @@ from drillkit.backup.manifest import Source
 from drillkit.backup.restore import restore_region
 from drillkit.backup.s3 import S3Blobs, s3_client
 from drillkit.backup.store import BackupStore
+from drillkit.model.build import build
 from drillkit.model.catalog import ModelParams
-from drillkit.model.repository import build, verify
+from drillkit.model.repository import verify
 from drillkit.platforms.local import LocalPlatform
 from drillkit.spec import (
     BackupSpec,

@@ -19,9 +19,10 @@ from types import TracebackType
 from typing import Self
 
 from drillkit import supervise
+from drillkit.model.build import build
 from drillkit.model.catalog import ModelParams
 from drillkit.model.node import node_command, node_environment, shm_leftovers
-from drillkit.model.repository import build, verify
+from drillkit.model.repository import verify
 from drillkit.netutil import free_port, http_status
 
 MODELS = ("recommend", "search")

@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from drillkit.model.build import build
 from drillkit.model.catalog import ModelParams
-from drillkit.model.repository import build
 from drillkit.platforms.k8s.client import collection
 from drillkit.platforms.k8s.clusters import allowed_from_environment
 from drillkit.platforms.kubernetes import KubernetesPlatform

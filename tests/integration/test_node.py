@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from drillkit import supervise
+from drillkit.model.build import build
 from drillkit.model.catalog import ModelParams
 from drillkit.model.client import RecommenderClient
 from drillkit.model.node import (
@@ -24,7 +25,7 @@ from drillkit.model.node import (
     node_environment,
     shm_leftovers,
 )  # fmt: skip
-from drillkit.model.repository import Manifest, build, verify
+from drillkit.model.repository import Manifest, verify
 from drillkit.netutil import free_port, http_status
 
 pytestmark = pytest.mark.integration

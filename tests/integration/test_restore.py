@@ -13,7 +13,8 @@ from drillkit import supervise
 from drillkit.backup import BackupManifest, store_for
 from drillkit.backup.manifest import object_key
 from drillkit.drill import run_drill
-from drillkit.model.repository import build, publish, versions
+from drillkit.model.build import build
+from drillkit.model.repository import publish, versions
 from drillkit.plan import plan_drill
 from drillkit.platforms.local import LocalPlatform
 from drillkit.platforms.local_state import load_state
@@ -21,8 +22,8 @@ from drillkit.platforms.provision import model_params
 from drillkit.request_log import read_request_log
 from drillkit.spec import BackupSpec, GatewaySpec, RegionRole, RegionSpec, StoreSpec
 from tests.integration.conftest import make_spec
-from tests.schema import assert_valid_journal
 from tests.integration.test_drills import assert_healthy
+from tests.schema import assert_valid_journal
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ import pytest
 from drillkit.backup.blobs import LocalBlobs
 from drillkit.backup.s3 import S3Blobs, s3_client
 from drillkit.backup.store import BackupStore
+from drillkit.model.build import build
 from drillkit.model.catalog import ModelParams
-from drillkit.model.repository import build
 from drillkit.spec import StoreSpec
 
 PARAMS = ModelParams(items=500, dim=16, users=50, categories=6, vocab_size=100, hash_buckets=512, seed=3)

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from drillkit.errors import ModelRepositoryError
+from drillkit.model.build import build
 from drillkit.model.catalog import ModelParams
 from drillkit.model.fetch import fetch_version, main
-from drillkit.model.repository import build, verify
+from drillkit.model.repository import verify
 from tests.fakes.http import serve
 
 PARAMS = ModelParams(items=500, dim=16, users=50, categories=6, vocab_size=100, hash_buckets=512, seed=3)

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from drillkit.errors import ModelRepositoryError
+from drillkit.model.build import build
 from drillkit.model.catalog import ModelParams
-from drillkit.model.repository import PROBES, build, publish, verify, versions
+from drillkit.model.repository import PROBES, publish, verify, versions
 
 PARAMS = ModelParams(items=500, dim=16, users=50, categories=6, vocab_size=100, hash_buckets=512, seed=3)
 

@@ -58,6 +58,18 @@ def test_a_recycled_pid_is_not_mistaken_for_the_child(tmp_path: Path) -> None:
         supervise.kill(proc)
 
 
+def test_a_child_started_via_a_wrapper_is_the_command_it_execs(tmp_path: Path) -> None:
+    wrapper = ["bash", "-c", 'sleep 0.3; exec "$@"', "wrapper"]  # checks first, then becomes the command
+    proc = supervise.spawn("sleeper", ["sleep", "60"], log_path=tmp_path / "s.log", via=wrapper)
+    try:
+        assert proc.command == ("sleep", "60") and supervise.alive(proc)  # while the wrapper runs
+        assert _eventually(lambda: Path(f"/proc/{proc.pid}/exe").resolve().name == "sleep")
+        assert supervise.alive(proc) and supervise.started_by_drillkit(proc)  # the same PID, now sleep itself
+    finally:
+        supervise.terminate([proc], grace_s=2)
+    assert not supervise.alive(proc)
+
+
 def test_log_tail_returns_the_last_lines(tmp_path: Path) -> None:
     log = tmp_path / "x.log"
     log.write_text("".join(f"line {i}\n" for i in range(100)))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from drillkit.errors import SpecError
 from drillkit.model.repository import verify
+from drillkit.workload.node import NodePlan, command
 from drillkit.workload.repository import check_local, differs, scan, snapshot
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "ranker-repository"
@@ -57,3 +61,21 @@ def test_a_snapshot_verifies_and_knows_when_its_source_changed(tmp_path: Path) -
     assert differs(version, tmp_path / "repo") is None
     (tmp_path / "repo" / "ranker" / "1" / "weights.json").write_text("{}")
     assert differs(version, tmp_path / "repo") == "ranker/1/weights.json"
+
+
+def test_a_node_refuses_a_damaged_version_in_its_own_process_and_never_starts_the_server(tmp_path: Path) -> None:
+    version = snapshot(FIXTURE, tmp_path / "models", "r1", created_at="2026-12-07T00:00:00Z")
+    (version / "repository" / "ranker" / "1" / "weights.json").write_text("{}")  # damaged after its manifest
+    plan = NodePlan(repository=tmp_path / "models", version="r1", node="us-east-1-0", http_port=1, grpc_port=2,
+                    metrics_port=3, workspace=tmp_path / "workspace")  # fmt: skip
+    wrapper, server, env = command(plan, os.environ, sys.executable)
+    assert server[0].endswith("/tritonserver") and "--model-repository" in server and "127.0.0.1" in server
+    marker = tmp_path / "server-started"
+    done = subprocess.run([*wrapper, shutil.which("touch") or "/usr/bin/touch", str(marker)], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 2 and "refusing model r1" in done.stderr and "weights.json" in done.stderr
+    assert not marker.exists() and not (tmp_path / "workspace").exists()
+    (version / "repository" / "ranker" / "1" / "weights.json").write_text((FIXTURE / "ranker" / "1" / "weights.json").read_text())
+    done = subprocess.run([*wrapper, shutil.which("touch") or "/usr/bin/touch", str(marker)], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0 and marker.exists(), done.stderr  # verified: it became the command after --
+    assert (tmp_path / "workspace" / "repository" / "ranker" / "config.pbtxt").is_file()
+    assert (tmp_path / "workspace" / "backends" / "python" / "triton_python_backend_stub").is_file()

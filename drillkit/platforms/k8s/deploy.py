@@ -23,6 +23,7 @@ from drillkit.platforms.k8s.client import KubeClient, collection, object_path
 from drillkit.platforms.k8s.render_gateway import gateway_manifests
 from drillkit.platforms.k8s.render_region import namespace_manifest, region_manifests
 from drillkit.platforms.k8s.run import load_run, new_run, save_run
+from drillkit.spec import model_cache
 
 if TYPE_CHECKING:
     from drillkit.platforms.kubernetes import KubernetesPlatform
@@ -114,7 +115,7 @@ def _local_model(p: KubernetesPlatform) -> None:
     if source is not None:
         from drillkit.model.fetch import fetch_version
 
-        fetch_version(source, p.spec.model.version, p.spec.state_dir / "models")
+        fetch_version(source, p.spec.model.version, model_cache(p.spec))
 
 
 def down(p: KubernetesPlatform) -> list[str]:
