@@ -86,6 +86,19 @@ def inference_check(golden: GoldenSet) -> InferenceCheck | None:
     return InferenceCheck(probe.model, body)
 
 
+@dataclass(frozen=True)
+class Served:
+    """What a gateway checks on every node: each model's readiness, and one real inference
+    (the built-in recommender's until a user's model has golden answers to send)."""
+
+    models: tuple[str, ...] = MODELS
+    check: InferenceCheck | None = RECOMMENDER_CHECK
+
+    @classmethod
+    def of(cls, models: tuple[str, ...], golden: GoldenSet | None) -> Served:
+        return cls(models, inference_check(golden) if golden is not None else None)
+
+
 NODE_HEADER = "X-Drillkit-Node"
 REGION_HEADER = "X-Drillkit-Region"
 
@@ -113,8 +126,7 @@ class GatewayPlan:
     backends: tuple[Backend, ...]
     try_map: Path = Path("try_timeouts.map")
     script: Path = Path("gateway.lua")
-    models: tuple[str, ...] = MODELS  # every model's readiness is checked, and each has a per-try timeout
-    check_inference: InferenceCheck | None = RECOMMENDER_CHECK
+    served: Served = Served()  # every model's readiness is checked, and each has a per-try timeout
 
 
 # Characters HAProxy reads as syntax where drillkit pastes a value (line and word breaks,
@@ -159,7 +171,7 @@ def write_config(plan: GatewayPlan, config: Path, try_timeouts_ms: dict[str, int
     (``initial_try_timeouts`` unless given) and the Lua script (ejection, retry budget)."""
     text = render_config(plan)
     plan.region_map.write_text(render_region_map(plan.backends))
-    plan.try_map.write_text(render_try_map(try_timeouts_ms or initial_try_timeouts(plan.spec, plan.models)))
+    plan.try_map.write_text(render_try_map(try_timeouts_ms or initial_try_timeouts(plan.spec, plan.served.models)))
     plan.script.write_text(render_script(plan.spec))
     config.write_text(text)
 
@@ -329,9 +341,9 @@ def _stats(plan: GatewayPlan) -> str:
 
 def _backend(plan: GatewayPlan) -> str:
     spec = plan.spec
-    sends = [f"meth GET uri /v2/models/{model}/ready" for model in plan.models]
-    if plan.check_inference is not None:
-        check = plan.check_inference
+    sends = [f"meth GET uri /v2/models/{model}/ready" for model in plan.served.models]
+    if plan.served.check is not None:
+        check = plan.served.check
         sends.append(f"meth POST uri /v2/models/{check.model}/infer hdr Content-Type application/json body '{check.body}'")
     checks = "".join(f"    http-check connect\n    http-check send {send}\n    http-check expect status 200\n" for send in sends)
     interval = spec.check_interval_ms

@@ -112,7 +112,26 @@ def alive(proc: Process) -> bool:
     """True while the recorded process runs (not a zombie, not a reused PID, not another program)."""
     _reap(proc.pid)
     stat = _stat(proc.pid)
-    return stat is not None and stat[0] != "Z" and _is(proc, stat)
+    if stat is None or stat[0] == "Z":
+        return False
+    return _is(proc, stat) or (int(stat[19]) == proc.start_ticks and _after_exec(proc))
+
+
+def _after_exec(proc: Process, timeout_s: float = 0.05) -> bool:
+    # Inside execve (a wrapper becoming its command, ``spawn(via=...)``) the kernel swaps the
+    # process's memory: for a moment its command line or environment reads empty, as they do
+    # for a process that exits. The same process (its start ticks) is looked at again until it
+    # is itself, a zombie or gone; a record that never matches costs this bound once a call.
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(0.001)
+        _reap(proc.pid)
+        stat = _stat(proc.pid)
+        if stat is None or stat[0] == "Z" or int(stat[19]) != proc.start_ticks:
+            return False
+        if _is(proc, stat):
+            return True
+    return False
 
 
 def started_by_drillkit(proc: Process) -> bool:

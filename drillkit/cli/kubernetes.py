@@ -37,6 +37,7 @@ def _kubernetes_platform(env: Path, allow: list[str]):  # type: ignore[no-untype
 @k8s_app.command("manifests")
 def k8s_manifests(env: EnvOption = Path(DEFAULT_ENV)) -> None:
     """Print every manifest `drillkit up` applies, per context, as YAML (touches no cluster)."""
+    from drillkit.platforms.k8s.deploy import local_version, served_by
     from drillkit.platforms.k8s.render_gateway import gateway_manifests
     from drillkit.platforms.k8s.render_region import (
         namespace_manifest,
@@ -51,7 +52,7 @@ def k8s_manifests(env: EnvOption = Path(DEFAULT_ENV)) -> None:
         docs = [namespace_manifest(spec, run)] if k8s.create_namespace else []
         docs += [d for r in spec.regions if k8s.cluster(r.name).context == context for d in region_manifests(spec, run, r.name)]
         if k8s.gateway.deploy is not None and k8s.gateway.deploy.context == context:
-            docs += gateway_manifests(spec, run)
+            docs += gateway_manifests(spec, run, served_by(local_version(platform, fetch=False)))
         # Plain output: rich would wrap long lines and read [brackets] as markup.
         typer.echo(f"# context {context}")
         typer.echo(yaml.safe_dump_all(docs, sort_keys=False, explicit_start=True), nl=False)

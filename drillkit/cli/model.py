@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from drillkit.cli._app import DEFAULT_ENV, EnvOption, app, out, platform_of
+from drillkit.errors import SpecError
 from drillkit.spec import load_environment, model_cache
 
 model_app = typer.Typer(no_args_is_help=True, help="Build, verify and publish model repository versions.")
@@ -18,16 +19,31 @@ def model_build(
     env: EnvOption = Path(DEFAULT_ENV),
     root: Annotated[Path | None, typer.Option(help="Repository root (default: <state_dir>/models).")] = None,
     version: Annotated[str | None, typer.Option(help="Build this version name instead of model.version (e.g. v2).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed instead of model.seed (a retrained model).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Built-in recommender: seed instead of model.seed (a retrained model).")] = None,
+    repository: Annotated[Path | None, typer.Option(help="Your workload: snapshot this Triton repository instead of "
+                                                         "workload.repository (e.g. a new export).")] = None,
 ) -> None:
-    """Build the environment's model version into a repository (skipped when it exists and verifies)."""
-    from drillkit.platforms.provision import ensure_built
+    """Build the environment's model version into a repository (skipped when it exists and verifies):
+    the built-in recommender, or a verified snapshot of your Triton repository."""
+    from drillkit.platforms.provision import ensure_built, ensure_version
 
     spec = load_environment(env)
-    changes = {k: v for k, v in (("version", version), ("seed", seed)) if v is not None}
-    model = spec.model.model_validate({**spec.model.model_dump(), **changes}) if changes else spec.model
-    path = ensure_built(model, root or model_cache(spec))
-    out.print(f"model {model.version} ready at {path}")
+    if spec.workload.is_builtin:
+        if repository is not None:
+            raise SpecError("command line", "--repository", f"{env} serves the built-in recommender, not a Triton repository",
+                            "set workload.repository in the environment, or leave --repository out")  # fmt: skip
+        changes = {k: v for k, v in (("version", version), ("seed", seed)) if v is not None}
+        model = spec.model.model_validate({**spec.model.model_dump(), **changes}) if changes else spec.model
+        path = ensure_built(model, root or model_cache(spec))
+        out.print(f"model {model.version} ready at {path}")
+        return
+    if seed is not None:
+        raise SpecError("command line", "--seed", "a seed rebuilds the built-in recommender; your model is a Triton repository",
+                        "export your model again and pass its repository with --repository (and a new --version)")  # fmt: skip
+    model = spec.model.model_validate({**spec.model.model_dump(), "version": version or spec.model.version})
+    workload = spec.workload.model_copy(update={"repository": repository or spec.workload.repository})
+    path = ensure_version(spec.model_copy(update={"model": model, "workload": workload}), root or model_cache(spec), source=str(env))
+    out.print(f"model {model.version} ready at {path} (a snapshot of {workload.repository})")
 
 
 @model_app.command("verify")

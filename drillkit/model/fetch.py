@@ -8,6 +8,11 @@ at the first sha256 mismatch, runs the full ``verify`` and renames the folder in
 pod never starts on a partial or tampered copy. A version already in place that verifies is
 kept (an init container may run twice).
 
+The version's recorded golden answers (``golden.json``, which the manifest cannot list: they are
+recorded after it, bound to its sha256) come too when ``golden`` is asked for (``drillkit up``
+does; pods never read them): a copy without them gains them, and a ``golden.json`` bound to
+another manifest refuses the fetch.
+
 Sources: ``https://`` / ``http://`` (a public bucket's endpoint or any static server),
 ``s3://bucket/prefix`` (boto3; credentials and ``AWS_ENDPOINT_URL`` from the environment), and
 ``file://`` or a plain path. Exit codes: 0 ready, 2 refused (does not match its manifest),
@@ -22,31 +27,36 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import sys
 import tempfile
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from drillkit.errors import ModelRepositoryError
-from drillkit.model.repository import MANIFEST, verify
+from drillkit.model.repository import GOLDEN, MANIFEST, verify
 
 Reader = Callable[[str], Iterator[bytes]]  # relative path under the source -> chunks
 _CHUNK = 1 << 20
 
 
-def fetch_version(source: str, version: str, dest_root: Path, *, reader: Reader | None = None) -> Path:
+def fetch_version(source: str, version: str, dest_root: Path, *, reader: Reader | None = None, golden: bool = False) -> Path:
     """Download ``<source>/<version>`` into ``dest_root/<version>``, verified; return that folder."""
     target = dest_root / version
+    read = reader or open_source(source)
     if target.exists():
         try:
-            verify(target)
-            return target
+            manifest = verify(target)
         except ModelRepositoryError:
             shutil.rmtree(target)  # a broken earlier copy: fetch it again
-    read = reader or open_source(source)
+        else:
+            if golden and not (target / GOLDEN).exists():
+                _fetch_golden(read, version, target, manifest.sha256, source)
+            return target
     manifest = b"".join(read(f"{version}/{MANIFEST}"))
     files = _listed_files(manifest, source)
     dest_root.mkdir(parents=True, exist_ok=True)
@@ -55,12 +65,55 @@ def fetch_version(source: str, version: str, dest_root: Path, *, reader: Reader 
         for path, digest in files.items():
             _download(read, f"{version}/{path}", tmp / path, digest)
         (tmp / MANIFEST).write_bytes(manifest)
-        verify(tmp)
+        digest = verify(tmp).sha256
+        if golden:
+            _fetch_golden(read, version, tmp, digest, source)
         tmp.rename(target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def _fetch_golden(read: Reader, version: str, folder: Path, manifest_sha256: str, source: str) -> None:
+    """``<version>/golden.json`` into ``folder`` when the source has one, checked against the
+    manifest (ModelRepositoryError: recorded for another one, or not golden answers)."""
+    from drillkit.workload.golden import MAX_GOLDEN_BYTES, load_golden
+
+    try:
+        data = _bounded(read(f"{version}/{GOLDEN}"), MAX_GOLDEN_BYTES, f"{source}/{version}/{GOLDEN}")
+    except Exception as exc:  # every source's "no such file": drills say so when they need the answers
+        if _missing(exc):
+            return
+        raise
+    staged = folder / f".{GOLDEN}"
+    staged.write_bytes(data)
+    try:
+        os.replace(staged, folder / GOLDEN)
+        load_golden(folder, manifest_sha256)
+    except ModelRepositoryError as exc:
+        (folder / GOLDEN).unlink(missing_ok=True)
+        raise ModelRepositoryError(f"{source}/{version}/{GOLDEN}: {exc}") from None
+
+
+def _missing(exc: Exception) -> bool:
+    """A source's own way of saying the file is not there (and nothing else: a 403 is an error)."""
+    if isinstance(exc, FileNotFoundError):
+        return True
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code == 404
+    error = getattr(exc, "response", None)  # botocore's ClientError
+    code = (error or {}).get("Error", {}).get("Code") if isinstance(error, dict) else None
+    return code in ("NoSuchKey", "404")
+
+
+def _bounded(chunks: Iterator[bytes], limit: int, where: str) -> bytes:
+    data = bytearray()
+    for chunk in chunks:
+        data += chunk
+        if len(data) > limit:
+            raise ModelRepositoryError(f"{where} is larger than {limit >> 20} MiB: not golden answers")
+    return bytes(data)
 
 
 def _listed_files(manifest: bytes, source: str) -> dict[str, str]:

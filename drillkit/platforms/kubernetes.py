@@ -132,8 +132,8 @@ class KubernetesPlatform:
 
     def try_timeouts(self) -> TryTimeouts:
         # The in-cluster gateway is not calibrated (drillkit cannot reach its runtime API):
-        # it runs the spec's try_timeout_ms, else the server timeout.
-        return try_timeout.fixed(self.spec.gateway)
+        # it runs the spec's try_timeout_ms, else the server timeout, for every model served.
+        return try_timeout.fixed(self.spec.gateway, deploy.served_by(deploy.local_version(self, fetch=False)).models)
 
     def node_names(self, region: str | None = None) -> list[str]:
         return [n for r in self.spec.regions if region in (None, r.name) for n in r.node_names()]
@@ -165,9 +165,12 @@ class KubernetesPlatform:
         raise self._no_repository("a verification node")
 
     def adopt_golden(self, golden: GoldenSet) -> list[Path]:
-        # Drills, restores and the capacity check read the golden answers from the local model
-        # cache, where `golden record` wrote them; the pods serve the model and never read them,
-        # and the in-cluster gateway's deep check is the readiness of each model.
+        """Drills read the golden answers from the local model cache, where `golden record` wrote
+        them, and pods never read them; a deployed gateway takes the first probe as its deep check
+        (its configuration changes, so its pod rolls) and is waited for."""
+        if self.k8s.gateway.deploy is not None:
+            deploy.apply_gateway(self, self.run().run, deploy.served_by(deploy.local_version(self, fetch=False)))
+            deploy.wait_ready(self)
         return []
 
     def _no_repository(self, what: str) -> SpecError:

@@ -240,8 +240,7 @@ def _start_haproxy(p: LocalPlatform, state: LocalState, binary: str, golden: Gol
         backends=backends,
         try_map=p.root / TRY_MAP,
         script=p.root / "gateway.lua",
-        models=state.models,
-        check_inference=gateway.inference_check(golden) if golden is not None else None,
+        served=gateway.Served.of(state.models, golden),
     )
     gateway.write_config(plan, p.root / "haproxy.cfg")
     command = [binary, "-db", "-f", str(p.root / "haproxy.cfg")]

@@ -214,6 +214,18 @@ class EnvironmentSpec(Spec):
             check_kubernetes_names(self.name, [r.name for r in self.regions])
         return self
 
+    @model_validator(mode="after")
+    def _an_image_for_a_repository_on_kubernetes(self) -> EnvironmentSpec:
+        # Locally the bundled tritonserver serves a repository; a pod needs a Triton image, and
+        # the drillkit image's server has only the Python backend.
+        if self.workload.image is not None and self.platform != "kubernetes":
+            raise ValueError("workload.image is the Triton image of your pods: it needs platform: kubernetes "
+                             "(locally the tritonserver bundled with nvidia-pytriton serves the repository)")  # fmt: skip
+        if self.platform == "kubernetes" and self.workload.repository is not None and self.workload.image is None:
+            raise ValueError("workload.repository on Kubernetes needs workload.image, the Triton image your pods run "
+                             "(e.g. nvcr.io/nvidia/tritonserver:24.08-py3)")  # fmt: skip
+        return self
+
     @property
     def primary(self) -> RegionSpec:
         return next(r for r in self.regions if r.role is RegionRole.PRIMARY)

@@ -4,8 +4,10 @@
    the share of requests sent within 10 ms of schedule. Drills run one Locust process (the
    spec's default), so that is the figure with the target; two processes (a master and two
    workers: three Python processes beside four Triton nodes on this machine's two cores) are
-   shown beside it. The same trace against the trivial endpoint (below) shows the generator
-   without the stack competing for the cores.
+   shown beside it. The same figure on a user's model: a KServe v2 trace of the fixture ranker
+   (FP32 feature rows, served by tritonserver from a Triton repository, 2x2). The same recsys
+   trace against the trivial endpoint (below) shows the generator without the stack competing
+   for the cores.
 2. The generator's own ceiling on one core, against a trivial endpoint (HAProxy answering a
    fixed, valid KServe response, so the server is never the bottleneck), side by side with a
    plain Locust ``FastHttpUser`` posting the same bytes in a closed loop, in the same run.
@@ -42,12 +44,14 @@ from drillkit.netutil import free_port
 from drillkit.platforms.local import LocalPlatform
 from drillkit.platforms.provision import ensure_built
 from drillkit.request_log import read_request_log
-from drillkit.spec import load_environment
+from drillkit.spec import ModelSpec, WorkloadSpec, load_environment
 from drillkit.trace import write_trace
+from drillkit.workload.trace import write_kserve
 
 SCHEDULE_RPS, SCHEDULE_S = 300, 20
 CEILING_S, CEILING_ROUNDS = 10, 3
 PLAIN_USERS = 32
+RANKER = Path(__file__).resolve().parents[1] / "fixtures" / "ranker-repository"
 
 PLAIN_LOCUSTFILE = '''
 from locust import FastHttpUser, constant, task
@@ -70,10 +74,20 @@ def flat_trace(path: Path, rps: float, seconds: float) -> Path:
     return write_trace(frame, path)
 
 
-def schedule_keeping(tmp: Path, host: str, processes: int) -> dict[str, float]:
+def flat_kserve_trace(path: Path, rps: float, seconds: float) -> Path:
+    """The ranker's requests (one row of 16 FP32 features each) at a flat rate."""
+    rng = np.random.default_rng(7)
+    rows = [{"offset_s": i / rps, "model": "ranker",
+             "inputs": [{"name": "features", "datatype": "FP32", "shape": [1, 16], "data": rng.standard_normal(16).round(4).tolist()}]}
+            for i in range(int(rps * seconds))]  # fmt: skip
+    return write_kserve(rows, path)
+
+
+def schedule_keeping(tmp: Path, host: str, processes: int, trace: Path | None = None) -> dict[str, float]:
     """Replay a flat SCHEDULE_RPS trace against ``host``; lag and latency figures from the request log."""
     run = tmp / f"schedule-{processes}-{time.monotonic_ns()}"
-    plan = LoadPlan(trace=flat_trace(tmp / "flat.csv", SCHEDULE_RPS, SCHEDULE_S), host=host, run_dir=run, processes=processes)
+    trace = trace or flat_trace(tmp / "flat.csv", SCHEDULE_RPS, SCHEDULE_S)
+    plan = LoadPlan(trace=trace, host=host, run_dir=run, processes=processes)
     load = Load(plan)
     load.start()
     load.wait(SCHEDULE_S + 60)
@@ -99,6 +113,20 @@ def on_stack(tmp: Path) -> list[dict[str, float]]:
     try:
         gateway = platform.status().gateway_url or ""
         return [schedule_keeping(tmp, gateway, processes) for processes in (1, 2)]
+    finally:
+        platform.down()
+
+
+def on_ranker_stack(tmp: Path) -> dict[str, float]:
+    """The flat rate as a KServe v2 trace of a user's model, through a 2x2 stack serving it."""
+    spec = load_environment("drills/environments/local.yaml").model_copy(update={
+        "state_dir": tmp / "ranker-state", "name": "bench-ranker", "model": ModelSpec(version="r1"),
+        "workload": WorkloadSpec(repository=RANKER)})  # fmt: skip
+    platform = LocalPlatform(spec)
+    platform.up()
+    try:
+        trace = flat_kserve_trace(tmp / "ranker.jsonl", SCHEDULE_RPS, SCHEDULE_S)
+        return schedule_keeping(tmp, platform.status().gateway_url or "", 1, trace)
     finally:
         platform.down()
 
@@ -169,6 +197,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="drillkit-bench-load-") as name:
         tmp = Path(name)
         stack = on_stack(tmp)
+        ranker = on_ranker_stack(tmp)
         proc, url = trivial_endpoint(tmp)
         try:
             alone = schedule_keeping(tmp, url, processes=1)
@@ -176,14 +205,16 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
-    _print(stack, alone, rounds)
+    _print(stack, ranker, alone, rounds)
 
 
-def _print(stack: list[dict[str, float]], alone: dict[str, float], rounds: list[tuple[float, float]]) -> None:
+def _print(stack: list[dict[str, float]], ranker: dict[str, float], alone: dict[str, float],
+           rounds: list[tuple[float, float]]) -> None:  # fmt: skip
     table = Table(title="load generator on this machine", title_justify="left")
     for column in ("figure", "value", "target"):
         table.add_column(column)
     for s, where, target in ((stack[0], "via stack, 1 process (drills)", ">= 99%"), (stack[1], "via stack, 2 processes", ""),
+                             (ranker, "ranker (KServe v2 trace) via its stack, 1 process", ">= 99%"),
                              (alone, "trivial endpoint, 1 process", "")):  # fmt: skip
         table.add_row(f"{SCHEDULE_RPS} req/s {where}: lag p50 / p99 / max", f"{s['lag_p50_ms']} / {s['lag_p99_ms']} / {s['lag_max_ms']} ms", "")
         table.add_row("  sent within 10 ms of schedule", f"{s['within_10ms']:.2%}", target)
@@ -194,7 +225,7 @@ def _print(stack: list[dict[str, float]], alone: dict[str, float], rounds: list[
     table.add_row(f"plain FastHttpUser ({PLAIN_USERS} users), 1 core (median)", f"{plain:.0f} req/s", "")
     table.add_row("ratio (median of rounds)", f"{statistics.median(ratios):.2f}x  ({', '.join(f'{r:.2f}' for r in ratios)})", ">= 0.8x")
     Console().print(table)
-    print(json.dumps({"schedule": {"stack": stack, "trivial": alone},
+    print(json.dumps({"schedule": {"stack": stack, "ranker": ranker, "trivial": alone},
                       "ceiling_rps": [{"drillkit": round(a), "plain_fasthttpuser": round(b)} for a, b in rounds]}))  # fmt: skip
 
 

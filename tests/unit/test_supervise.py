@@ -2,6 +2,7 @@
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -68,6 +69,24 @@ def test_a_child_started_via_a_wrapper_is_the_command_it_execs(tmp_path: Path) -
     finally:
         supervise.terminate([proc], grace_s=2)
     assert not supervise.alive(proc)
+
+
+def test_a_child_is_alive_through_its_exec(tmp_path: Path) -> None:
+    # The kernel shows an empty command line or environment for a moment inside execve: a
+    # start-up wait that polls `alive` must not read that moment as the child's exit (it once
+    # failed `drillkit up` with "exited during start-up" and an empty log).
+    wrapper = [sys.executable, "-c", "import os, sys, time; time.sleep(0.05); os.execv(sys.argv[1], sys.argv[1:])"]
+    misses = 0
+    for _ in range(15):
+        proc = supervise.spawn("sleeper", ["/bin/sleep", "60"], log_path=tmp_path / "s.log", via=wrapper)
+        try:
+            deadline = time.monotonic() + 0.2
+            while time.monotonic() < deadline:
+                misses += not supervise.alive(proc)
+        finally:
+            supervise.kill(proc)
+        assert not supervise.alive(proc)
+    assert misses == 0
 
 
 def test_log_tail_returns_the_last_lines(tmp_path: Path) -> None:

@@ -79,3 +79,32 @@ def test_a_node_refuses_a_damaged_version_in_its_own_process_and_never_starts_th
     assert done.returncode == 0 and marker.exists(), done.stderr  # verified: it became the command after --
     assert (tmp_path / "workspace" / "repository" / "ranker" / "config.pbtxt").is_file()
     assert (tmp_path / "workspace" / "backends" / "python" / "triton_python_backend_stub").is_file()
+
+
+def test_model_build_snapshots_the_workloads_repository_or_a_new_export_as_a_version(tmp_path: Path) -> None:
+    env = tmp_path / "env.yaml"
+    env.write_text(f"name: ranker\nstate_dir: {tmp_path / 'state'}\nmodel: {{version: r1}}\nworkload: {{repository: {FIXTURE}}}\n"
+                   "regions:\n  - {name: us-east-1, role: primary}\n  - {name: eu-west-1, role: standby}\n")  # fmt: skip
+    export = tmp_path / "export"
+    shutil.copytree(FIXTURE, export)
+    (export / "ranker" / "1" / "weights.json").write_text('{"weights": [0.5], "bias": 1.0}')  # a retrained export
+
+    def drillkit(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "drillkit", "model", "build", "--env", str(env), *args],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    assert drillkit().returncode == 0 and drillkit("--version", "r2", "--repository", str(export)).returncode == 0
+    models = tmp_path / "state" / "models"
+    assert verify(models / "r1").workload == verify(models / "r2").workload == "triton"
+    assert differs(models / "r1", FIXTURE) is None and differs(models / "r2", export) is None
+    assert verify(models / "r1").sha256 != verify(models / "r2").sha256
+    again = drillkit("--version", "r2", "--repository", str(FIXTURE))  # r2 exists and is another snapshot
+    assert again.returncode == 2 and "differs from it now" in again.stderr and "Traceback" not in again.stderr
+    seeded = drillkit("--version", "r3", "--seed", "9")
+    assert seeded.returncode == 2 and "--seed" in seeded.stderr and "--repository" in seeded.stderr
+    assert not (models / "r3").exists()
+    builtin = tmp_path / "builtin.yaml"
+    builtin.write_text(env.read_text().replace(f"workload: {{repository: {FIXTURE}}}\n", ""))
+    refused = subprocess.run([sys.executable, "-m", "drillkit", "model", "build", "--env", str(builtin), "--repository", str(export)],
+                             capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert refused.returncode == 2 and "serves the built-in recommender" in refused.stderr

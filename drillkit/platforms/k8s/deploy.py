@@ -15,15 +15,19 @@ created it. Nothing unlabelled is ever deleted.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drillkit.errors import SpecError, StartupError
+from drillkit.gateway import Served
+from drillkit.model.repository import verify
 from drillkit.platforms.k8s import meta
 from drillkit.platforms.k8s.client import KubeClient, collection, object_path
 from drillkit.platforms.k8s.render_gateway import gateway_manifests
 from drillkit.platforms.k8s.render_region import namespace_manifest, region_manifests
 from drillkit.platforms.k8s.run import load_run, new_run, save_run
 from drillkit.spec import model_cache
+from drillkit.workload.golden import recorded_or_builtin
 
 if TYPE_CHECKING:
     from drillkit.platforms.kubernetes import KubernetesPlatform
@@ -37,18 +41,24 @@ def up(p: KubernetesPlatform) -> None:
     """Apply everything and wait until it serves (see the module docstring)."""
     record = load_run(p.run_path) or new_run(p.name, now=time.time())
     save_run(p.run_path, record)  # before any cluster is touched: `down` must find what this run creates
-    _local_model(p)
+    served = served_by(local_version(p))
     for context in p.k8s.contexts():
         _namespace(p, p.clusters.context(context), record.run)
     for region in p.spec.regions:
         kube = p.clusters.region(region.name)
         for doc in region_manifests(p.spec, record.run, region.name):
             kube.apply(doc)
+    apply_gateway(p, record.run, served)
+    wait_ready(p)
+
+
+def apply_gateway(p: KubernetesPlatform, run: str, served: Served) -> None:
+    """Apply the deployed gateway (none when the environment names an existing one); a changed
+    configuration rolls its pod (the template carries the configuration's sha256)."""
     if p.k8s.gateway.deploy is not None:
         kube = p.clusters.context(p.k8s.gateway.deploy.context)
-        for doc in gateway_manifests(p.spec, record.run):
+        for doc in gateway_manifests(p.spec, run, served):
             kube.apply(doc)
-    _wait_ready(p)
 
 
 def _namespace(p: KubernetesPlatform, kube: KubeClient, run: str) -> None:
@@ -67,7 +77,8 @@ def _namespace(p: KubernetesPlatform, kube: KubeClient, run: str) -> None:
     kube.apply(namespace_manifest(p.spec, run))
 
 
-def _wait_ready(p: KubernetesPlatform) -> None:
+def wait_ready(p: KubernetesPlatform) -> None:
+    """Until every StatefulSet has its replicas ready and the gateway is available (StartupError)."""
     deadline = p.clock() + p.k8s.start_timeout_s
     while True:
         waiting = _not_ready(p)
@@ -109,13 +120,29 @@ def _why(p: KubernetesPlatform, kube: KubeClient, region: str) -> str:
     return ""
 
 
-def _local_model(p: KubernetesPlatform) -> None:
-    """Drills check answers against the manifest's golden outputs: keep a verified local copy."""
-    source = p.k8s.model_repository.url
-    if source is not None:
+def local_version(p: KubernetesPlatform, *, fetch: bool = True) -> Path | None:
+    """The served version in the local model cache: drills judge answers by its golden answers
+    and the gateway checks its models. Fetched from object storage with its golden.json (only
+    what the cache lacks; ``fetch=False``: the cache alone), or your repository's snapshot; None
+    for the built-in recommender on a PVC only pods see."""
+    from drillkit.platforms.provision import ensure_version
+
+    source, cache = p.k8s.model_repository.url, model_cache(p.spec)
+    if source is not None and fetch:
         from drillkit.model.fetch import fetch_version
 
-        fetch_version(source, p.spec.model.version, model_cache(p.spec))
+        return fetch_version(source, p.spec.model.version, cache, golden=True)
+    if not p.spec.workload.is_builtin:
+        return ensure_version(p.spec, cache, source=p.spec_file or "")
+    return cache / p.spec.model.version if (cache / p.spec.model.version).is_dir() else None
+
+
+def served_by(version_dir: Path | None) -> Served:
+    """What the gateway checks: the version's models, and its first golden probe once recorded."""
+    if version_dir is None:
+        return Served()
+    manifest = verify(version_dir)
+    return Served.of(manifest.models, recorded_or_builtin(version_dir, manifest))
 
 
 def down(p: KubernetesPlatform) -> list[str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from drillkit.gateway import (
     Backend,
     GatewayPlan,
+    Served,
     initial_try_timeouts,
     render_config,
     render_region_map,
@@ -33,25 +34,25 @@ CONFIG_DIR = "/usr/local/etc/haproxy"
 SOCKET_DIR = "/var/run/haproxy"
 
 
-def haproxy_files(spec: EnvironmentSpec) -> dict[str, str]:
+def haproxy_files(spec: EnvironmentSpec, served: Served = Served()) -> dict[str, str]:
     """Every file of the gateway's ConfigMap by name: haproxy.cfg, regions.map, the per-try
     timeouts (the spec's try_timeout_ms, else the server timeout: nothing calibrates an
     in-cluster gateway) and the Lua script (ejection, retry budget)."""
-    config, region_map = haproxy_config(spec)
+    config, region_map = haproxy_config(spec, served)
     return {"haproxy.cfg": config, "regions.map": region_map,
-            TRY_MAP: render_try_map(initial_try_timeouts(spec.gateway)),
+            TRY_MAP: render_try_map(initial_try_timeouts(spec.gateway, served.models)),
             SCRIPT: render_script(spec.gateway)}  # fmt: skip
 
 
 TRY_MAP, SCRIPT = "try_timeouts.map", "gateway.lua"
 
 
-def haproxy_config(spec: EnvironmentSpec) -> tuple[str, str]:
-    """(haproxy.cfg, regions.map): one server per region, named after it."""
+def haproxy_config(spec: EnvironmentSpec, served: Served = Served()) -> tuple[str, str]:
+    """(haproxy.cfg, regions.map): one server per region, named after it, checked on ``served``."""
     backends = tuple(Backend(r.name, r.name, _port(spec, r.name), backup=r.role is RegionRole.STANDBY) for r in spec.regions)
     plan = GatewayPlan(bind_port=meta.GATEWAY_PORT, stats_port=meta.STATS_PORT, socket=Path(SOCKET_DIR) / "admin.sock",
                        region_map=Path(CONFIG_DIR) / "regions.map", spec=spec.gateway, backends=backends,
-                       try_map=Path(CONFIG_DIR) / TRY_MAP, script=Path(CONFIG_DIR) / SCRIPT)  # fmt: skip
+                       try_map=Path(CONFIG_DIR) / TRY_MAP, script=Path(CONFIG_DIR) / SCRIPT, served=served)  # fmt: skip
     config = render_config(plan)
     config = _replace_once(config, f"bind 127.0.0.1:{meta.GATEWAY_PORT}\n", f"bind :{meta.GATEWAY_PORT}\n")
     config = _replace_once(config, f"bind 127.0.0.1:{meta.STATS_PORT}\n", f"bind :{meta.STATS_PORT}\n")
@@ -80,9 +81,9 @@ def _port(spec: EnvironmentSpec, region: str) -> int:
     return int(_address(spec, region).rsplit(":", 1)[1])
 
 
-def gateway_manifests(spec: EnvironmentSpec, run: str) -> list[Manifest]:
+def gateway_manifests(spec: EnvironmentSpec, run: str, served: Served = Served()) -> list[Manifest]:
     """ConfigMap, Deployment and Service of the gateway, in apply order."""
-    files = haproxy_files(spec)
+    files = haproxy_files(spec, served)
     digest = hashlib.sha256("".join(files[name] for name in sorted(files)).encode()).hexdigest()[:16]
     return [_config_map(spec, run, files), _deployment(spec, run, digest), _service(spec, run), _stats_service(spec, run)]
 

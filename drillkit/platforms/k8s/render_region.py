@@ -19,6 +19,7 @@ from typing import Any
 
 from drillkit.platforms.k8s import meta
 from drillkit.spec import EnvironmentSpec, KubernetesSpec, RegionSpec
+from drillkit.workload.repository import REPOSITORY
 
 Manifest = dict[str, Any]
 MODELS = "/models"
@@ -58,13 +59,16 @@ def statefulset(spec: EnvironmentSpec, run: str, region: RegionSpec) -> Manifest
 
 
 def _pod_spec(spec: EnvironmentSpec, k: KubernetesSpec, region: str) -> Manifest:
+    builtin = spec.workload.is_builtin
     pod: Manifest = {
         "terminationGracePeriodSeconds": 30,
-        "containers": [_triton_container(spec, k, region)],
+        "containers": [_triton_container(spec, k, region) if builtin else _user_triton_container(spec, k)],
         "volumes": _volumes(k),
     }
     if k.model_repository.url:
         pod["initContainers"] = [_fetch_container(spec, k)]
+    elif not builtin:  # the user's Triton image cannot check a manifest: drillkit's image does, first
+        pod["initContainers"] = [_verify_container(spec, k)]
     if k.gpu.node_selector:
         pod["nodeSelector"] = dict(k.gpu.node_selector)
     if k.gpu.tolerations:
@@ -91,9 +95,7 @@ def node_args(spec: EnvironmentSpec, region: str) -> list[str]:
 
 
 def _triton_container(spec: EnvironmentSpec, k: KubernetesSpec, region: str) -> Manifest:
-    limits = {"cpu": k.resources.cpu, "memory": k.resources.memory}
-    if k.gpu.count:
-        limits[k.gpu.resource] = str(k.gpu.count)  # extended resources: requests default to limits
+    """drillkit's node (PyTriton on the built-in recommender), ready when ``recommend`` is."""
     return {
         "name": "triton",
         "image": k.images.drillkit,
@@ -102,15 +104,62 @@ def _triton_container(spec: EnvironmentSpec, k: KubernetesSpec, region: str) -> 
         "args": node_args(spec, region),
         "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
                 {"name": "PYTHONUNBUFFERED", "value": "1"}],
+        **_server(k),
+        # Ready means the model answers: the gateway and the Service only send it traffic then.
+        "readinessProbe": _http_probe("/v2/models/recommend/ready", period_s=2, failures=2),
+    }  # fmt: skip
+
+
+def _user_triton_container(spec: EnvironmentSpec, k: KubernetesSpec) -> Manifest:
+    """Your Triton image serving your repository, ready when every model is."""
+    assert spec.workload.image is not None, "validated: a repository on Kubernetes has an image"
+    return {
+        "name": "triton",
+        "image": spec.workload.image,
+        "imagePullPolicy": k.images.pull_policy,
+        "command": ["tritonserver"],
+        "args": triton_args(spec),
+        **_server(k),
+        "readinessProbe": _http_probe("/v2/health/ready", period_s=2, failures=2),
+    }
+
+
+def _server(k: KubernetesSpec) -> Manifest:
+    """What every Triton container shares: ports, limits, liveness, the model volume read-only."""
+    limits = {"cpu": k.resources.cpu, "memory": k.resources.memory}
+    if k.gpu.count:
+        limits[k.gpu.resource] = str(k.gpu.count)  # extended resources: requests default to limits
+    return {
         "ports": [{"name": "http", "containerPort": meta.HTTP_PORT}, {"name": "grpc", "containerPort": meta.GRPC_PORT},
                   {"name": "metrics", "containerPort": meta.METRICS_PORT}],
         "resources": {"requests": {"cpu": k.resources.cpu, "memory": k.resources.memory}, "limits": limits},
-        # Ready means the model answers: the gateway and the Service only send it traffic then.
-        "readinessProbe": _http_probe("/v2/models/recommend/ready", period_s=2, failures=2),
         "startupProbe": _http_probe("/v2/health/live", period_s=5, failures=120),  # model load: up to 10 min
         "livenessProbe": _http_probe("/v2/health/live", period_s=10, failures=3),
         "volumeMounts": [{"name": "models", "mountPath": MODELS, "readOnly": True},
                          {"name": "workspace", "mountPath": WORKSPACE}, {"name": "dshm", "mountPath": "/dev/shm"}],
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+    }  # fmt: skip
+
+
+def triton_args(spec: EnvironmentSpec) -> list[str]:
+    """``tritonserver``'s arguments in the user's image: the version's snapshot of their repository,
+    ready only when every model is (strict readiness), exiting on a model that fails to load."""
+    return [
+        f"--model-repository={MODELS}/{spec.model.version}/{REPOSITORY}", "--strict-readiness=true",
+        "--exit-on-error=true", f"--http-port={meta.HTTP_PORT}", f"--grpc-port={meta.GRPC_PORT}",
+        "--allow-metrics=true", f"--metrics-port={meta.METRICS_PORT}", f"--allow-gpu-metrics={str(_k8s(spec).gpu.count > 0).lower()}",
+    ]  # fmt: skip
+
+
+def _verify_container(spec: EnvironmentSpec, k: KubernetesSpec) -> Manifest:
+    """A version on the PVC is checked against its manifest before Triton may serve it."""
+    return {
+        "name": "verify-model",
+        "image": k.images.drillkit,
+        "imagePullPolicy": k.images.pull_policy,
+        "command": ["python", "-m", "drillkit", "model", "verify"],
+        "args": [f"{MODELS}/{spec.model.version}"],
+        "volumeMounts": [{"name": "models", "mountPath": MODELS, "readOnly": True}],
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
     }
 
