@@ -179,6 +179,13 @@ def judged(result_dir: Path) -> tuple[dict, dict[str, str]]:  # type: ignore[typ
     return journal, {c["name"]: c["verdict"] for c in journal["checks"]}
 
 
+def served_during_fault(run_dir: Path, journal: dict, column: str) -> set[str]:  # type: ignore[type-arg]
+    """Who answered the requests sent 1 to 4 s into the fault (``region`` or ``node``)."""
+    log = read_request_log(run_dir / "request_log")
+    during = log[(log["scheduled_at"] > journal["fault_start"] + 1) & (log["scheduled_at"] < journal["fault_start"] + 4)]
+    return set(during.loc[during["outcome"] == "ok", column])
+
+
 def test_a_region_outage_of_the_ranker_is_measured_judged_and_gated(ranker: tuple[LocalPlatform, Path], imported: dict,  # type: ignore[type-arg]
                                                                     tmp_path: Path) -> None:  # fmt: skip
     platform, env_file = ranker
@@ -191,9 +198,7 @@ def test_a_region_outage_of_the_ranker_is_measured_judged_and_gated(ranker: tupl
     assert journal["capacity"]["ok"] and journal["capacity"]["same_model"], journal["capacity"]
     canary = [e for e in journal["timeline"] if e["event"] == "canary"]
     assert canary and all(e.get("wrong") is None for e in canary if e.get("error") is None), canary[:3]
-    log = read_request_log(result.run_dir / "request_log")
-    during = log[(log["scheduled_at"] > journal["fault_start"] + 1) & (log["scheduled_at"] < journal["fault_start"] + 4)]
-    assert set(during.loc[during["outcome"] == "ok", "region"]) == {"eu-west-1"}  # the standby served the outage
+    assert served_during_fault(result.run_dir, journal, "region") == {"eu-west-1"}  # the standby served the outage
     assert all(n.health is Health.READY for n in platform.status().nodes())
 
 
@@ -206,9 +211,7 @@ def test_a_node_crash_of_the_ranker_is_hidden_by_its_region_mate(ranker: tuple[L
     m = journal["measurements"]
     assert checks["rollback"] == "PASS" and checks["recovery"] == "PASS" and m["rto_s"] <= 5.0, (m, checks)
     assert journal["faulted"] == ["us-east-1-0"], journal["faulted"]
-    log = read_request_log(result.run_dir / "request_log")
-    during = log[(log["scheduled_at"] > journal["fault_start"] + 1) & (log["scheduled_at"] < journal["fault_start"] + 4)]
-    assert set(during.loc[during["outcome"] == "ok", "node"]) == {"us-east-1-1"}  # its region-mate, not the standby
+    assert served_during_fault(result.run_dir, journal, "node") == {"us-east-1-1"}  # its region-mate, not the standby
     assert all(n.health is Health.READY for n in platform.status().nodes())
 
 
