@@ -28,18 +28,19 @@ from drillkit.chaos.run import guard_signals, run_guarded, stop_experiment
 from drillkit.chaos.undo import undo_pending
 from drillkit.errors import EnvironmentFailure, ExitCode, NotUpError
 from drillkit.evaluate import RunRecord, finish
+from drillkit.events import ActivityEnded, fire, read_events
 from drillkit.journal import Journal
 from drillkit.load import Load, LoadPlan
-from drillkit.workload.golden import golden_of
 from drillkit.observe.evidence import collect
 from drillkit.observe.guards import Abort, GuardWatch
 from drillkit.observe.scrape import prometheus_for, wait_for_loadgen
 from drillkit.plan import DrillPlan
 from drillkit.platforms import Platform, open_platform
+from drillkit.platforms.base import Health
 from drillkit.report.history import HISTORY_NAME, record_run
-from drillkit.events import fire
 from drillkit.undo import UndoEntry
 from drillkit.watch import Canary, GatewayWatcher, Loop
+from drillkit.workload.golden import golden_of
 
 SCRAPE_WAIT_S = 15.0  # the embedded Prometheus' first scrape takes about 5 s; give it room
 ENVIRONMENT_SNAPSHOT = "environment.yaml"  # the environment as planned, which the activities read
@@ -52,9 +53,14 @@ class DrillBusyError(EnvironmentFailure):
 class CapacityRefused(EnvironmentFailure):
     """The standby cannot take the load; nothing was injected (``--force`` overrides)."""
 
-    def __init__(self, message: str, report: dict[str, Any]) -> None:
+    def __init__(self, message: str, report: dict[str, Any] | None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class VersionSkewRefused(CapacityRefused):
+    """The nodes serve different model versions (or not the environment's): a failover would land
+    on another model. Nothing was injected (``--force`` overrides; ``fail_on.version_skew: false``)."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,8 @@ class DrillRun:
         targets = self.status.loadgen_targets_dir
         self.load = Load(LoadPlan(trace=plan.spec.load.trace, host=self.status.gateway_url or "", run_dir=run_dir,
                                   speed=plan.spec.load.speed, processes=plan.spec.load.processes,
-                                  metrics_dir=Path(targets) if targets else None))  # fmt: skip
+                                  metrics_dir=Path(targets) if targets else None,
+                                  reference_version=plan.environment.model.version))  # fmt: skip
         self.prom = prometheus_for(plan.environment, self.status)
         self.guards = GuardWatch(plan.spec.abort, prom=self.prom, live=self.load.recent, timeline=self.timeline,
                                  on_trip=stop_experiment) if plan.spec.abort else None  # fmt: skip
@@ -137,10 +144,11 @@ class DrillRun:
         load_undo: UndoEntry | None = None
         load_started = time.time()
         try:
+            self._preflight_versions()
             load_undo = self._start_load()
             capacity_report = self._warm_up()
             chaos_journal = run_guarded(self._experiment(), request_log=self.load.plan.request_log,
-                                        timeline=self.timeline, guards=self.guards)  # fmt: skip
+                                        timeline=self.timeline, guards=self.guards, trace=self.plan.spec.load.trace)  # fmt: skip
             interrupted = chaos_journal.get("status") == "interrupted" and self._trip() is None
             completed = True
         except KeyboardInterrupt:
@@ -153,9 +161,42 @@ class DrillRun:
                 self._cooldown()
             load_stopped = self._stop_load(load_undo)
         evidence = self._evidence(load_started, load_stopped) if not interrupted else None
+        if not interrupted:
+            self._audit_answers()
         trip = self._trip()
         return RunRecord(chaos_journal=chaos_journal, undone=undone, capacity=capacity_report, interrupted=interrupted,
                          evidence=evidence, abort=trip), refusal  # fmt: skip
+
+    def _preflight_versions(self) -> None:
+        """Note which version each node serves; refuse a skewed environment (before any load)."""
+        expected = self.plan.environment.model.version
+        nodes = {n.name: n.version or expected for n in self.status.nodes()}
+        _event(self.timeline, "versions_served", expected=expected, nodes=nodes)
+        skewed = sorted(n for n, v in nodes.items() if v != expected)
+        if skewed and self.plan.spec.fail_on.version_skew and not self.force:
+            served = ", ".join(f"{n} {nodes[n]}" for n in skewed)
+            raise VersionSkewRefused(f"refusing to start: nodes serve another version than the environment's {expected} "
+                                     f"({served}); finish or roll back that release, or set model.version "
+                                     "(--force to run anyway)", None)  # fmt: skip
+
+    def _audit_answers(self) -> None:
+        """Judge the answers users got from another version (a release), once every node is back."""
+        from drillkit.rollout.audit import audit
+        from drillkit.rollout.section import ROLLOUT
+
+        released = any(isinstance(e, ActivityEnded) and e.func == ROLLOUT for e in read_events(self.timeline))
+        if not released and not any(self.load.plan.answers.glob("part-*.parquet")):
+            return
+
+        expected = self.plan.environment.model.version
+        status = self.platform.status()
+        node = next((n for n in status.nodes() if (n.version or expected) == expected and n.health is Health.READY), None)
+        if node is None:
+            _event(self.timeline, "watcher_error", watcher="answer-audit", error=f"no ready node serves {expected} to judge against")
+            return
+        result = audit(self.run_dir, self.plan.spec.load.trace, (node.name, node.endpoint or ""), self.golden,
+                       reference_version=expected)  # fmt: skip
+        _event(self.timeline, "answers_audited", **result.model_dump(mode="json"))
 
     def _experiment(self) -> dict[str, Any]:
         """The experiment, acting on the environment the drill was planned with (kept in the run folder)."""

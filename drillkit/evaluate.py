@@ -29,9 +29,10 @@ from drillkit.plan import DrillPlan
 from drillkit.provenance import release_under_test
 from drillkit.request_log import read_request_log
 from drillkit.retries import gateway_retries
+from drillkit.rollout.section import rollout_section
 from drillkit.spec.drill import JudgeLatency
 from drillkit.spec.slo import SloCheck
-from drillkit.verdict import exit_code, judge, restore_checks
+from drillkit.verdict import exit_code, judge, restore_checks, rollout_checks
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,9 @@ def evaluate(plan: DrillPlan, evidence: Evidence) -> Journal:
     canaries = [e for e in events if isinstance(e, CanaryProbe)]
     errors = [f"{u['undo']} {u['args']}: {u['error']}" for u in record.undone if u.get("error")]
     restore = restore_section(events)
+    rollout = rollout_section(events)
     checks = judge(plan.spec, measured, canaries, errors, record.capacity, slos=slos, abort=record.abort)
-    checks += restore_checks(plan.spec, restore)
+    checks += restore_checks(plan.spec, restore) + rollout_checks(plan.spec, rollout)
     prom = record.evidence or {}
     return Journal(
         drill=plan.spec.model_dump(mode="json"), environment=plan.environment.model_dump(mode="json"),
@@ -90,7 +92,7 @@ def evaluate(plan: DrillPlan, evidence: Evidence) -> Journal:
         rollback_end=window.rollback_end, faulted=window.nodes, capacity=record.capacity, measurements=measured,
         gateway=gateway_retries(events, budget_percent=plan.environment.gateway.retry_budget_percent),
         checks=checks, exit_code=int(exit_code(checks, interrupted=record.interrupted)), slos=slos,
-        cross_check=_cross_check(plan, measured, prom, window), abort=record.abort, restore=restore,
+        cross_check=_cross_check(plan, measured, prom, window), abort=record.abort, restore=restore, rollout=rollout,
         prometheus={k: prom[k] for k in ("url", "start", "end", "step_s", "series_window_s")} if "url" in prom else None,
         series=prom.get("series"), undone=record.undone, timeline=events, chaos_journal=record.chaos_journal,
     )  # fmt: skip

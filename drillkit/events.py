@@ -106,6 +106,7 @@ class ActivityEnded(_Event):
     arguments: dict[str, Any] = Field(default_factory=dict)
     status: str | None = None
     output: Any = None
+    error: str | None = None  # a failed activity's exception (the last line of its traceback)
 
 
 class GatewayState(_Event):
@@ -177,6 +178,27 @@ class CooldownStarted(_Event):
     event: Literal["cooldown_started"] = "cooldown_started"
 
 
+class VersionsServed(_Event):
+    """The version-skew preflight: which model version each node served when the drill began."""
+
+    event: Literal["versions_served"] = "versions_served"
+    expected: str
+    nodes: dict[str, str]
+
+    @property
+    def skewed(self) -> list[str]:
+        """Nodes that do not serve the environment's version."""
+        return sorted(n for n, v in self.nodes.items() if v != self.expected)
+
+
+class AnswersAudited(_Event):
+    """The release's answers judged after the drill (every field of
+    :class:`drillkit.rollout.audit.AnswerAudit`)."""
+
+    event: Literal["answers_audited"] = "answers_audited"
+    wrong: int = Field(ge=0)
+
+
 class DrillEnded(_Event):
     event: Literal["drill_ended"] = "drill_ended"
     load_stopped_at: float | None = None
@@ -185,7 +207,7 @@ class DrillEnded(_Event):
 Event = Annotated[
     DrillStarted | CapacityChecked | PrometheusScraping | ExperimentStarted | ExperimentEnded | ActivityStarted
     | ActivityEnded | GatewayState | GatewayCounted | CanaryProbe | GuardTripped | GuardError | WatcherError | RollbackStarted
-    | RollbackEnded | CooldownStarted | DrillEnded,
+    | RollbackEnded | CooldownStarted | VersionsServed | AnswersAudited | DrillEnded,
     Field(discriminator="event"),
 ]
 EVENT = TypeAdapter(Event)

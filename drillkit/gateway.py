@@ -35,8 +35,9 @@ Design choices, each for a drill's sake:
   (HAProxy's passive checks see only a request's final answer, never a retried try), and a
   retry budget: L7 retries over the last seconds may be at most a share of the requests, so a
   region-wide slowdown is not multiplied into a retry storm.
-- ``X-Drillkit-Node`` / ``X-Drillkit-Region`` response headers: the load generator records
-  who served each request, which is how failover and failback are measured.
+- ``X-Drillkit-Node`` / ``X-Drillkit-Region`` / ``X-Drillkit-Version`` response headers: the
+  load generator records who served each request, and which model version answered it, which
+  is how failover, failback and a bad release's wrong answers are measured.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class Served:
 
 NODE_HEADER = "X-Drillkit-Node"
 REGION_HEADER = "X-Drillkit-Region"
+VERSION_HEADER = "X-Drillkit-Version"
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class Backend:
     region: str
     port: int
     backup: bool
+    version: str = ""  # the model version the node serves (the version response header)
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ class GatewayPlan:
     try_map: Path = Path("try_timeouts.map")
     script: Path = Path("gateway.lua")
     served: Served = Served()  # every model's readiness is checked, and each has a per-try timeout
+    version_map: Path | None = None  # server -> model version, changed live by rollouts (None: no header)
 
 
 # Characters HAProxy reads as syntax where drillkit pastes a value (line and word breaks,
@@ -149,6 +153,8 @@ def _check_plan(plan: GatewayPlan) -> None:
     _check_value("region_map", str(plan.region_map))
     _check_value("try_map", str(plan.try_map))
     _check_value("script", str(plan.script))
+    if plan.version_map is not None:
+        _check_value("version_map", str(plan.version_map))
     _check_backends(plan.backends)
 
 
@@ -156,6 +162,7 @@ def _check_backends(backends: tuple[Backend, ...]) -> None:
     for b in backends:
         _check_value("backend name", b.name)
         _check_value(f"backend {b.name!r} region", b.region)
+        _check_value(f"backend {b.name!r} version", b.version)
 
 
 def _check_value(field: str, value: str) -> None:
@@ -171,6 +178,8 @@ def write_config(plan: GatewayPlan, config: Path, try_timeouts_ms: dict[str, int
     (``initial_try_timeouts`` unless given) and the Lua script (ejection, retry budget)."""
     text = render_config(plan)
     plan.region_map.write_text(render_region_map(plan.backends))
+    if plan.version_map is not None:
+        plan.version_map.write_text(render_version_map(plan.backends))
     plan.try_map.write_text(render_try_map(try_timeouts_ms or initial_try_timeouts(plan.spec, plan.served.models)))
     plan.script.write_text(render_script(plan.spec))
     config.write_text(text)
@@ -180,6 +189,12 @@ def render_region_map(backends: tuple[Backend, ...]) -> str:
     """HAProxy map file: server name -> region (read by the region response header)."""
     _check_backends(backends)
     return "".join(f"{b.name} {b.region}\n" for b in backends)
+
+
+def render_version_map(backends: tuple[Backend, ...]) -> str:
+    """HAProxy map file: server name -> the model version it serves (read by the version header)."""
+    _check_backends(backends)
+    return "".join(f"{b.name} {b.version or 'unknown'}\n" for b in backends)
 
 
 def render_try_map(timeouts_ms: dict[str, int]) -> str:
@@ -326,7 +341,14 @@ def _frontend(plan: GatewayPlan) -> str:
     default_backend {BACKEND}
     http-response set-header {NODE_HEADER} %[srv_name]
     http-response set-header {REGION_HEADER} %[srv_name,map({plan.region_map},unknown)]
-"""
+{_version_header(plan)}"""
+
+
+def _version_header(plan: GatewayPlan) -> str:
+    # Which model version answered each request: how a rollout's wrong answers are counted.
+    if plan.version_map is None:
+        return ""
+    return f"    http-response set-header {VERSION_HEADER} %[srv_name,map({plan.version_map},unknown)]\n"
 
 
 def _stats(plan: GatewayPlan) -> str:
@@ -433,6 +455,14 @@ class RuntimeApi:
         answer = self.command(f"set map {try_map} {try_key(model)} {int(timeout_ms)}").strip()
         if answer:
             raise ComponentError(f"gateway refused to set the per-try timeout of {model}: {answer}")
+
+    def set_version(self, version_map: Path, server: str, version: str) -> None:
+        """Say live which model version ``server`` serves (``set map``; the entry must exist)."""
+        _check_value("server name", server)
+        _check_value("model version", version)
+        answer = self.command(f"set map {version_map} {server} {version}").strip()
+        if answer:
+            raise ComponentError(f"gateway refused to set the version of {server}: {answer}")
 
     def set_state(self, server: str, state: str) -> None:
         """Set a server to ``ready``, ``drain`` or ``maint`` (operator action, also for drills)."""

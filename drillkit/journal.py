@@ -30,6 +30,7 @@ from drillkit.measure import Measurements
 from drillkit.observe.guards import Abort
 from drillkit.observe.slo import SloResult
 from drillkit.retries import GatewayRetries
+from drillkit.rollout.section import RolloutSection
 from drillkit.units import Record
 from drillkit.verdict import Check, Verdict, run_verdict
 
@@ -143,6 +144,7 @@ class Journal(Record):
     cross_check: CrossCheck | None = None
     abort: Abort | None = None
     restore: RestoreSection | None = None
+    rollout: RolloutSection | None = Field(None, description="a release rolled out in the drill, and the answers users got from it")
     prometheus: PrometheusRange | None = None
     series: dict[str, Series] | None = None
     undone: list[UndoRecord] = Field(default_factory=list)

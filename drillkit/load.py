@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from drillkit import supervise
+from drillkit.answer_log import ANSWERS
 from drillkit.errors import ComponentError, StartupError
 from drillkit.netutil import http_status
 from drillkit.request_log import compact
@@ -48,10 +49,16 @@ class LoadPlan:
     max_inflight: int = 1_000
     request_timeout_s: float = 10.0
     metrics_dir: Path | None = None
+    reference_version: str | None = None  # answers from any other version are kept (a release's, for its audit)
+    max_answers: int = 50_000
 
     @property
     def request_log(self) -> Path:
         return self.run_dir / "request_log"
+
+    @property
+    def answers(self) -> Path:
+        return self.run_dir / ANSWERS
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,9 @@ class Load:
             command += ["--processes", str(p.processes)]
         if p.metrics_dir is not None:
             command += ["--metrics-dir", str(p.metrics_dir)]
+        if p.reference_version is not None:
+            command += ["--reference-version", p.reference_version, "--answers", str(p.answers),
+                        "--max-answers", str(p.max_answers)]  # fmt: skip
         return command
 
     def running(self) -> bool:

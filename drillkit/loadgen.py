@@ -19,7 +19,6 @@ import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -32,13 +31,14 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 from prometheus_client import CollectorRegistry, start_http_server
 
+from drillkit.answer_log import AnswerLogWriter, AnswerRecord
 from drillkit.client_metrics import ClientCounter, ClientHistogram
 from drillkit.loop import BackgroundFlusher, InFlight, freeze_heap
-from drillkit.model.client import EncodedRequest, check_answer, encode_recommend, encode_search
+from drillkit.model.client import check_answer
 from drillkit.replay import Dispatch, Schedule, run_schedule
 from drillkit.request_log import RequestLogWriter, RequestRecord
 from drillkit.trace import KINDS, Trace, read_trace
-from drillkit.workload.trace import encode_row
+from drillkit.workload.requests import KserveRows, Rows, rows_of
 
 SHARD_MESSAGE = "drillkit_shard"
 DONE_MESSAGE = "drillkit_done"
@@ -61,6 +61,9 @@ def _arguments(parser: Any) -> None:
     group.add_argument("--request-timeout", type=float, default=10.0, help="Per-request timeout, seconds")
     group.add_argument("--metrics-dir", type=str, default="", help="Folder for Prometheus file-discovery targets")
     group.add_argument("--parse-every", type=int, default=10, help="Parse every Nth answer in full (1: all)")
+    group.add_argument("--reference-version", type=str, default="", help="Keep the answers of every other model version")
+    group.add_argument("--answers", type=str, default="answers", help="Folder for the kept answers")
+    group.add_argument("--max-answers", type=int, default=50_000, help="Answers kept per process, at most")
 
 
 @dataclass
@@ -84,6 +87,8 @@ class Replay:
     claimed: bool = False
     metrics_target: Path | None = None
     flusher: BackgroundFlusher | None = None
+    answers: AnswerLogWriter | None = None  # with a reference version: the other versions' answers
+    reference_version: str = ""
 
 
 @events.init.add_listener
@@ -101,7 +106,8 @@ def _init(environment: Environment, **_: Any) -> None:
         runner.register_message(SHARD_MESSAGE, lambda msg, **_: _assign(replay, msg.data))
     else:
         replay.assigned.set()
-    replay.flusher = BackgroundFlusher(replay.log)  # at most one second of rows is lost in a crash
+    logs = (replay.log,) if replay.answers is None else (replay.log, replay.answers)
+    replay.flusher = BackgroundFlusher(*logs)  # at most one second of rows is lost in a crash
     if options.metrics_dir:
         replay.metrics_target = _serve_metrics(replay, Path(options.metrics_dir))
 
@@ -127,52 +133,10 @@ def _quitting(environment: Environment, **_: Any) -> None:
             replay.flusher.close()  # waits for a write in progress, then writes the rest
         else:
             replay.log.flush()
+            if replay.answers is not None:
+                replay.answers.flush()
         if replay.metrics_target is not None:
             replay.metrics_target.unlink(missing_ok=True)
-
-
-@dataclass(frozen=True)
-class Rows:
-    """A recsys trace's columns as plain lists: indexing a DataFrame row costs ~30 us per request."""
-
-    kind: list[str]
-    user_id: list[int]
-    query: list[str]
-    k: list[int]
-
-    @classmethod
-    def of(cls, trace: Trace) -> Rows:
-        f = trace.frame
-        return cls(f["kind"].tolist(), f["user_id"].tolist(), f["query"].tolist(), f["k"].tolist())
-
-    def request(self, i: int) -> EncodedRequest:
-        return _encoded(self.kind[i], self.user_id[i], self.query[i], self.k[i])
-
-
-@dataclass(frozen=True)
-class KserveRows:
-    """A KServe v2 trace's rows: the model (the ``kind`` label), its version and inputs (JSON)."""
-
-    kind: list[str]
-    version: list[str]
-    inputs: list[str]
-
-    @classmethod
-    def of(cls, trace: Trace) -> KserveRows:
-        f = trace.frame
-        return cls(f["kind"].tolist(), f["version"].tolist(), f["inputs"].tolist())
-
-    def request(self, i: int) -> EncodedRequest:
-        return _kserve_encoded(self.kind[i], self.version[i], self.inputs[i])
-
-
-@lru_cache(maxsize=65_536)
-def _encoded(kind: str, user_id: int, query: str, k: int) -> EncodedRequest:
-    # Popular users and queries repeat (Zipf), so most requests reuse tritonclient's bytes.
-    return encode_search(query, user_id, k) if kind == "search" else encode_recommend(user_id, k)
-
-
-_kserve_encoded = lru_cache(maxsize=65_536)(encode_row)  # rows that repeat reuse their bytes
 
 
 def _new_replay(options: Any) -> Replay:
@@ -182,7 +146,7 @@ def _new_replay(options: Any) -> Replay:
     kinds = KINDS if trace.format == "recsys" else tuple(trace.kinds())
     return Replay(
         trace=trace,
-        rows=Rows.of(trace) if trace.format == "recsys" else KserveRows.of(trace),
+        rows=rows_of(trace),
         log=RequestLogWriter(Path(options.request_log), worker=worker),
         registry=registry,
         latency=_register(registry, ClientHistogram("drillkit_client_request_seconds",
@@ -193,6 +157,9 @@ def _new_replay(options: Any) -> Replay:
                            ("kind", "outcome"), initial=[(k, o) for k in kinds for o in ("ok", "error")])),
         worker=worker,
         parse_every=max(1, options.parse_every),
+        answers=AnswerLogWriter(Path(options.answers), worker=worker, limit=max(0, options.max_answers))
+        if options.reference_version else None,
+        reference_version=options.reference_version,
     )  # fmt: skip
 
 
@@ -334,6 +301,7 @@ class TraceReplayUser(FastHttpUser):
             # Not `response.headers or ...`: the truth test is Headers.__len__, which counts in Python.
             headers = response.headers if response.headers is not None else _NO_HEADERS
             region, node = headers.get("x-drillkit-region", ""), headers.get("x-drillkit-node", "")
+            version = headers.get("x-drillkit-version", "")
             if response.status_code == 200:
                 _judge(response, headers, request.outputs, full_parse=i % replay.parse_every == 0)
         meta = response.request_meta
@@ -342,10 +310,13 @@ class TraceReplayUser(FastHttpUser):
         latency = (meta.get("response_time") or 0.0) / 1e3
         cls = "" if status == 200 and error is None else error_class(status, error)
         outcome = "error" if cls else "ok"
+        if not cls and replay.answers is not None and version and version != replay.reference_version:
+            replay.answers.append(AnswerRecord(i, version, response.content or b"",
+                                               int(headers.get("inference-header-content-length") or 0)))  # fmt: skip
         replay.latency.observe((kind, region, outcome), latency)
         replay.requests.inc((kind, outcome))
         replay.log.append(RequestRecord(i, kind, dispatch.scheduled_at, sent_at, latency, outcome, cls, status,
-                                        region, node, replay.worker))  # fmt: skip
+                                        region, node, replay.worker, version))  # fmt: skip
 
 
 def _judge(response: Any, headers: Any, outputs: tuple[str, ...], *, full_parse: bool) -> None:

@@ -31,7 +31,7 @@ import gevent
 from gevent.event import Event
 from greenlet import getcurrent, greenlet
 
-from drillkit.request_log import RequestLogWriter
+from drillkit.request_log import Part
 
 
 class InFlight:
@@ -89,6 +89,14 @@ class InFlight:
             self._idle.set()
 
 
+class Flushable(Protocol):
+    """A log that buffers rows in memory: ``take`` the buffered part, ``flush`` to write now."""
+
+    def take(self) -> Part | None: ...
+
+    def flush(self) -> object: ...
+
+
 class Threads(Protocol):
     """Runs a function on another thread; the calling greenlet waits, the loop does not."""
 
@@ -96,14 +104,15 @@ class Threads(Protocol):
 
 
 class BackgroundFlusher:
-    """Writes the request log every ``every_s`` seconds on a native thread; ``close`` writes the rest.
+    """Writes the logs (the request log, the kept answers) every ``every_s`` seconds on a native
+    thread; ``close`` writes the rest.
 
     A crash loses at most one interval of rows, as before; the loop never waits for the disk.
     ``threads`` defaults to gevent's pool of native threads.
     """
 
-    def __init__(self, log: RequestLogWriter, *, every_s: float = 1.0, threads: Threads | None = None) -> None:
-        self.log = log
+    def __init__(self, *logs: Flushable, every_s: float = 1.0, threads: Threads | None = None) -> None:
+        self.logs = logs
         self._threads = threads if threads is not None else gevent.get_hub().threadpool
         self._closing = Event()
         self._greenlet = gevent.spawn(self._run, every_s)
@@ -112,13 +121,15 @@ class BackgroundFlusher:
         """Stop the periodic writes (waiting for one in progress), then write what is left."""
         self._closing.set()
         self._greenlet.join(timeout=timeout_s)
-        self.log.flush()
+        for log in self.logs:
+            log.flush()
 
     def _run(self, every_s: float) -> None:
         while not self._closing.wait(timeout=every_s):
-            part = self.log.take()
-            if part is not None:
-                self._threads.apply(part.write)  # this greenlet waits; the loop goes on
+            for log in self.logs:
+                part = log.take()
+                if part is not None:
+                    self._threads.apply(part.write)  # this greenlet waits; the loop goes on
 
 
 def freeze_heap() -> None:

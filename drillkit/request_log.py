@@ -48,9 +48,11 @@ class RequestRecord(NamedTuple):
     region: str  # serving region from the gateway header ('' when unknown)
     node: str  # serving node from the gateway header ('' when unknown)
     worker: str  # which load-generator process sent it
+    version: str = ""  # the model version that answered, from the gateway header ('' when unknown)
 
 
 RECORD_COLUMNS = RequestRecord._fields
+OPTIONAL_COLUMNS = {"version": ""}
 # The Arrow types pandas wrote for these columns before parts were built with pyarrow directly.
 _ARROW_TYPES = {"row": pa.int64(), "status": pa.int64(), "scheduled_at": pa.float64(), "sent_at": pa.float64(), "latency_s": pa.float64()}
 SCHEMA = pa.schema([(c, _ARROW_TYPES.get(c, pa.large_string())) for c in RECORD_COLUMNS])
@@ -115,6 +117,9 @@ def _read_part(path: Path) -> pd.DataFrame:
         frame = pd.read_parquet(path)
     except (OSError, ValueError, TypeError, KeyError, pa.ArrowException) as exc:  # TypeError, KeyError: damaged pandas metadata
         raise SpecError(str(path), "-", f"not a readable Parquet request log ({exc})", _FIX) from None
+    for column, default in OPTIONAL_COLUMNS.items():  # logs written before the column existed
+        if column not in frame.columns:
+            frame[column] = default
     missing = [c for c in RECORD_COLUMNS if c not in frame.columns]
     if missing:
         raise SpecError(str(path), missing[0], f"column missing (the log has {list(frame.columns)})", _FIX)

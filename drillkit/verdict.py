@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from drillkit.errors import ExitCode
 from drillkit.spec.drill import JudgeLatency
-from drillkit.units import Record
+from drillkit.units import Record, shown
 
 if TYPE_CHECKING:
     from drillkit.backup.section import RestoreSection
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from drillkit.measure import Measurements
     from drillkit.observe.guards import Abort
     from drillkit.observe.slo import SloResult
+    from drillkit.rollout.section import RolloutSection
     from drillkit.spec import DrillSpec
     from drillkit.spec.slo import Comparison
 
@@ -172,6 +173,50 @@ def restore_checks(spec: DrillSpec, restore: RestoreSection | None) -> list[Chec
     identical = Verdict.PASS if restore.golden_identical else Verdict.FAIL
     checks.append(Check(name="restored_answers", verdict=identical, detail=str(restore.golden_detail)))
     return [c for c in checks if c is not None]
+
+
+def rollout_checks(spec: DrillSpec, rollout: RolloutSection | None) -> list[Check]:
+    """How a release in the drill ended (``rollout``: rolled back when the drill expects a bad
+    release, completed for a good one; a failed rollback fails any drill), the wrong answers
+    users got from it, and the time to roll back, against the drill's bounds."""
+    expected = spec.rollout
+    if rollout is None:
+        return [] if expected is None else [Check(name="rollout", verdict=Verdict.NO_DATA, detail="the drill rolled nothing out")]
+    if not rollout.ran or rollout.report is None:
+        return [Check(name="rollout", verdict=Verdict.FAIL, detail=f"the rollout did not run: {rollout.error}")]
+    checks = [_outcome(rollout, expected.expect if expected else None)]
+    if expected is not None and expected.max_wrong_answers is not None:
+        checks.append(_wrong_answers(rollout, expected.max_wrong_answers))
+    if expected is not None and expected.max_time_to_rollback_s is not None:
+        value = rollout.report.time_to_rollback_s
+        checks.append(Check(name="time_to_rollback", verdict=within(value, budget=expected.max_time_to_rollback_s),
+                            detail=f"{shown(value)} from the rollout's start to every node back, verified "
+                                   f"(budget {expected.max_time_to_rollback_s:g} s)"))  # fmt: skip
+    return checks
+
+
+def _outcome(rollout: RolloutSection, expect: str | None) -> Check:
+    r = rollout.report
+    assert r is not None
+    why = "; ".join(r.reasons) or "every bound held"
+    if r.outcome == "rollback_failed":
+        failed = [f"{s.node}: {s.error}" for s in r.steps if s.role == "rollback" and s.error]
+        return Check(name="rollout", verdict=Verdict.FAIL, detail=f"the rollback failed ({'; '.join(failed)}); `drillkit recover` retries it")
+    if expect is not None and r.outcome != expect:
+        happened = "it rolled out to every node" if r.outcome == "completed" else f"it was rolled back ({why})"
+        return Check(name="rollout", verdict=Verdict.FAIL, detail=f"{r.plan.version} should have been {expect.replace('_', ' ')}: {happened}")
+    detected = f", detected {shown(r.time_to_detect_s)} after the canary's first request" if r.time_to_detect_s is not None else ""
+    return Check(name="rollout", verdict=Verdict.PASS, detail=f"{r.plan.version} {(r.outcome or '').replace('_', ' ')}: {why}{detected}")
+
+
+def _wrong_answers(rollout: RolloutSection, budget: int) -> Check:
+    audit = rollout.audit
+    if audit is None or rollout.wrong_answers_served is None:
+        return Check(name="wrong_answers", verdict=Verdict.NO_DATA, detail="the answers users got from the release were not audited")
+    verdict = Verdict.PASS if rollout.wrong_answers_served <= budget else Verdict.FAIL
+    unaudited = f"; {audit.unaudited} served but not audited" if audit.unaudited else ""
+    return Check(name="wrong_answers", verdict=verdict,
+                 detail=f"{rollout.wrong_answers_served} wrong of {audit.audited} answers from the release (budget {budget}){unaudited}")  # fmt: skip
 
 
 def _budget(name: str, value: float | None, budget: float | None, extra: str) -> Check | None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from drillkit.backup import damage
-from drillkit.chaos.context import Configuration, platform_for, targets
+from drillkit.chaos.context import TRACE_KEY, Configuration, environment_file, platform_for, targets
 from drillkit.chaos.undo import undo_pending
 from drillkit.errors import SpecError
 from drillkit.events import FaultOutput
@@ -31,7 +31,7 @@ __all__ = [
     "add_latency", "reset_connections", "partition", "limit_bandwidth", "clear_network",
     "gpu_device_lost", "gpu_ecc_error", "gpu_memory_pressure", "gpu_compute_pressure",
     "destroy_model_repository", "corrupt_model_repository", "restore_model_repository",
-    "rollback_all",
+    "rollout_version", "rollback_all",
 ]  # fmt: skip
 
 # The actions that do harm: each returns a FaultOutput (a test runs every one of them).
@@ -182,6 +182,22 @@ def restore_model_repository(region: str, backup: str | None = None, fallback: b
         refused = [{"backup_id": r.backup_id, "object": r.object, "reason": r.reason} for r in exc.refusals]
         return {"region": region, "restored": False, "error": str(exc), "refused": refused}
     return {"restored": True, **report.as_dict()}
+
+
+def rollout_version(version: str, shuffle_permille: int = 0, slowdown: int = 1,
+                    *, configuration: Configuration = None) -> dict[str, Any]:  # fmt: skip
+    """A release: ``version`` rolled out node by node, canary first, rolled back when it breaks the rollout policy.
+
+    ``shuffle_permille`` / ``slowdown`` build ``version`` first from the environment's own
+    model (a release with stale embeddings, or a slower one). The canary is compared on the
+    drill's trace. Undo: every node back on the version it served before.
+    """
+    from drillkit.rollout.action import roll_out
+
+    output = roll_out(platform_for(configuration), version, environment=str(environment_file(configuration)),
+                      trace=(configuration or {}).get(TRACE_KEY), variant={"shuffled_permille": shuffle_permille, "work": slowdown})  # fmt: skip
+    return _output("rollout_version", output.targets, "model", region=output.region, injected_at=output.first_served_at,
+                   rollout=output.report)  # fmt: skip
 
 
 def rollback_all(*, configuration: Configuration = None) -> dict[str, Any]:

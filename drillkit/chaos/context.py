@@ -14,6 +14,7 @@ from drillkit.spec import load_environment
 
 ENV_KEY = "drillkit_env"
 REQUEST_LOG_KEY = "drillkit_request_log"
+TRACE_KEY = "drillkit_trace"  # the drill's trace: a rollout compares its canary on its rows
 Configuration = Mapping[str, Any] | None
 
 

@@ -18,7 +18,17 @@ def before_activity_control(context: dict[str, Any], timeline: str, **kwargs: An
 
 
 def after_activity_control(context: dict[str, Any], state: dict[str, Any], timeline: str, **kwargs: Any) -> None:
-    fire(Path(timeline), "activity_ended", **_describe(context), status=state.get("status"), output=_plain(state.get("output")))
+    fire(Path(timeline), "activity_ended", **_describe(context), status=state.get("status"), output=_plain(state.get("output")),
+         error=_error(state.get("exception")))  # fmt: skip
+
+
+def _error(exception: Any) -> str | None:
+    """The last line of a failed activity's traceback (chaoslib keeps it as a list of lines)."""
+    if not exception:
+        return None
+    lines = [line for chunk in (exception if isinstance(exception, list) else [exception]) for line in str(chunk).splitlines()]
+    lines = [line.strip() for line in lines if line.strip()]
+    return lines[-1][:2000] if lines else None
 
 
 def _describe(activity: dict[str, Any]) -> dict[str, Any]:

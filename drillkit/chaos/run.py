@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from drillkit.chaos.context import REQUEST_LOG_KEY
-from drillkit.observe.guards import Abort, GuardWatch
+from drillkit.chaos.context import REQUEST_LOG_KEY, TRACE_KEY
 from drillkit.events import fire
+from drillkit.observe.guards import Abort, GuardWatch
 
 
 @contextmanager
@@ -44,12 +44,16 @@ def stop_experiment(trip: Abort) -> None:
     exit_gracefully()
 
 
-def run_guarded(experiment: dict[str, Any], *, request_log: Path, timeline: Path, guards: GuardWatch | None) -> dict[str, Any]:
-    """Run ``experiment`` with the timeline control; return its Chaos Toolkit journal."""
+def run_guarded(experiment: dict[str, Any], *, request_log: Path, timeline: Path, guards: GuardWatch | None,
+                trace: Path | None = None) -> dict[str, Any]:  # fmt: skip
+    """Run ``experiment`` with the timeline control; return its Chaos Toolkit journal. The
+    activities find the drill's request log (and trace) in their configuration."""
     from chaoslib.experiment import run_experiment
 
     experiment = copy.deepcopy(experiment)
     experiment["configuration"][REQUEST_LOG_KEY] = str(request_log)
+    if trace is not None:
+        experiment["configuration"][TRACE_KEY] = str(trace)
     experiment.setdefault("controls", []).append({
         "name": "drillkit-timeline",
         "provider": {"type": "python", "module": "drillkit.chaos.control", "arguments": {"timeline": str(timeline)}},

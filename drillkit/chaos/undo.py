@@ -41,6 +41,16 @@ def _restore_repository(platform: Platform, region: str) -> None:
         restore_region(platform, store_for(platform.spec, platform.root), region, fallback=True)
 
 
+def _restore_versions(platform: Platform, version: str, nodes: list[str]) -> str | None:
+    # Idempotent: a rollout that rolled itself back leaves nothing to do; a node moved (or one a
+    # crash left half moved) goes back to ``version``, verified by its golden answers.
+    serving = {n.name: n.version for n in platform.status().nodes()}
+    moved = [node for node in nodes if serving.get(node) != version]
+    for node in moved:
+        platform.set_node_version(node, version)
+    return f"moved back to {version}: {', '.join(moved)}" if moved else None
+
+
 def _stop_process(platform: Platform, process: dict[str, Any]) -> str | None:
     # A drill's own helper (its load generator) left behind by a killed runner. The record
     # comes from a file on disk, so it is acted on only when the process it names is that
@@ -68,6 +78,7 @@ UNDOS: dict[str, Callable[..., str | None]] = {
     "stop_hog": _stop_hog,
     "stop_process": _stop_process,
     "restore_repository": _restore_repository,
+    "restore_versions": _restore_versions,
 }
 
 

@@ -20,6 +20,10 @@ def model_build(
     root: Annotated[Path | None, typer.Option(help="Repository root (default: <state_dir>/models).")] = None,
     version: Annotated[str | None, typer.Option(help="Build this version name instead of model.version (e.g. v2).")] = None,
     seed: Annotated[int | None, typer.Option(help="Built-in recommender: seed instead of model.seed (a retrained model).")] = None,
+    shuffle_permille: Annotated[int, typer.Option(min=0, max=1000, help="Built-in recommender: give this share of the items "
+                                                  "(per mille) another item's embedding: a release that answers fast but wrong.")] = 0,
+    slowdown: Annotated[int, typer.Option(min=1, max=100, help="Built-in recommender: score every item this many times: "
+                                          "a release that answers the same, that much slower.")] = 1,
     repository: Annotated[Path | None, typer.Option(help="Your workload: snapshot this Triton repository instead of "
                                                          "workload.repository (e.g. a new export).")] = None,
 ) -> None:
@@ -34,11 +38,12 @@ def model_build(
                             "set workload.repository in the environment, or leave --repository out")  # fmt: skip
         changes = {k: v for k, v in (("version", version), ("seed", seed)) if v is not None}
         model = spec.model.model_validate({**spec.model.model_dump(), **changes}) if changes else spec.model
-        path = ensure_built(model, root or model_cache(spec))
+        path = ensure_built(model, root or model_cache(spec), shuffled_permille=shuffle_permille, work=slowdown)
         out.print(f"model {model.version} ready at {path}")
         return
-    if seed is not None:
-        raise SpecError("command line", "--seed", "a seed rebuilds the built-in recommender; your model is a Triton repository",
+    if seed is not None or shuffle_permille or slowdown != 1:
+        raise SpecError("command line", "--seed / --shuffle-permille / --slowdown",
+                        "these rebuild the built-in recommender; your model is a Triton repository",
                         "export your model again and pass its repository with --repository (and a new --version)")  # fmt: skip
     model = spec.model.model_validate({**spec.model.model_dump(), "version": version or spec.model.version})
     workload = spec.workload.model_copy(update={"repository": repository or spec.workload.repository})

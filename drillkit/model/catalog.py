@@ -23,7 +23,13 @@ _SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "to", "sa", "vi", "de", "po", "zu", 
 
 @dataclass(frozen=True)
 class ModelParams:
-    """Size and seed of the synthetic model; validated when built."""
+    """Size and seed of the synthetic model; validated when built.
+
+    Two knobs make a *bad release* of the same model, for rollout drills: ``shuffled_permille``
+    gives that share of the items (per mille) another item's embedding (stale embeddings or a
+    broken export: fast, wrong answers), and ``work`` scores every item that many times
+    (a slower model that answers the same).
+    """
 
     items: int = 50_000
     dim: int = 64
@@ -32,12 +38,14 @@ class ModelParams:
     vocab_size: int = 3_000
     hash_buckets: int = 16_384
     seed: int = 7
+    shuffled_permille: int = 0
+    work: int = 1
 
     def __post_init__(self) -> None:
         limits = {
             "items": (100, 20_000_000), "dim": (8, 1024), "users": (10, 100_000_000),
             "categories": (2, 10_000), "vocab_size": (50, 1_000_000), "hash_buckets": (256, 4_194_304),
-            "seed": (0, 2**63 - 1),
+            "seed": (0, 2**63 - 1), "shuffled_permille": (0, 1000), "work": (1, 100),
         }  # fmt: skip
         for name, (low, high) in limits.items():
             value = getattr(self, name)

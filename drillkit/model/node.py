@@ -129,7 +129,7 @@ def _serve(args: argparse.Namespace, manifest: Manifest, who: str) -> None:
 
     device = resolve_device(args.device)
     weights = {p.stem: np.load(p) for p in sorted((args.repository / args.version / "weights").glob("*.npy"))}
-    model = Recommender(weights, device)
+    model = Recommender(weights, device, work=manifest.model_params().work)
     if args.ipc == "inline":
         os.environ["PYTRITON_NO_TENSORSTORE"] = "1"  # read by this process and by Triton's stubs, which inherit it
     config = TritonConfig(

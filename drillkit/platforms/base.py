@@ -9,6 +9,7 @@ Faults are expressed as platform primitives (kill, pause, restart a node), never
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
@@ -70,6 +71,7 @@ class ComponentStatus(BaseModel):
     endpoint: str | None = None
     metrics_url: str | None = None  # Prometheus metrics of a node
     gateway_state: str | None = None  # for nodes: what HAProxy thinks of them (UP, DOWN, ...)
+    version: str | None = None  # for nodes: the model version it serves
 
 
 class EnvironmentStatus(BaseModel):
@@ -92,6 +94,18 @@ class EnvironmentStatus(BaseModel):
     def nodes(self, region: str | None = None) -> list[ComponentStatus]:
         """Node rows, optionally of one region."""
         return [c for c in self.components if c.kind is ComponentKind.NODE and region in (None, c.region)]
+
+
+@dataclass(frozen=True)
+class NodeSwitch:
+    """When each step of moving one node happened (unix seconds)."""
+
+    node: str
+    version: str
+    drained_at: float  # no request of its own left in flight
+    started_at: float  # its new process answers readiness
+    verified_at: float | None  # it answered the version's golden probes (None: the version has none yet)
+    serving_at: float  # the gateway has it UP again
 
 
 @runtime_checkable
@@ -196,6 +210,22 @@ class Platform(Protocol):
 
         Running nodes keep what they loaded; they serve the new repository once restarted.
         """
+        ...
+
+    def rollout_order(self) -> list[str]:
+        """Every node in the order a rolling upgrade moves them: the primary region first, its
+        first node the canary (on Kubernetes, the StatefulSet's highest ordinal)."""
+        ...
+
+    def publish_version(self, version: str) -> list[str]:
+        """Put a built model version (from the model cache) into every region's repository,
+        verified there; return where it went. Nodes keep serving what they serve."""
+        ...
+
+    def set_node_version(self, node: str, version: str) -> NodeSwitch:
+        """Serve ``version`` on ``node`` the way a rolling upgrade does: drained at the gateway,
+        restarted on it, its answers checked against that version's golden answers, then let
+        back in; returns once the gateway sends it traffic. An error leaves it out."""
         ...
 
     def adopt_golden(self, golden: GoldenSet) -> list[Path]:

@@ -14,6 +14,7 @@ How each primitive maps (see ``k8s/node_faults.py`` and ``k8s/side_faults.py``):
 | ``inject_gpu_fault`` | taint and cordon the GPU node, delete its Triton pods (device plugin view) | ``restart_nodes``: untaint, uncordon, wait |
 | ``set_network_fault`` | blackhole: deny-all NetworkPolicy; latency/bandwidth: Chaos Mesh | ``Fault()``: delete them |
 | ``start_hog`` | a pod pinned to the node, on its GPU, running ``drillkit.chaos.hog`` | ``stop_hog``: delete it |
+| ``set_node_version`` | re-apply the StatefulSet with the version and the node's ordinal as partition (``k8s/versions.py``) | ``set_node_version`` back |
 
 Every object drillkit creates is labelled (``drillkit.io/run``, ``drillkit.io/environment``,
 ``app.kubernetes.io/managed-by``); node changes are recorded as labels on the node in the same
@@ -35,13 +36,13 @@ from drillkit import try_timeout
 from drillkit.errors import NotUpError, SpecError
 from drillkit.gateway import GatewayCounters
 from drillkit.netfault.faults import Fault
-from drillkit.platforms.base import Capability, EnvironmentStatus, Gap
-from drillkit.platforms.k8s import deploy, node_faults, side_faults, status
+from drillkit.platforms.base import Capability, EnvironmentStatus, Gap, NodeSwitch
+from drillkit.platforms.k8s import deploy, node_faults, side_faults, status, versions
 from drillkit.platforms.k8s.capabilities import gap
 from drillkit.platforms.k8s.clusters import Clusters
-from drillkit.try_timeout import TryTimeouts
 from drillkit.platforms.k8s.run import RunRecord, load_run
 from drillkit.spec import EnvironmentSpec, KubernetesSpec, state_root
+from drillkit.try_timeout import TryTimeouts
 from drillkit.undo import UndoLog
 from drillkit.workload.golden import GoldenSet
 
@@ -163,6 +164,15 @@ class KubernetesPlatform:
 
     def verification_node(self, region: str, repository: Path) -> AbstractContextManager[str]:
         raise self._no_repository("a verification node")
+
+    def rollout_order(self) -> list[str]:
+        return versions.order(self)
+
+    def publish_version(self, version: str) -> list[str]:
+        return versions.publish(self, version)
+
+    def set_node_version(self, node: str, version: str) -> NodeSwitch:
+        return versions.switch(self, node, version)
 
     def adopt_golden(self, golden: GoldenSet) -> list[Path]:
         """Drills read the golden answers from the local model cache, where `golden record` wrote

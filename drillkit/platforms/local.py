@@ -22,18 +22,18 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from drillkit import supervise, try_timeout
-from drillkit.gateway import GatewayCounters
-from drillkit.try_timeout import TryTimeouts
 from drillkit.backup.swap import install_dir
 from drillkit.errors import AlreadyUpError, MissingDependencyError, NotUpError, SpecError
+from drillkit.gateway import GatewayCounters
 from drillkit.model.node import DEVICE_LOST_SIGNAL, ECC_ERROR_SIGNAL
 from drillkit.netfault import Fault, NetfaultClient
-from drillkit.platforms import local_start
-from drillkit.platforms.base import Capability, EnvironmentStatus, Gap
+from drillkit.platforms import local_start, local_versions
+from drillkit.platforms.base import Capability, EnvironmentStatus, Gap, NodeSwitch
 from drillkit.platforms.local_state import LocalState, Phase, exclusive, load_state, save_state
 from drillkit.platforms.local_status import environment_status, gateway_counters, gateway_servers
 from drillkit.platforms.settle import not_settled
 from drillkit.spec import EnvironmentSpec, state_root
+from drillkit.try_timeout import TryTimeouts
 from drillkit.undo import UndoLog
 from drillkit.workload.golden import GoldenSet
 
@@ -213,6 +213,16 @@ class LocalPlatform:
 
     def verification_node(self, region: str, repository: Path) -> AbstractContextManager[str]:
         return local_start.verification_node(self, region, repository)
+
+    def rollout_order(self) -> list[str]:
+        regions = [self.spec.primary, *self.spec.standbys]
+        return [n for r in regions for n in self.node_names(r.name)]
+
+    def publish_version(self, version: str) -> list[str]:
+        return local_versions.publish_everywhere(self, version)
+
+    def set_node_version(self, node: str, version: str) -> NodeSwitch:
+        return local_versions.switch_node(self, node, version)
 
     def adopt_golden(self, golden: GoldenSet) -> list[Path]:
         binary = self._binaries()["haproxy"]

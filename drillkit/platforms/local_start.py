@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 S3_CREDENTIALS = ("AWS_", "DRILLKIT_S3_")  # what boto3 and drillkit.backup.s3 read
 TRY_MAP = "try_timeouts.map"
+VERSION_MAP = "versions.map"
 
 
 def start_all(p: LocalPlatform, binaries: dict[str, str]) -> LocalState:
@@ -55,7 +56,7 @@ def start_all(p: LocalPlatform, binaries: dict[str, str]) -> LocalState:
         repo = region_repo(p, region.name)
         provision.publish(version_dir, repo)
         for name in region.node_names():
-            state.nodes.append(_spawn_node(p, name, region.name, repo, _node_ports()))
+            state.nodes.append(spawn_node(p, name, region.name, repo, _node_ports()))
             save_state(p.state_path, state)
     _start_netfault(p, state)
     _start_haproxy(p, state, binaries["haproxy"], golden)
@@ -87,14 +88,14 @@ def restart_nodes(p: LocalPlatform, state: LocalState, names: list[str]) -> None
     for record in old:
         clean_node_leftovers(p.root, record)
         ports = (record.http_port, record.grpc_port, record.metrics_port)
-        new = _spawn_node(p, record.name, record.region, region_repo(p, record.region), ports)
+        new = spawn_node(p, record.name, record.region, region_repo(p, record.region), ports, record.version)
         new.proxy_port = record.proxy_port
         state.nodes[state.nodes.index(record)] = new
         fresh.append(new)
     save_state(p.state_path, state)
     deadline = time.monotonic() + p.start_timeout_s
     for new in fresh:
-        _wait(lambda n=new: _node_ready(n, state.models), [n.process for n in fresh], deadline, f"node {new.name}")
+        wait_for(lambda n=new: node_ready(n, state.models), [n.process for n in fresh], deadline, f"node {new.name}")
 
 
 def clean_node_leftovers(root: Path, record: NodeRecord) -> None:
@@ -143,11 +144,11 @@ def verification_node(p: LocalPlatform, region: str, repository: Path) -> Iterat
     name = f"{region}-verify"
     with exclusive(p.root / "lock", p.name):
         state = _loaded(p)
-        record = _spawn_node(p, name, region, repository, _node_ports())
+        record = spawn_node(p, name, region, repository, _node_ports())
         state.verifiers[name] = record.process
         save_state(p.state_path, state)
     try:
-        _wait(lambda: _node_ready(record, state.models), [record.process], time.monotonic() + p.start_timeout_s,
+        wait_for(lambda: node_ready(record, state.models), [record.process], time.monotonic() + p.start_timeout_s,
               f"verification node {name}")  # fmt: skip
         yield f"http://127.0.0.1:{record.http_port}"
     finally:
@@ -170,21 +171,25 @@ def _node_ports() -> tuple[int, int, int]:
     return free_port(), free_port(), free_port()
 
 
-def _spawn_node(p: LocalPlatform, name: str, region: str, repo: Path, ports: tuple[int, int, int]) -> NodeRecord:
+def spawn_node(p: LocalPlatform, name: str, region: str, repo: Path, ports: tuple[int, int, int],
+                version: str | None = None) -> NodeRecord:  # fmt: skip
+    """Start node ``name`` on ``ports``, serving ``version`` (None: the environment's model version)."""
     http, grpc, metrics = ports
     model = p.spec.model
+    serves = version or model.version
     workspace = workspace_of(p.root, name)
     env = triton_node.node_environment(os.environ)
     if not p.spec.workload.is_builtin:
-        plan = workload_node.NodePlan(repository=repo, version=model.version, node=name, http_port=http, grpc_port=grpc,
+        plan = workload_node.NodePlan(repository=repo, version=serves, node=name, http_port=http, grpc_port=grpc,
                                       metrics_port=metrics, workspace=workspace)  # fmt: skip
         wrapper, server, env = workload_node.command(plan, env, p.python)
         process = supervise.spawn(f"node {name}", server, log_path=p.root / "logs" / f"{name}.log", env=env, via=wrapper)
-        return NodeRecord(name=name, region=region, http_port=http, grpc_port=grpc, metrics_port=metrics, process=process)
+        return NodeRecord(name=name, region=region, http_port=http, grpc_port=grpc, metrics_port=metrics, process=process,
+                          version=version)  # fmt: skip
     command = triton_node.node_command(
         p.python,
         repository=repo,
-        version=model.version,
+        version=serves,
         region=region,
         node=name,
         http_port=http,
@@ -196,7 +201,8 @@ def _spawn_node(p: LocalPlatform, name: str, region: str, repo: Path, ports: tup
         workspace=workspace,
     )
     process = supervise.spawn(f"node {name}", command, log_path=p.root / "logs" / f"{name}.log", env=env)
-    return NodeRecord(name=name, region=region, http_port=http, grpc_port=grpc, metrics_port=metrics, process=process)
+    return NodeRecord(name=name, region=region, http_port=http, grpc_port=grpc, metrics_port=metrics, process=process,
+                      version=version)  # fmt: skip
 
 
 def _start_netfault(p: LocalPlatform, state: LocalState) -> None:
@@ -211,7 +217,7 @@ def _start_netfault(p: LocalPlatform, state: LocalState) -> None:
                "--ready-file", str(ready_file), "--token-file", str(p.root / netfault.TOKEN_FILE)]  # fmt: skip
     state.netfault = supervise.spawn("netfault", command, log_path=p.root / "logs" / "netfault.log")
     save_state(p.state_path, state)
-    _wait(ready_file.exists, [state.netfault], time.monotonic() + 15, "fault proxy")
+    wait_for(ready_file.exists, [state.netfault], time.monotonic() + 15, "fault proxy")
     ready = netfault.read_ready_file(ready_file)
     state.netfault_port = ready.control_port
     for record in state.nodes:
@@ -229,7 +235,8 @@ def _start_haproxy(p: LocalPlatform, state: LocalState, binary: str, golden: Gol
         port, stats_port = ports
     standby = {r.name for r in p.spec.standbys}
     backends = tuple(
-        gateway.Backend(n.name, n.region, n.proxy_port or 0, backup=n.region in standby) for n in state.nodes
+        gateway.Backend(n.name, n.region, n.proxy_port or 0, backup=n.region in standby, version=state.version_of(n))
+        for n in state.nodes
     )
     plan = gateway.GatewayPlan(
         bind_port=port,
@@ -240,6 +247,7 @@ def _start_haproxy(p: LocalPlatform, state: LocalState, binary: str, golden: Gol
         backends=backends,
         try_map=p.root / TRY_MAP,
         script=p.root / "gateway.lua",
+        version_map=p.root / VERSION_MAP,
         served=gateway.Served.of(state.models, golden),
     )
     gateway.write_config(plan, p.root / "haproxy.cfg")
@@ -250,13 +258,16 @@ def _start_haproxy(p: LocalPlatform, state: LocalState, binary: str, golden: Gol
 
 
 def adopt_golden(p: LocalPlatform, state: LocalState, binary: str, golden: GoldenSet) -> list[Path]:
-    """Newly recorded golden answers: into each region's copy of the version, then the gateway
-    restarted on its ports with them as its deep check, verified, and its try timeouts re-tuned."""
+    """Newly recorded golden answers: into each region's copy of the version; for the version the
+    environment serves, the gateway restarted on its ports with them as its deep check, verified,
+    and its try timeouts re-tuned (a release's answers, recorded mid-rollout, change nothing live)."""
     written = []
     for region in p.spec.regions:
         version_dir = region_repo(p, region.name) / golden.version
         if version_dir.is_dir() and repository.verify(version_dir).sha256 == golden.manifest_sha256:
             written.append(write_golden(version_dir, golden))
+    if golden.version != state.model_version:
+        return written
     if state.haproxy is not None:
         supervise.terminate([state.haproxy])
     if state.haproxy_socket is not None:
@@ -264,7 +275,7 @@ def adopt_golden(p: LocalPlatform, state: LocalState, binary: str, golden: Golde
     _start_haproxy(p, state, binary, golden, ports=(state.gateway_port or free_port(), state.stats_port or free_port()))
     api = gateway.RuntimeApi(state.haproxy_socket or Path())
     procs = state.processes()
-    _wait(lambda: _all_servers_up(api, len(state.nodes)), procs, time.monotonic() + p.start_timeout_s, "gateway (all servers UP)")
+    wait_for(lambda: _all_servers_up(api, len(state.nodes)), procs, time.monotonic() + p.start_timeout_s, "gateway (all servers UP)")
     verify_gateway(state.gateway_url or "", golden)
     _tune_try_timeouts(p, state, golden)
     return written
@@ -309,15 +320,15 @@ def _start_prometheus(p: LocalPlatform, state: LocalState, binary: str) -> None:
 def _wait_ready(p: LocalPlatform, state: LocalState, deadline: float) -> None:
     procs = state.processes()
     for record in state.nodes:
-        _wait(lambda r=record: _node_ready(r, state.models), procs, deadline, f"node {record.name}")
+        wait_for(lambda r=record: node_ready(r, state.models), procs, deadline, f"node {record.name}")
     api = gateway.RuntimeApi(state.haproxy_socket or Path())
-    _wait(lambda: _all_servers_up(api, len(state.nodes)), procs, deadline, "gateway (all servers UP)")
+    wait_for(lambda: _all_servers_up(api, len(state.nodes)), procs, deadline, "gateway (all servers UP)")
     if state.prometheus_port:
         url = f"http://127.0.0.1:{state.prometheus_port}/-/ready"
-        _wait(lambda: http_status(url) == 200, procs, deadline, "prometheus")
+        wait_for(lambda: http_status(url) == 200, procs, deadline, "prometheus")
 
 
-def _node_ready(record: NodeRecord, models: tuple[str, ...]) -> bool:
+def node_ready(record: NodeRecord, models: tuple[str, ...]) -> bool:
     base = f"http://127.0.0.1:{record.http_port}/v2/models"
     return all(http_status(f"{base}/{m}/ready") == 200 for m in models)
 
@@ -329,7 +340,7 @@ def _all_servers_up(api: gateway.RuntimeApi, expected: int) -> bool:
     return len(servers) == expected and all(s.status is gateway.ServerStatus.UP for s in servers)
 
 
-def _wait(ready: Callable[[], bool], procs: list[supervise.Process], deadline: float, what: str) -> None:
+def wait_for(ready: Callable[[], bool], procs: list[supervise.Process], deadline: float, what: str) -> None:
     """Poll ``ready()`` until true; fail at once with its log when a watched process dies."""
     while True:
         for proc in procs:

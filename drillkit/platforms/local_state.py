@@ -47,6 +47,7 @@ class NodeRecord(BaseModel):
     metrics_port: int
     process: Process
     proxy_port: int | None = None  # the fault proxy's listen port in front of it
+    version: PathName | None = None  # the model version it serves (None: the environment's, as `up` started it)
 
 
 class LocalState(BaseModel):
@@ -80,6 +81,10 @@ class LocalState(BaseModel):
         rest = [self.netfault, self.haproxy, self.prometheus, self.backup]
         return ([n.process for n in self.nodes] + [p for p in rest if p is not None] + list(self.hogs.values())
                 + list(self.verifiers.values()))  # fmt: skip
+
+    def version_of(self, record: NodeRecord) -> str:
+        """The model version a node serves (a rollout moves nodes one by one)."""
+        return record.version or self.model_version
 
     def node(self, name: str) -> NodeRecord:
         """The node called ``name``; KeyError lists the known names."""

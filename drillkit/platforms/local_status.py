@@ -15,7 +15,7 @@ def environment_status(spec: EnvironmentSpec, state: LocalState | None) -> Envir
     if state is None:
         return EnvironmentStatus(environment=spec.name, platform=spec.platform, up=False)
     servers = gateway_servers(state)
-    rows = [_node_row(n, servers.get(n.name)) for n in state.nodes] + _service_rows(state)
+    rows = [_node_row(n, servers.get(n.name), state.version_of(n)) for n in state.nodes] + _service_rows(state)
     prometheus_url = f"http://127.0.0.1:{state.prometheus_port}" if state.prometheus_port else spec.prometheus.url
     return EnvironmentStatus(
         environment=spec.name,
@@ -32,7 +32,7 @@ def environment_status(spec: EnvironmentSpec, state: LocalState | None) -> Envir
     )
 
 
-def _node_row(record: NodeRecord, gateway_state: str | None) -> ComponentStatus:
+def _node_row(record: NodeRecord, gateway_state: str | None, version: str) -> ComponentStatus:
     return ComponentStatus(
         name=record.name,
         kind=ComponentKind.NODE,
@@ -42,6 +42,7 @@ def _node_row(record: NodeRecord, gateway_state: str | None) -> ComponentStatus:
         endpoint=f"http://127.0.0.1:{record.http_port}",
         metrics_url=f"http://127.0.0.1:{record.metrics_port}/metrics",
         gateway_state=gateway_state,
+        version=version,
     )
 
 

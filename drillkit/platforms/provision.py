@@ -7,7 +7,7 @@ corrupted or tampered repository is refused before any node starts.
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,18 +24,20 @@ def model_params(spec: ModelSpec) -> ModelParams:
     return ModelParams(items=spec.items, dim=spec.dim, users=spec.users, seed=spec.seed)
 
 
-def ensure_built(spec: ModelSpec, root: Path) -> Path:
-    """The verified version folder for ``spec``, built on first use."""
+def ensure_built(spec: ModelSpec, root: Path, **variant: int) -> Path:
+    """The verified version folder for ``spec``, built on first use. ``variant`` sets model
+    parameters that make another release of the same model (``shuffled_permille``, ``work``)."""
     version_dir = root / spec.version
+    params = replace(model_params(spec), **variant)
     if not version_dir.exists():
-        return build(root, spec.version, model_params(spec), created_at=datetime.now(UTC).isoformat())
+        return build(root, spec.version, params, created_at=datetime.now(UTC).isoformat())
     manifest = repository.verify(version_dir)
-    if manifest.params != asdict(model_params(spec)):
+    if asdict(manifest.model_params()) != asdict(params):
         raise SpecError(
             str(version_dir / "manifest.json"),
             "model",
-            f"version {spec.version} was built with {manifest.params}, the spec asks for {asdict(model_params(spec))}",
-            "give the changed model a new `model.version`, or delete the old version folder",
+            f"version {spec.version} was built with {manifest.params}, this asks for {asdict(params)}",
+            "give the changed model a new version name, or delete the old version folder",
         )
     return version_dir
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
 from drillkit.spec.loader import Spec, load_spec
 from drillkit.spec.safe import MAX_MS, MAX_SECONDS, SafePath, SafeText
 from drillkit.spec.slo import AbortGuard, SloCheck
-
 
 _MODULE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 
@@ -57,6 +56,18 @@ class FailOn(Spec):
     max_failed_requests: int | None = Field(None, ge=0, le=2**53, description="fail above this many failed requests")
     wrong_answers: bool = Field(True, description="fail when a golden probe gets a wrong answer")
     capacity: bool = Field(True, description="refuse to inject when the standby cannot take the load")
+    # A failover onto an older model is an incident of its own: a drill does not start from one.
+    version_skew: bool = Field(True, description="refuse to start when the nodes serve different model versions, or not the environment's")
+
+
+class RolloutExpectation(Spec):
+    """What a release drill (the ``rollout_version`` action) must show."""
+
+    expect: Literal["completed", "rolled_back"] = Field(
+        description="rolled_back: a bad release must be detected and every node put back; completed: a good one rolls out")
+    max_wrong_answers: int | None = Field(None, ge=0, le=2**53, description="wrong answers users may get from the release, at most")
+    max_time_to_rollback_s: float | None = Field(None, gt=0, le=MAX_SECONDS,
+                                                 description="from the rollout's start to every node back and verified, seconds")
 
 
 class DrillSpec(Spec):
@@ -69,6 +80,7 @@ class DrillSpec(Spec):
     slo: SloSpec = SloSpec()
     recovery: RecoverySpec
     fail_on: FailOn = FailOn()
+    rollout: RolloutExpectation | None = Field(None, description="a release drill: how the rollout must end")
     slos: tuple[SloCheck, ...] = Field((), description="SLOs checked in Prometheus with PromQL (see drillkit/spec/slo.py)")
     abort: tuple[AbortGuard, ...] = Field((), description="guards that stop the fault and roll back at once")
     cross_check: bool = Field(True, description="compute TTD and RTO again from Prometheus and compare")

@@ -19,8 +19,8 @@ from drillkit.spec.names import (
     check_kubernetes_names,
     check_unambiguous,
 )
+from drillkit.spec.rollout import RolloutPolicy
 from drillkit.spec.safe import MAX_MS, SafePath, SafeText
-
 
 _ENV_VAR = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"  # the name of an environment variable
 
@@ -183,6 +183,7 @@ class EnvironmentSpec(Spec):
     model: ModelSpec = ModelSpec()
     workload: WorkloadSpec = Field(WorkloadSpec(), description="what the nodes serve (default: the built-in recommender)")
     prometheus: PrometheusSpec = PrometheusSpec()
+    rollout: RolloutPolicy = Field(RolloutPolicy(), description="how releases roll out and when they roll back (spec/rollout.py)")
     backup: BackupSpec | None = Field(None, description="backups of a region's model repository (see spec/backup.py)")
     kubernetes: KubernetesSpec | None = Field(None, description="clusters, images, GPUs (platform: kubernetes only)")
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from yaml.constructor import ConstructorError
 from pydantic import BaseModel, ConfigDict, ValidationError
+from yaml.constructor import ConstructorError
 
 from drillkit.errors import SpecError
 

@@ -13,14 +13,22 @@ from tests.fakes.kube_api import Controller, FakeKube
 
 
 def statefulset_controller(host: Callable[[str, int], str] = lambda sts, i: f"node-{i}") -> Controller:
-    """After an apply: every replica exists as a Ready pod on ``host(sts, ordinal)``; status says ready."""
+    """After an apply: every replica exists as a Ready pod on ``host(sts, ordinal)``; status says ready.
+
+    A rolling update's partition is honoured as the controller does: a pod below it that
+    exists keeps its template (its labels); the others are (re)created from the new one.
+    """
 
     def control(kube: FakeKube, sts: dict[str, Any]) -> None:
         name, ns = sts["metadata"]["name"], sts["metadata"]["namespace"]
         replicas = sts["spec"]["replicas"]
+        partition = ((sts["spec"].get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition", 0)
         for i in range(replicas):
+            path = f"/api/v1/namespaces/{ns}/pods/{name}-{i}"
+            if i < partition and path in kube.objects:
+                continue
             labels = {**sts["spec"]["template"]["metadata"]["labels"], "statefulset.kubernetes.io/pod-name": f"{name}-{i}"}
-            kube.put(f"/api/v1/namespaces/{ns}/pods/{name}-{i}", ready_pod(f"{name}-{i}", ns, labels, host(name, i)))
+            kube.put(path, ready_pod(f"{name}-{i}", ns, labels, host(name, i)))
         for path in [p for p in kube.objects if p.startswith(f"/api/v1/namespaces/{ns}/pods/{name}-")]:
             if int(path.rsplit("-", 1)[1]) >= replicas:  # scaled down: the highest ordinals go
                 del kube.objects[path]

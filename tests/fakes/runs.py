@@ -85,7 +85,7 @@ def request_log(*, duration_s: float, rps: float, fault_at: float, outage_s: flo
         "scheduled_at": T0 + rel, "sent_at": T0 + rel + 0.0005, "latency_s": np.where(down, 0.5, latency),
         "outcome": np.where(down, "error", "ok"), "error_class": np.where(down, "http_5xx", ""),
         "status": np.where(down, 503, 200), "region": np.where(standby, "standby", "primary"),
-        "node": np.where(standby, "standby-0", "primary-0"), "worker": "w0",
+        "node": np.where(standby, "standby-0", "primary-0"), "worker": "w0", "version": "v1",
     })  # fmt: skip
     return frame[list(RECORD_COLUMNS)]
 

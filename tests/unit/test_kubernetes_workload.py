@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from drillkit.errors import ModelRepositoryError, SpecError
+from drillkit.errors import ModelRepositoryError, SpecError, StartupError
 from drillkit.model.fetch import fetch_version, main
 from drillkit.model.repository import verify
 from drillkit.platforms.k8s.render_region import region_manifests, triton_args
@@ -160,3 +160,49 @@ def test_golden_answers_of_another_manifest_refuse_the_fetch_and_leave_nothing(b
         fetch_version(url, "r1", tmp_path / "cache", golden=True)
     shutil.rmtree(tmp_path / "cache")
     assert fetch_version(url, "r1", tmp_path / "cache") == tmp_path / "cache" / "r1"  # the model alone still fetches
+
+
+def pod_versions(kube: FakeKube, region: str) -> dict[str, str | None]:
+    prefix = "/api/v1/namespaces/drills/pods/"
+    return {path.removeprefix(prefix): obj["metadata"]["labels"].get("drillkit.io/model-version")
+            for path, obj in sorted(kube.objects.items()) if path.startswith(prefix + f"k8s-{region}-")}  # fmt: skip
+
+
+def test_a_node_changes_version_by_a_partitioned_rolling_update_of_its_statefulset(tmp_path: Path, fakes: dict[str, FakeKube]) -> None:
+    env = ranker_env(tmp_path, {CONTEXTS[r]: k.url for r, k in fakes.items()})
+    platform = KubernetesPlatform(load_environment(env), spec_file=str(env), poll_s=0.001)
+    platform.up()
+    primary = fakes["primary"]
+    assert pod_versions(primary, "primary") == {"k8s-primary-0": "r1", "k8s-primary-1": "r1"}
+    assert platform.rollout_order() == ["primary-1", "primary-0", "standby-1", "standby-0"]  # the controller's order
+    assert platform.publish_version("r2") == []  # a PVC: every pod verifies the version before it serves
+    for kube in fakes.values():
+        kube.clear()
+
+    switch = platform.set_node_version("primary-1", "r2")
+    assert switch.version == "r2" and switch.drained_at <= switch.started_at <= switch.serving_at
+    (applied,) = [c.body for c in primary.calls_of("PATCH")]
+    assert applied["kind"] == "StatefulSet" and applied["spec"]["updateStrategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"partition": 1}}  # only ordinal 1 and above move  # fmt: skip
+    template = applied["spec"]["template"]
+    assert template["metadata"]["labels"]["drillkit.io/model-version"] == "r2"
+    assert "--model-repository=/models/r2/repository" in template["spec"]["containers"][0]["args"]
+    assert template["spec"]["initContainers"][0]["args"] == ["/models/r2"]  # drillkit verifies r2 before Triton serves it
+    assert pod_versions(primary, "primary") == {"k8s-primary-0": "r1", "k8s-primary-1": "r2"}
+    assert {n.name: n.version for n in platform.status().nodes("primary")} == {"primary-0": "r1", "primary-1": "r2"}
+    assert not fakes["standby"].writes()
+
+    platform.set_node_version("primary-0", "r2")
+    assert pod_versions(primary, "primary") == {"k8s-primary-0": "r2", "k8s-primary-1": "r2"}
+    platform.set_node_version("primary-0", "r1")  # moving back: the higher ordinals go with it
+    assert pod_versions(primary, "primary") == {"k8s-primary-0": "r1", "k8s-primary-1": "r1"}
+    assert [c.body["spec"]["updateStrategy"]["rollingUpdate"]["partition"] for c in primary.calls_of("PATCH")] == [1, 0, 0]
+
+
+def test_a_pod_that_never_gets_ready_on_the_version_fails_the_step(tmp_path: Path, fakes: dict[str, FakeKube]) -> None:
+    env = ranker_env(tmp_path, {CONTEXTS[r]: k.url for r, k in fakes.items()})
+    platform = KubernetesPlatform(load_environment(env), spec_file=str(env), poll_s=0.001)
+    platform.up()
+    fakes["primary"].controllers["StatefulSet"] = lambda kube, sts: None  # the new pod never comes (image pull, crash loop)
+    with pytest.raises(StartupError, match="primary-1 not ready on r2 after 5 s"):
+        platform.set_node_version("primary-1", "r2")

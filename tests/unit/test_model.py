@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -87,3 +89,33 @@ def test_an_empty_query_falls_back_to_the_user_and_bad_input_is_refused(weights:
 def test_tokens_are_stable_and_case_insensitive() -> None:
     assert tokens("Red SHOES, red!", 1024) == tokens("red shoes red", 1024)
     assert tokens("red", 1024) == [tokens("red", 1024)[0]] and 0 <= tokens("red", 1024)[0] < 1024
+
+
+def test_a_shuffled_release_moves_exactly_its_share_of_items_and_answers_wrong(weights: dict[str, np.ndarray]) -> None:
+    catalog = make_catalog(SMALL)
+    for permille, moved in ((50, 100), (1000, 2000)):
+        bad = build_weights(catalog, ModelParams(**{**SMALL.__dict__, "shuffled_permille": permille}))
+        changed = ~np.all(bad["item_embeddings"] == weights["item_embeddings"], axis=1)
+        assert int(changed.sum()) == moved  # the others keep their embeddings: a partly stale export
+        assert all(np.array_equal(bad[k], weights[k]) for k in ("user_embeddings", "token_embeddings", "item_bias"))
+    users = torch.arange(50)
+    good_ids, _ = Recommender(weights).recommend(users, k=10)
+    bad_ids, _ = Recommender(bad).recommend(users, k=10)
+    overlap = [len(set(g) & set(b)) / 10 for g, b in zip(good_ids.tolist(), bad_ids.tolist(), strict=True)]
+    assert max(overlap) < 0.5  # every user gets mostly other items
+
+
+def test_a_slow_release_answers_the_same_and_takes_longer(weights: dict[str, np.ndarray]) -> None:
+    users = torch.arange(64)
+    fast, slow = Recommender(weights), Recommender(weights, work=8)
+    assert all(torch.equal(a, b) for a, b in zip(fast.recommend(users, k=10), slow.recommend(users, k=10), strict=True))
+
+    def best_of_five(model: Recommender) -> float:
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            model.recommend(users, k=10)
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    assert best_of_five(slow) > 2 * best_of_five(fast)  # 8 x the scoring; 2 x leaves room for a busy machine

@@ -67,4 +67,14 @@ def test_a_taken_part_is_numbered_at_once_and_appears_only_when_written(tmp_path
     assert {c: str(t) for c, t in frame.dtypes.items()} == {
         "row": "int64", "kind": "str", "scheduled_at": "float64", "sent_at": "float64", "latency_s": "float64",
         "outcome": "str", "error_class": "str", "status": "int64", "region": "str", "node": "str", "worker": "str",
+        "version": "str",
     }  # fmt: skip
+
+
+def test_a_log_written_before_the_version_column_reads_with_an_empty_one(tmp_path: Path) -> None:
+    import pandas as pd
+
+    old = pd.DataFrame([record(0, 10.0)._asdict()]).drop(columns=["version"])
+    old.to_parquet(tmp_path / "part-w-000000.parquet", index=False)
+    frame = read_request_log(tmp_path)
+    assert tuple(frame.columns) == RECORD_COLUMNS and frame["version"].tolist() == [""]

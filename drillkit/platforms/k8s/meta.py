@@ -26,6 +26,7 @@ REGION = "drillkit.io/region"
 NODE = "drillkit.io/node"  # a fault object's target node (e.g. primary-0)
 FAULT = "drillkit.io/fault"
 HOG = "drillkit.io/hog"
+MODEL_VERSION = "drillkit.io/model-version"  # the model version a Triton pod serves
 POD_NAME = "statefulset.kubernetes.io/pod-name"  # set by the StatefulSet controller on each pod
 FIELD_MANAGER = "drillkit"
 

@@ -40,10 +40,16 @@ def region_manifests(spec: EnvironmentSpec, run: str, region: str) -> list[Manif
     return docs
 
 
-def statefulset(spec: EnvironmentSpec, run: str, region: RegionSpec) -> Manifest:
+def statefulset(spec: EnvironmentSpec, run: str, region: RegionSpec, *, version: str | None = None, partition: int = 0) -> Manifest:
+    """The region's StatefulSet. A rollout renders it with another model ``version`` and a
+    ``partition``: the controller moves the pods of that ordinal and above (highest first, one
+    at a time, each replaced when the one before is ready), and leaves the ones below."""
     k = _k8s(spec)
+    if version is not None:
+        spec = spec.model_copy(update={"model": spec.model.model_copy(update={"version": version})})
     name = meta.statefulset_name(spec.name, region.name)
-    pod_labels = {**meta.node_labels(spec.name, region.name), **meta.labels(spec.name, run, "inference")}
+    pod_labels = {**meta.node_labels(spec.name, region.name), **meta.labels(spec.name, run, "inference"),
+                  meta.MODEL_VERSION: spec.model.version}  # fmt: skip
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -52,6 +58,7 @@ def statefulset(spec: EnvironmentSpec, run: str, region: RegionSpec) -> Manifest
             "replicas": region.nodes,
             "serviceName": meta.pods_service(spec.name, region.name),
             "podManagementPolicy": "Parallel",  # replace crashed pods at once, not one by one
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": partition}},
             "selector": {"matchLabels": meta.node_labels(spec.name, region.name)},
             "template": {"metadata": {"labels": pod_labels}, "spec": _pod_spec(spec, k, region.name)},
         },

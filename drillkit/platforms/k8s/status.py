@@ -80,9 +80,14 @@ def _region_rows(p: KubernetesPlatform, region: str, states: dict[str, str]) -> 
             name=node, kind=ComponentKind.NODE, region=region, health=pod_health(pods.get(pod)),
             endpoint=f"{api}:{meta.HTTP_PORT}/proxy" if api else None,
             metrics_url=f"{api}:{meta.METRICS_PORT}/proxy/metrics" if api else None,
-            gateway_state=states.get(node),
+            gateway_state=states.get(node), version=_version(pods.get(pod)) or p.spec.model.version,
         ))  # fmt: skip
     return rows, exists
+
+
+def _version(pod: dict[str, Any] | None) -> str | None:
+    """The model version a pod serves, from its label (None: no pod, or one from before the label)."""
+    return ((pod or {}).get("metadata", {}).get("labels") or {}).get(meta.MODEL_VERSION)
 
 
 def pod_health(pod: dict[str, Any] | None) -> Health:
