@@ -5,7 +5,8 @@ reason; it exits 0 when every reason passes and 1 (``DRILL_FAILED``) otherwise. 
 per run: the drill completed; every journal check PASS; RTO and failed requests within the
 drill's budgets; every Prometheus SLO PASS; RPO and restore time within budget (restore
 drills only: a drill with a data fault or a restore budget; a restore drill that restored
-nothing is NO_DATA); no regression against the median of the last N runs of the same drill in the
+nothing is NO_DATA); wrong answers served and time to roll back within budget (release
+drills only); no regression against the median of the last N runs of the same drill in the
 history store. NO_DATA (a rule that could not be evaluated) fails unless the policy opts in.
 
 >>> result = gate(Path("reports/nightly-20260101-030000"), load_policy("drills/policies/release.yaml"))   # doctest: +SKIP
@@ -106,6 +107,8 @@ def check_run(run: RunFolder, policy: Policy, history: History | None) -> list[R
         reasons += _slos(run)
     if run.journal.is_restore_drill:  # RPO budgets mean nothing for a drill that destroys no data
         reasons += _restore(run, budgets)
+    if run.journal.rollout is not None:  # nor do a release's for a drill that released nothing
+        reasons += _release(run, budgets)
     if policy.regression is not None:
         reasons += regression_reasons(run, policy.regression, history)
     return reasons
@@ -156,6 +159,19 @@ def _restore(run: RunFolder, budgets: Budgets) -> list[Reason]:
     return [x for x in (
         _limit(run.name, "rpo", r.rpo_s if r else None, budgets.max_rpo_s, "RPO", "s"),
         _limit(run.name, "restore_time", r.restore_time_s if r else None, budgets.max_restore_time_s, "restore time", "s"),
+    ) if x is not None]  # fmt: skip
+
+
+def _release(run: RunFolder, budgets: Budgets) -> list[Reason]:
+    """Wrong answers users got from a release, and its time to roll back; NO_DATA when the
+    answers were not audited or the release was not rolled back (no time to measure)."""
+    section = run.journal.rollout
+    assert section is not None
+    report = section.report
+    return [x for x in (
+        _limit(run.name, "wrong_answers", section.wrong_answers_served, budgets.max_wrong_answers, "wrong answers served", ""),
+        _limit(run.name, "time_to_rollback", report.time_to_rollback_s if report else None, budgets.max_time_to_rollback_s,
+               "time to roll back", "s"),
     ) if x is not None]  # fmt: skip
 
 

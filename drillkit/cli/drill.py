@@ -53,7 +53,7 @@ def validate(drill: Path, env: EnvOverride = None) -> None:
 def run(
     drill: Path,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate everything, then stop.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Inject even when the capacity pre-check refuses.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Inject even when the capacity pre-check or the version-skew preflight refuses.")] = False,
     reports: Annotated[Path, typer.Option(help="Folder for run folders.")] = Path("reports"),
     env: EnvOverride = None,
     allow_context: AllowOption = [],  # noqa: B006  (typer reads the default)
@@ -71,7 +71,8 @@ def run(
     with err.status(f"drill [bold]{plan.spec.name}[/] running ({plan.experiment.get('title')})"):
         result = run_drill(plan, reports=reports, force=force)
     if as_json:
-        keys = {"schema_version", "checks", "measurements", "slos", "cross_check", "abort", "restore", "capacity", "gateway", "exit_code"}
+        keys = {"schema_version", "checks", "measurements", "slos", "cross_check", "abort", "restore", "rollout", "capacity", "gateway",
+                "exit_code"}  # fmt: skip
         out.print_json(json.dumps(result.journal.model_dump(mode="json", include=keys) | {"run_dir": str(result.run_dir)}))
     else:
         _print_verdict(result.journal, result.run_dir)

@@ -105,7 +105,8 @@ def encode_infer(
 
 
 def decode_outputs(body: bytes, headers: Mapping[str, str] | None, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """The named outputs of a successful inference response (binary or JSON outputs).
+    """The named outputs of a successful inference response (binary or JSON outputs); with no
+    names, every output the response holds (a request that named none got them all).
 
     >>> decode_outputs(b'{"outputs": []}', {}, ["scores"])
     Traceback (most recent call last):
@@ -113,6 +114,7 @@ def decode_outputs(body: bytes, headers: Mapping[str, str] | None, names: Sequen
     """
     length = _header(headers, _HEADER_LENGTH)
     result = triton_http.InferResult(_Body(body, int(length) if length else None), False)
+    names = names or [str(o.get("name")) for o in result.get_response().get("outputs") or []]
     outputs = {name: result.as_numpy(name) for name in names}
     missing = [name for name, value in outputs.items() if value is None]
     if missing:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from drillkit.platforms.local import LocalPlatform
 
 POLL_S = 0.05
+DRAINED_GRACE_S = 1.0
 
 
 def publish_everywhere(p: LocalPlatform, version: str) -> list[str]:
@@ -95,7 +96,9 @@ def _restart_on(p: LocalPlatform, node: str, version: str) -> float:
     with exclusive(p.root / "lock", p.name):
         state = _state(p)
         record = state.node(node)
-        supervise.terminate([record.process])
+        # Drained: nothing of users' is in flight. Triton's graceful stop would wait up to 30 s
+        # for the gateway's idle keep-alive connections, so the grace is short.
+        supervise.terminate([record.process], grace_s=DRAINED_GRACE_S)
         local_start.clean_node_leftovers(p.root, record)
         ports = (record.http_port, record.grpc_port, record.metrics_port)
         serves = None if version == state.model_version else version  # the environment's own: recorded as such

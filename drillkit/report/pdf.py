@@ -2,8 +2,10 @@
 
 Pages, in order: the cover (verdict, drill, environment, model version, release and commit,
 times, checks, measurements); the timeline (requests/s by region, error ratio, p50/p99 with
-the SLO, faults shaded, TTD/RTO/failback marked); the tables (SLOs with their PromQL, the
-Prometheus cross-check, restore and RPO, the chaos activity log, environment and versions);
+the SLO, faults shaded, TTD/RTO/failback marked); for a release, its rollout (nodes by version
+over time, answers by version); the tables (SLOs with their PromQL, the Prometheus
+cross-check, restore and RPO, the release's comparison and decision, the chaos activity log,
+environment and versions);
 then the Prometheus series and the GPU series when the run recorded them. Sections an older
 journal lacks are left out. Nothing here reads the clock or queries a live system: the
 report's time is ``generated_at`` (by default the journal's own), so a past run renders the
@@ -23,6 +25,7 @@ from matplotlib.figure import Figure
 
 from drillkit.report.cover import cover, utc
 from drillkit.report.layout import Flow, number_pages
+from drillkit.report.rollout import rollout_page, rollout_table
 from drillkit.report.run import RunFolder, load_run
 from drillkit.report.series import series_pages
 from drillkit.report.tables import (
@@ -50,14 +53,13 @@ def drill_pages(run: RunFolder, generated_at: float) -> list[Figure]:
     front = Flow(title=f"{run.name}: drill report")
     cover(front, run, generated_at)
     pages = list(front.pages)
-    timeline = timeline_page(run)
-    if timeline is not None:
-        pages.append(timeline)
+    pages += [page for page in (timeline_page(run), rollout_page(run)) if page is not None]
     origin = float(run.log["scheduled_at"].min()) if len(run.log) else float(run.journal.fault_start or 0.0)
     back = Flow(title=f"{run.name}: details")
     slo_table(back, run)
     cross_check_table(back, run)
     restore_table(back, run)
+    rollout_table(back, run)
     activity_table(back, run, origin)
     environment_table(back, run)
     return [*pages, *back.pages, *series_pages(run.journal, origin)]

@@ -25,6 +25,9 @@ class Budgets(Spec):
     max_failed_requests: int | None = Field(None, ge=0, le=2**53, description="the most failed requests that pass")
     max_rpo_s: float | None = Field(None, ge=0, le=MAX_SECONDS, description="the most data loss (RPO) that passes, seconds (restore drills)")
     max_restore_time_s: float | None = Field(None, gt=0, le=MAX_SECONDS, description="the longest backup restore that passes, seconds")
+    max_wrong_answers: int | None = Field(None, ge=0, le=2**53, description="release drills: wrong answers users may get from the release")
+    max_time_to_rollback_s: float | None = Field(None, gt=0, le=MAX_SECONDS,
+                                                 description="release drills: rollout start to every node back and verified, seconds")
 
 
 class Regression(Spec):

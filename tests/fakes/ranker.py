@@ -4,12 +4,14 @@ A real HTTP server on 127.0.0.1:0 (``tests.fakes.http.serve``) that answers mode
 (``GET /v2/models/ranker``) and binary inference requests the way the fixture's Python model
 does: ``score`` is the features times fixed weights, ``top_features`` the indices of the four
 largest contributions. ``noise`` adds a random amount to every score (a model that answers
-differently each time); ``shift`` adds a fixed amount (another model version).
+differently each time); ``shift`` adds a fixed amount (another model version); ``delay``
+waits that long before each answer (a slower version).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from http.server import BaseHTTPRequestHandler
 
 import numpy as np
@@ -37,6 +39,7 @@ class FakeRanker(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     noise = 0.0
     shift = 0.0
+    delay = 0.0
     infers = 0
 
     def log_message(self, *_: object) -> None:
@@ -54,6 +57,8 @@ class FakeRanker(BaseHTTPRequestHandler):
         if not self.path.startswith("/v2/models/ranker/"):
             return self._send(400, json.dumps({"error": "unknown model"}).encode(), {})
         type(self).infers += 1
+        if self.delay:
+            time.sleep(self.delay)
         length = int(self.headers.get("Inference-Header-Content-Length") or len(body))
         request = json.loads(body[:length])
         (tensor,) = request["inputs"]
@@ -77,6 +82,6 @@ class FakeRanker(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def ranker(*, noise: float = 0.0, shift: float = 0.0) -> type[FakeRanker]:
+def ranker(*, noise: float = 0.0, shift: float = 0.0, delay: float = 0.0) -> type[FakeRanker]:
     """A FakeRanker class of its own (its counters are not shared with another test's)."""
-    return type("Ranker", (FakeRanker,), {"noise": noise, "shift": shift, "infers": 0})
+    return type("Ranker", (FakeRanker,), {"noise": noise, "shift": shift, "delay": delay, "infers": 0})

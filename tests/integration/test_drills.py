@@ -202,6 +202,30 @@ def result_log(run_dir: Path):  # type: ignore[no-untyped-def]
     return read_request_log(run_dir / "request_log")
 
 
+def test_the_shipped_bad_release_drill_rolls_back_stale_embeddings(env: tuple[LocalPlatform, Path], tmp_path: Path) -> None:
+    """drills/bad-model-rollout.yaml's experiment: the release is built from this environment's
+    model with every item's embedding moved, caught at its canary and rolled back."""
+    platform, env_file = env
+    shipped = yaml.safe_load((REPO / "drills/bad-model-rollout.yaml").read_text())
+    drill = tmp_path / "bad-release.yaml"
+    drill.write_text(yaml.safe_dump({
+        **shipped, "environment": str(env_file), "experiment": str(experiment(tmp_path, "bad-model-rollout")),
+        "load": {"trace": str(TRACE), "speed": SPEED, "warmup_s": 3, "cooldown_s": 2}, "bring_up": False,
+    }))  # fmt: skip
+    result = run_drill(plan_drill(drill), reports=tmp_path / "r")
+    journal = assert_valid_journal(result.run_dir / "journal.json")
+    report = journal["rollout"]["report"]
+    assert report["outcome"] == "rolled_back" and report["reasons"][0].startswith("wrong answers: 200 of 200"), report["reasons"]
+    assert report["plan"]["order"][0] == f"{PRIMARY}-0" and report["comparison"]["reference"] == f"{PRIMARY}-1"
+    served = journal["rollout"]["audit"]["served"]["v1-stale"]
+    assert served > 20 and journal["rollout"]["wrong_answers_served"] == served  # every item moved: every answer wrong
+    assert result.exit_code == 0, journal["checks"]
+    text = " ".join(page.extract_text() for page in PdfReader(str(result.run_dir / "report.pdf")).pages)
+    assert "release v1-stale over v1: rolled back" in text and "time to roll back" in text
+    assert {n.version for n in platform.status().nodes()} == {"v1"}
+    assert_healthy(platform)
+
+
 def test_sigint_during_a_fault_rolls_back(env: tuple[LocalPlatform, Path], tmp_path: Path) -> None:
     platform, env_file = env
     drill = drill_file(tmp_path, env_file, experiment(tmp_path, "network-partition", pause=30), budget=30, name="sigint")
