@@ -215,3 +215,15 @@ def test_the_audit_counts_exactly_the_wrong_answers_users_got(servers: dict[str,
     assert result.served == {"r2": 5, "r3-bad": 10}
     assert (result.audited, result.wrong, result.unaudited) == (12, 10, 3)  # the kept-answer bound: 12 of 15
     assert result.first_wrong is not None and result.first_wrong.startswith("row ") and "score" in result.first_wrong
+
+
+def test_recover_puts_back_the_nodes_a_killed_rollout_left_on_the_release(servers: dict[str, str], tmp_path: Path) -> None:
+    from drillkit.chaos.undo import undo_pending
+
+    platform = FakePlatform(tmp_path, servers)
+    platform.undo_log().record("rollout_version", "restore_versions", {"version": "r1", "nodes": list(platform.serving)})
+    platform.serving["us-east-1-0"] = "r3-bad"  # the runner died after the canary moved
+    (undone,) = undo_pending(platform, faults_only=False)  # type: ignore[arg-type]
+    assert undone["error"] is None and undone["note"] == "moved back to r1: us-east-1-0"
+    assert platform.moves == [("us-east-1-0", "r1")] and set(platform.serving.values()) == {"r1"}
+    assert undo_pending(platform) == []  # type: ignore[arg-type]
