@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from drillkit.errors import SpecError
-from drillkit.request_log import Part
+from drillkit.request_log import PartWriter
 
 ANSWERS = "answers"
 MAX_BODY_BYTES = 1 << 20
@@ -36,35 +36,21 @@ class AnswerRecord(NamedTuple):
     header_length: int  # its Inference-Header-Content-Length (0: a JSON-only answer)
 
 
-class AnswerLogWriter:
+class AnswerLogWriter(PartWriter):
     """Buffers one process's kept answers, at most ``limit`` of them (``dropped`` counts the rest)."""
 
     def __init__(self, directory: Path, *, worker: str, limit: int) -> None:
-        self.directory, self.worker, self.limit = directory, worker, limit
+        super().__init__(directory, worker=worker, schema=SCHEMA)
+        self.limit = limit
         self.kept = self.dropped = 0
-        self._rows: list[AnswerRecord] = []
-        self._part = 0
 
-    def append(self, record: AnswerRecord) -> None:
+    def append(self, record: tuple[object, ...]) -> None:
+        assert isinstance(record, AnswerRecord)
         if self.kept >= self.limit or len(record.body) > MAX_BODY_BYTES:
             self.dropped += 1
             return
         self.kept += 1
-        self._rows.append(record)
-
-    def take(self) -> Part | None:
-        if not self._rows:
-            return None
-        rows, self._rows = self._rows, []
-        self.directory.mkdir(parents=True, exist_ok=True)
-        columns = [pa.array(values, type=kind) for values, kind in zip(zip(*rows), SCHEMA.types, strict=True)]
-        part = Part(pa.Table.from_arrays(columns, schema=SCHEMA), self.directory / f"part-{self.worker}-{self._part:06d}.parquet")
-        self._part += 1
-        return part
-
-    def flush(self) -> Path | None:
-        part = self.take()
-        return part.write() if part is not None else None
+        super().append(record)
 
 
 def read_answers(directory: Path) -> pd.DataFrame:

@@ -27,8 +27,8 @@ from drillkit.burst import DEFAULT_LIMITS, Burst, BurstLimits, run_burst
 from drillkit.model.client import InferenceClient
 from drillkit.platforms.base import ComponentStatus, EnvironmentStatus, Health
 from drillkit.smoke import ProbeResult, send_probe
-from drillkit.workload.golden import GoldenSet
 from drillkit.try_timeout import TryTimeouts, warmup_warnings
+from drillkit.workload.golden import GoldenSet
 
 HEADROOM = 1.25
 # The longest the runner waits after the burst before it injects (see :func:`settle_s`).

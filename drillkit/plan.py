@@ -15,11 +15,11 @@ import yaml
 
 from drillkit.chaos.context import ENV_KEY
 from drillkit.errors import SpecError
+from drillkit.model.repository import RECOMMENDER_MODELS
 from drillkit.spec import DrillSpec, EnvironmentSpec, load_drill
 from drillkit.spec.experiment import Trust, check_code, read_experiment
 from drillkit.spec.loader import parse_spec, read_spec_text
 from drillkit.spec.suite import DrillOverrides, EnvironmentOverrides
-from drillkit.model.repository import RECOMMENDER_MODELS
 from drillkit.trace import Trace, read_trace
 from drillkit.workload.repository import scan
 

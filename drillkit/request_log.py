@@ -64,6 +64,12 @@ class Part(NamedTuple):
     table: pa.Table
     path: Path
 
+    @classmethod
+    def of(cls, rows: list[tuple[object, ...]], schema: pa.Schema, path: Path) -> Part:
+        """Rows (tuples in the schema's column order) as one Arrow table, built column by column."""
+        columns = [pa.array(values, type=kind) for values, kind in zip(zip(*rows), schema.types, strict=True)]
+        return cls(pa.Table.from_arrays(columns, schema=schema), path)
+
     def write(self) -> Path:
         tmp = self.path.with_suffix(".tmp")
         pq.write_table(self.table, tmp)
@@ -71,17 +77,15 @@ class Part(NamedTuple):
         return self.path
 
 
-class RequestLogWriter:
-    """Buffers records of one process and writes them as numbered Parquet parts."""
+class PartWriter:
+    """Buffers one process's rows (tuples of ``schema``) and writes them as numbered Parquet parts."""
 
-    def __init__(self, directory: Path, *, worker: str) -> None:
-        self.directory = directory
-        self.worker = worker
-        self._rows: list[RequestRecord] = []
+    def __init__(self, directory: Path, *, worker: str, schema: pa.Schema) -> None:
+        self.directory, self.worker, self.schema = directory, worker, schema
+        self._rows: list[tuple[object, ...]] = []
         self._part = 0
-        directory.mkdir(parents=True, exist_ok=True)
 
-    def append(self, record: RequestRecord) -> None:
+    def append(self, record: tuple[object, ...]) -> None:
         self._rows.append(record)
 
     def take(self) -> Part | None:
@@ -89,8 +93,8 @@ class RequestLogWriter:
         if not self._rows:
             return None
         rows, self._rows = self._rows, []
-        columns = [pa.array(values, type=kind) for values, kind in zip(zip(*rows), SCHEMA.types, strict=True)]
-        part = Part(pa.Table.from_arrays(columns, schema=SCHEMA), self.directory / f"part-{self.worker}-{self._part:06d}.parquet")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        part = Part.of(rows, self.schema, self.directory / f"part-{self.worker}-{self._part:06d}.parquet")
         self._part += 1
         return part
 
@@ -98,6 +102,14 @@ class RequestLogWriter:
         """Write the buffered rows as the next part (None when there was nothing to write)."""
         part = self.take()
         return part.write() if part is not None else None
+
+
+class RequestLogWriter(PartWriter):
+    """Buffers the request records of one process and writes them as numbered Parquet parts."""
+
+    def __init__(self, directory: Path, *, worker: str) -> None:
+        super().__init__(directory, worker=worker, schema=SCHEMA)
+        directory.mkdir(parents=True, exist_ok=True)
 
 
 def read_request_log(directory: Path) -> pd.DataFrame:

@@ -29,9 +29,9 @@ from typing import Literal
 
 from drillkit.burst import BurstLimits, quantile, run_burst
 from drillkit.gateway import MODELS, initial_try_timeouts
-from drillkit.workload.golden import GoldenSet
 from drillkit.spec import GatewaySpec
 from drillkit.units import Record
+from drillkit.workload.golden import GoldenSet
 
 QUANTILE = 0.999
 CONCURRENCY = 4  # requests in flight on the one node: a busy node, not an idle one

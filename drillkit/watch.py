@@ -12,10 +12,10 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from drillkit.events import fire
 from drillkit.model.client import InferenceClient
 from drillkit.smoke import send_probe
 from drillkit.workload.golden import GoldenSet
-from drillkit.events import fire
 
 
 class Loop:

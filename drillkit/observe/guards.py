@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from drillkit.events import GuardError, GuardTripped, emit
 from drillkit.observe.client import PromClient, PrometheusError
 from drillkit.observe.promql import guard_query
 from drillkit.spec.slo import AbortGuard, GuardSignal, GuardSource
-from drillkit.events import GuardError, GuardTripped, emit
 from drillkit.units import Record
 from drillkit.watch import Loop
 

@@ -15,18 +15,16 @@ NodeSwitch(node='primary-0', version='v2', drained_at=..., serving_at=...)
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drillkit import gateway, supervise
-from drillkit.backup.golden import golden_identical
+from drillkit.backup.golden import node_serves
 from drillkit.errors import ComponentError, ModelRepositoryError, NotUpError
 from drillkit.model import repository
 from drillkit.platforms import local_start
 from drillkit.platforms.base import NodeSwitch
 from drillkit.platforms.local_state import LocalState, exclusive, load_state, save_state
 from drillkit.spec import model_cache
-from drillkit.workload.golden import recorded_or_builtin
 
 if TYPE_CHECKING:
     from drillkit.platforms.local import LocalPlatform
@@ -55,23 +53,11 @@ def switch_node(p: LocalPlatform, node: str, version: str) -> NodeSwitch:
     drained = _drained(api, node, deadline=time.monotonic() + p.spec.gateway.server_timeout_ms / 1e3)
     started = _restart_on(p, node, version)
     record = _state(p).node(node)
-    verified = _verified(local_start.region_repo(p, record.region) / version, f"http://127.0.0.1:{record.http_port}", node)
+    verified = node_serves(local_start.region_repo(p, record.region) / version, f"http://127.0.0.1:{record.http_port}", node)
     api.set_version(p.root / local_start.VERSION_MAP, node, version)
     api.set_state(node, "ready")
     serving = _up(api, node, [record.process], deadline=time.monotonic() + p.start_timeout_s)
     return NodeSwitch(node, version, drained, started, verified, serving)
-
-
-def _verified(version_dir: Path, url: str, node: str) -> float | None:
-    """When the node answered the version's golden probes (None: the version has none yet, as a
-    release of your own model before its canary is judged); ModelRepositoryError when it did not."""
-    golden = recorded_or_builtin(version_dir, repository.verify(version_dir))
-    if golden is None:
-        return None
-    same, detail = golden_identical(url, golden)
-    if not same:
-        raise ModelRepositoryError(f"{node} on {version_dir.name} does not answer that version's golden probes: {detail}")
-    return time.time()
 
 
 def _state(p: LocalPlatform) -> LocalState:

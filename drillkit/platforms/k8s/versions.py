@@ -20,16 +20,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from drillkit.backup.golden import golden_identical
-from drillkit.errors import ModelRepositoryError, StartupError
-from drillkit.model.repository import verify
+from drillkit.backup.golden import node_serves
+from drillkit.errors import StartupError
 from drillkit.platforms.base import Health, NodeSwitch
 from drillkit.platforms.k8s import meta
 from drillkit.platforms.k8s.client import collection
 from drillkit.platforms.k8s.render_region import statefulset
 from drillkit.platforms.k8s.status import pod_health
 from drillkit.spec import model_cache
-from drillkit.workload.golden import recorded_or_builtin
 
 if TYPE_CHECKING:
     from drillkit.platforms.kubernetes import KubernetesPlatform
@@ -92,10 +90,4 @@ def _verified(p: KubernetesPlatform, node: str, version: str) -> float | None:
     version_dir = model_cache(p.spec) / version
     if endpoint is None or not version_dir.is_dir():
         return None
-    golden = recorded_or_builtin(version_dir, verify(version_dir))
-    if golden is None:
-        return None
-    same, detail = golden_identical(endpoint, golden)
-    if not same:
-        raise ModelRepositoryError(f"{node} on {version} does not answer that version's golden probes: {detail}")
-    return time.time()
+    return node_serves(version_dir, endpoint, node)
