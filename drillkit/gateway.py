@@ -103,6 +103,8 @@ class Served:
 NODE_HEADER = "X-Drillkit-Node"
 REGION_HEADER = "X-Drillkit-Region"
 VERSION_HEADER = "X-Drillkit-Version"
+TARGET_HEADER = "X-Drillkit-Region-Target"  # a request that names a region goes to that region's nodes only
+SHED_HEADER = "X-Drillkit-Shed"  # on a 503 the gateway sent instead of queueing past max_queue
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class Backend:
     port: int
     backup: bool
     version: str = ""  # the model version the node serves (the version response header)
+    slot: bool = False  # a server for a node scaling out may add: declared disabled, enabled live
 
 
 @dataclass(frozen=True)
@@ -238,10 +241,12 @@ local SHARE, MINIMUM, SLOTS = {share!r}, {allowance!r}, {slots}
 local ring, head, retried = {{}}, 0, {{}}
 
 local function up_servers(servers)
+  -- a server in maintenance (an empty scale-out slot, a drained node) is not one of the servers
   local up, total = 0, 0
   for _, srv in pairs(servers) do
-    total = total + 1
-    if string.sub(srv:get_stats().status or "", 1, 2) == "UP" then up = up + 1 end
+    local status = srv:get_stats().status or ""
+    if string.sub(status, 1, 5) ~= "MAINT" then total = total + 1 end
+    if string.sub(status, 1, 2) == "UP" then up = up + 1 end
   end
   return up, total
 end
@@ -338,10 +343,33 @@ def _frontend(plan: GatewayPlan) -> str:
     return f"""frontend gateway
     bind 127.0.0.1:{plan.bind_port}
     option http-keep-alive
-    default_backend {BACKEND}
+{_shed(plan.spec)}{_region_targets(plan)}    default_backend {BACKEND}
     http-response set-header {NODE_HEADER} %[srv_name]
     http-response set-header {REGION_HEADER} %[srv_name,map({plan.region_map},unknown)]
 {_version_header(plan)}"""
+
+
+def _shed(spec: GatewaySpec) -> str:
+    # Past max_queue waiting requests, a new one is answered at once: a fast, marked 503 instead
+    # of a wait that grows with the queue. Requests already queued wait at most queue_timeout_ms.
+    if spec.max_queue is None:
+        return ""
+    return (f'    http-request return status 503 content-type text/plain string "shed: the gateway\'s queue is full" '
+            f"hdr {SHED_HEADER} overload if {{ queue({BACKEND}) ge {spec.max_queue} }}\n")  # fmt: skip
+
+
+def regions_of(plan: GatewayPlan) -> list[str]:
+    return list(dict.fromkeys(b.region for b in plan.backends))
+
+
+def _region_targets(plan: GatewayPlan) -> str:
+    # A request naming a region (a capacity ramp) reaches that region's nodes only, through the
+    # same fault proxy and per-try timeouts: what one region can serve, measured at the gateway.
+    return "".join(f"    use_backend {region_backend(r)} if {{ req.hdr({TARGET_HEADER}) -m str {r} }}\n" for r in regions_of(plan))
+
+
+def region_backend(region: str) -> str:
+    return f"region-{region}"
 
 
 def _version_header(plan: GatewayPlan) -> str:
@@ -386,11 +414,27 @@ def _backend(plan: GatewayPlan) -> str:
         f"    default-server inter {interval}ms fastinter {interval}ms downinter {interval}ms "
         f"fall {spec.fall} rise {spec.rise}{passive}",
     ]
+    if spec.maxconn_per_node is not None:
+        lines[-1] += f" maxconn {spec.maxconn_per_node}"
+        lines.append(f"    timeout queue {spec.queue_timeout_ms}ms")
     if spec.mode is GatewayMode.ACTIVE_PASSIVE:
         lines.append("    option allbackups  # when the primary region is down, every standby node serves")
     for b in plan.backends:
         backup = " backup" if b.backup and spec.mode is GatewayMode.ACTIVE_PASSIVE else ""
-        lines.append(f"    server {b.name} 127.0.0.1:{b.port} check{backup}")
+        lines.append(f"    server {b.name} 127.0.0.1:{b.port} check{backup}{_disabled(b)}")
+    return "\n".join(lines) + "\n" + "".join(_region_backend(plan, r) for r in regions_of(plan))
+
+
+def _disabled(b: Backend) -> str:
+    return " disabled  # a slot: scaling out gives it a node" if b.slot else ""
+
+
+def _region_backend(plan: GatewayPlan, region: str) -> str:
+    """One region's nodes, tracking their state in the main backend (no second set of checks)."""
+    lines = [f"backend {region_backend(region)}", "    balance leastconn",
+             f"    http-request set-timeout server path,map_beg_int({plan.try_map},{plan.spec.server_timeout_ms})"]  # fmt: skip
+    for b in (b for b in plan.backends if b.region == region):
+        lines.append(f"    server {b.name} 127.0.0.1:{b.port} track {BACKEND}/{b.name}{_disabled(b)}")
     return "\n".join(lines) + "\n"
 
 
@@ -464,11 +508,25 @@ class RuntimeApi:
         if answer:
             raise ComponentError(f"gateway refused to set the version of {server}: {answer}")
 
-    def set_state(self, server: str, state: str) -> None:
+    def set_state(self, server: str, state: str, *, backend: str = BACKEND) -> None:
         """Set a server to ``ready``, ``drain`` or ``maint`` (operator action, also for drills)."""
-        answer = self.command(f"set server {BACKEND}/{server} state {state}").strip()
+        answer = self.command(f"set server {backend}/{server} state {state}").strip()
         if answer:
             raise ComponentError(f"gateway refused 'set server {server} state {state}': {answer}")
+
+    def fill_slot(self, server: str, region: str, port: int) -> None:
+        """Point a scale-out slot at a node's port and take it out of maintenance (in the main
+        backend and its region's); its checks then bring it UP."""
+        for backend in (BACKEND, region_backend(region)):
+            answer = self.command(f"set server {backend}/{server} addr 127.0.0.1 port {int(port)}").strip()
+            if answer and "changed" not in answer and "no need to change" not in answer:
+                raise ComponentError(f"gateway refused to point {backend}/{server} at port {port}: {answer}")
+            self.set_state(server, "ready", backend=backend)
+
+    def empty_slot(self, server: str, region: str) -> None:
+        """Put a slot back in maintenance: no request reaches it (drain it first)."""
+        for backend in (BACKEND, region_backend(region)):
+            self.set_state(server, "maint", backend=backend)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from drillkit.answer_log import AnswerLogWriter, AnswerRecord
 from drillkit.client_metrics import ClientCounter, ClientHistogram
 from drillkit.loop import BackgroundFlusher, InFlight, freeze_heap
+from drillkit.measure import SHED
 from drillkit.model.client import check_answer
 from drillkit.replay import Dispatch, Schedule, run_schedule
 from drillkit.request_log import RequestLogWriter, RequestRecord
@@ -309,6 +310,8 @@ class TraceReplayUser(FastHttpUser):
         status = response.status_code or 0
         latency = (meta.get("response_time") or 0.0) / 1e3
         cls = "" if status == 200 and error is None else error_class(status, error)
+        if status == 503 and headers.get("x-drillkit-shed"):
+            cls = SHED  # the gateway answered at once instead of queueing: shed, not failed
         outcome = "error" if cls else "ok"
         if not cls and replay.answers is not None and version and version != replay.reference_version:
             replay.answers.append(AnswerRecord(i, version, response.content or b"",

@@ -40,6 +40,7 @@ from drillkit.units import Record, Seconds
 
 FAILBACK_SHARE = 0.95
 RESOLUTION_S = 0.1  # the step of the sliding windows RTO and failback are read from
+SHED = "shed"  # the error class of a request the gateway shed (its 503 carries X-Drillkit-Shed)
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ class Measurements(Record):
     """The numbers a drill is judged by (seconds; ``inf``, written "never", means never)."""
 
     requests: int = Field(ge=0)
-    failed_requests: int = Field(ge=0)
+    failed_requests: int = Field(ge=0, description="requests that got no answer, but those the gateway shed")
+    shed_requests: int = Field(0, ge=0, description="requests the gateway shed at once past its queue (a marked 503)")
     failed_during_incident: int = Field(ge=0)
     ttd_s: Seconds | None = Field(description="time to detect; None: the gateway never marked a faulted node down")
     rto_s: Seconds
@@ -225,19 +227,21 @@ def measure(
     recovery_ended = rto(ended_ws, fault_start, stable_for_s=stable_for_s, window_s=window_s, step_s=step, since=since)
     incident_end = max(fault_start + recovery if math.isfinite(recovery) else math.inf, fault_start + window_s)
     incident = [w for w in ws if since < w.start + window_s and w.start < incident_end]
-    failed = int((log["outcome"] != "ok").sum())
+    shed = int((log["error_class"] == SHED).sum())
+    failed = int((log["outcome"] != "ok").sum()) - shed
     in_incident = log[(log["scheduled_at"] >= since) & (log["scheduled_at"] < incident_end)]
     judged_from, worst_judged = judged_latency(log, ws, judge_latency, fault_start=fault_start, rto_s=recovery,
                                                judge=judge)
     return Measurements(
         requests=len(log),
         failed_requests=failed,
+        shed_requests=shed,
         failed_during_incident=int((in_incident["outcome"] != "ok").sum()),
         ttd_s=ttd(gateway_changes, fault_start, faulted, injecting_since),
         rto_s=recovery,
         outage_s=outage(log, since, p99_slo_s=p99_slo_s),
         worst_p99_s=max((w.p99_s for w in incident), default=0.0),
-        error_budget_consumed=failed / (error_budget * len(log)) if len(log) and error_budget > 0 else 0.0,
+        error_budget_consumed=(failed + shed) / (error_budget * len(log)) if len(log) and error_budget > 0 else 0.0,
         failback_s=failback(fine, rollback_end),
         window_s=window_s,
         resolution_s=step,

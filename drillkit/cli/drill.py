@@ -149,7 +149,8 @@ def _print_verdict(journal: Journal, run_dir: Path) -> None:
     m = journal.measurements
     if m is not None:
         out.print(f"RTO {shown(m.rto_s)} (every {m.resolution_s:g} s), TTD {shown(m.ttd_s)}, outage {shown(m.outage_s)}, "
-                  f"failed {m.failed_requests} of {m.requests}, failback {shown(m.failback_s)}")  # fmt: skip
+                  f"failed {m.failed_requests} of {m.requests}" + (f", shed {m.shed_requests}" if m.shed_requests else "")
+                  + f", failback {shown(m.failback_s)}")  # fmt: skip
     g = journal.gateway
     if g is not None and g.fault is not None:
         out.print(f"gateway: {g.fault.retries} retries, {g.fault.redispatches} redispatches for {g.fault.requests} requests "

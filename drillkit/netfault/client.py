@@ -65,6 +65,14 @@ class NetfaultClient:
         """Clear the route's fault; returns the route."""
         return RouteState.model_validate(self._call("DELETE", _path(route, "fault"), route=route))
 
+    def add_route(self, route: str, upstream_port: int) -> RouteState:
+        """A new route to ``127.0.0.1:upstream_port`` on a free port (its ``listen_port``)."""
+        return RouteState.model_validate(self._call("PUT", _path(route), json.dumps({"upstream_port": upstream_port}), route))
+
+    def remove_route(self, route: str) -> None:
+        """Close a route and its connections."""
+        self._call("DELETE", _path(route), route=route)
+
     def clear_all(self) -> list[RouteState]:
         """Clear every route's fault; returns every route."""
         return [RouteState.model_validate(r) for r in self._call("DELETE", "/faults")]

@@ -8,6 +8,8 @@
 | ``PUT /routes/{name}/fault`` | body: a ``Fault``; applies at once to open connections; 200, the route |
 | ``DELETE /routes/{name}/fault`` | clears one route; 200, the route |
 | ``DELETE /faults`` | clears every route; 200, every route |
+| ``PUT /routes/{name}`` | body ``{"upstream_port": N}``: a new route (a node scaling out added) on a free port; 200, the route |
+| ``DELETE /routes/{name}`` | closes the route and its connections (a node scaled in); 200, ``{"removed": name}`` |
 
 Every request must be addressed to ``127.0.0.1`` or ``localhost`` (the ``Host`` header, else
 403) and carry ``Authorization: Bearer <token>`` (else 401), the token the proxy keeps in the
@@ -36,9 +38,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from drillkit.netfault.faults import Fault
+from drillkit.netfault.faults import Fault, RouteConfig
 from drillkit.netfault.proxy import Route
 
 _MAX_BODY = 64 * 1024
@@ -58,7 +60,7 @@ def log(message: str) -> None:
 class ControlServer:
     """Answers control requests for ``routes`` (name -> Route) from callers that send ``token``."""
 
-    def __init__(self, routes: Mapping[str, Route], *, token: str) -> None:
+    def __init__(self, routes: dict[str, Route], *, token: str) -> None:
         self.routes = routes
         self._expected = f"Bearer {token}".encode()
 
@@ -67,7 +69,8 @@ class ControlServer:
         try:
             try:
                 request = await asyncio.wait_for(_read_request(reader), timeout=10)
-                status, payload = self.refusal(request.headers) or self.dispatch(request.method, request.path, request.body)
+                status, payload = self.refusal(request.headers) or await self._route_change(request) or \
+                    self.dispatch(request.method, request.path, request.body)
             except _BadRequest as exc:
                 status, payload = exc.status, {"error": str(exc)}
             writer.write(_response(status, payload))
@@ -86,6 +89,31 @@ class ControlServer:
             return 401, {"error": "missing or wrong bearer token; send Authorization: Bearer <the token in the "
                                   "environment's state folder, netfault.token>"}  # fmt: skip
         return None
+
+    async def _route_change(self, request: _Request) -> tuple[int, Any] | None:
+        """``PUT`` / ``DELETE /routes/{name}``: add or remove a route (None: not such a request)."""
+        parts = [p for p in request.path.split("?", 1)[0].split("/") if p]
+        if len(parts) != 2 or parts[0] != "routes" or request.method not in ("PUT", "DELETE"):
+            return None
+        name = parts[1]
+        if request.method == "DELETE":
+            route = self.routes.pop(name, None)
+            if route is None:
+                return 404, {"error": f"no route {name!r}; known routes: {', '.join(self.routes) or '(none)'}"}
+            route.close()
+            log(f"route {name}: removed")
+            return 200, {"removed": name}
+        if name in self.routes:
+            return 400, {"error": f"route {name!r} exists; remove it first"}
+        try:
+            port = _NewRoute.model_validate_json(request.body or b"{}").upstream_port
+            route = Route(RouteConfig(name=name, upstream_port=port), log=log)
+        except ValidationError as exc:
+            return 400, {"error": _explain(exc)}
+        await route.start()
+        self.routes[name] = route
+        log(f"route {name}: added on port {route.state().listen_port} -> 127.0.0.1:{port}")
+        return 200, route.state().model_dump()
 
     def dispatch(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
         """Route one (authorized) request; returns (status, JSON-able payload)."""
@@ -133,9 +161,18 @@ def _apply(route: Route, fault: Fault) -> None:
     route.set_fault(fault)
 
 
+class _NewRoute(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    upstream_port: int = Field(ge=1, le=65535)
+
+
 def _explain(exc: ValidationError) -> str:
     """'invalid fault: reset_ratio: Input should be ... ; fields: latency_ms, ...'."""
     problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+    if exc.title == "_NewRoute":
+        return f"invalid route: {problems} (fields: upstream_port)"
+    if exc.title == "RouteConfig":
+        return f"invalid route: {problems}"
     return f"invalid fault: {problems} (fields: {', '.join(Fault.model_fields)})"
 
 

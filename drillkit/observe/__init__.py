@@ -14,6 +14,7 @@ from drillkit.observe.embedded import (
     ScrapePlan,
     prometheus_command,
     render_config,
+    write_node_target,
 )
 
-__all__ = ["NodeTarget", "ScrapePlan", "prometheus_command", "render_config"]
+__all__ = ["NodeTarget", "ScrapePlan", "prometheus_command", "render_config", "write_node_target"]

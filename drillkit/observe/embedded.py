@@ -3,7 +3,8 @@
 Prometheus scrapes every Triton node (labelled ``region`` and ``node``), the gateway's
 built-in exporter and, through a file-discovery slot, the load generator: each of its
 processes writes its own ``<loadgen_dir>/<worker>.json`` when it starts and removes it when
-it quits. The configuration is a pure function of a ``ScrapePlan``:
+it quits. Nodes that scaling out adds are found the same way (``<scaled_dir>/<node>.json``,
+``write_node_target``). The configuration is a pure function of a ``ScrapePlan``:
 
 >>> plan = ScrapePlan(interval_s=1.0, nodes=(NodeTarget("primary-0", "primary", 9102),),
 ...     gateway_stats_port=8404, loadgen_dir=Path("/tmp/loadgen"))
@@ -13,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,7 @@ class ScrapePlan:
     nodes: tuple[NodeTarget, ...]
     gateway_stats_port: int
     loadgen_dir: Path
+    scaled_dir: Path | None = None  # file discovery of the nodes scaling out added
 
 
 def render_config(plan: ScrapePlan) -> str:
@@ -44,7 +47,7 @@ def render_config(plan: ScrapePlan) -> str:
     config = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
         "scrape_configs": [
-            {"job_name": "triton", "static_configs": [_node(n) for n in plan.nodes]},
+            {"job_name": "triton", "static_configs": [_node(n) for n in plan.nodes], **_scaled(plan, interval)},
             {"job_name": "gateway", "static_configs": [{"targets": [f"127.0.0.1:{plan.gateway_stats_port}"]}]},
             {
                 "job_name": "loadgen",
@@ -53,6 +56,22 @@ def render_config(plan: ScrapePlan) -> str:
         ],
     }
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def _scaled(plan: ScrapePlan, interval: str) -> dict[str, object]:
+    if plan.scaled_dir is None:
+        return {}
+    return {"file_sd_configs": [{"files": [str(plan.scaled_dir / "*.json")], "refresh_interval": interval}]}
+
+
+def write_node_target(scaled_dir: Path, target: NodeTarget) -> Path:
+    """Announce a node scaling out added (written aside, then renamed: never read half)."""
+    scaled_dir.mkdir(parents=True, exist_ok=True)
+    path = scaled_dir / f"{target.node}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps([_node(target)]))
+    tmp.replace(path)
+    return path
 
 
 def _node(target: NodeTarget) -> dict[str, object]:

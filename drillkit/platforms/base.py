@@ -108,6 +108,23 @@ class NodeSwitch:
     serving_at: float  # the gateway has it UP again
 
 
+@dataclass(frozen=True)
+class ScaleResult:
+    """One scaling of a region: from how many nodes to how many, which, and when (unix seconds)."""
+
+    region: str
+    from_nodes: int
+    to_nodes: int
+    nodes: list[str]  # the nodes added, or removed
+    requested_at: float
+    ready_at: float  # added: every new node answers readiness; removed: every node is gone
+    serving_at: float  # added: the gateway sends them traffic; removed: as ready_at
+
+    @property
+    def time_to_scale_s(self) -> float:
+        return self.serving_at - self.requested_at
+
+
 @runtime_checkable
 class Platform(Protocol):
     """An environment drills can run against.
@@ -215,6 +232,11 @@ class Platform(Protocol):
     def rollout_order(self) -> list[str]:
         """Every node in the order a rolling upgrade moves them: the primary region first, its
         first node the canary (on Kubernetes, the StatefulSet's highest ordinal)."""
+        ...
+
+    def scale_region(self, region: str, nodes: int) -> ScaleResult:
+        """Bring a region to ``nodes`` nodes, live: new ones serve through the gateway before this
+        returns; removed ones are drained first. Between the nodes ``up`` starts and ``max_nodes``."""
         ...
 
     def publish_version(self, version: str) -> list[str]:

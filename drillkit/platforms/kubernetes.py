@@ -36,8 +36,8 @@ from drillkit import try_timeout
 from drillkit.errors import NotUpError, SpecError
 from drillkit.gateway import GatewayCounters
 from drillkit.netfault.faults import Fault
-from drillkit.platforms.base import Capability, EnvironmentStatus, Gap, NodeSwitch
-from drillkit.platforms.k8s import deploy, node_faults, side_faults, status, versions
+from drillkit.platforms.base import Capability, EnvironmentStatus, Gap, NodeSwitch, ScaleResult
+from drillkit.platforms.k8s import deploy, node_faults, scale, side_faults, status, versions
 from drillkit.platforms.k8s.capabilities import gap
 from drillkit.platforms.k8s.clusters import Clusters
 from drillkit.platforms.k8s.run import RunRecord, load_run
@@ -137,7 +137,11 @@ class KubernetesPlatform:
         return try_timeout.fixed(self.spec.gateway, deploy.served_by(deploy.local_version(self, fetch=False)).models)
 
     def node_names(self, region: str | None = None) -> list[str]:
-        return [n for r in self.spec.regions if region in (None, r.name) for n in r.node_names()]
+        scaled = (load_run(self.run_path) or RunRecord(environment=self.name, run="", started_at=0)).replicas
+        return [f"{r.name}-{i}" for r in self.spec.regions if region in (None, r.name) for i in range(scaled.get(r.name, r.nodes))]
+
+    def scale_region(self, region: str, nodes: int) -> ScaleResult:
+        return scale.scale(self, region, nodes)
 
     def set_network_fault(self, node: str, fault: Fault) -> None:
         side_faults.set_network_fault(self, node, fault)
@@ -194,6 +198,6 @@ class KubernetesPlatform:
     def region_of(self, node: str) -> str:
         """The region of a node name; KeyError lists the known nodes."""
         for region in self.spec.regions:
-            if node in region.node_names():
+            if node in self.node_names(region.name):
                 return region.name
         raise KeyError(f"no node {node!r}; nodes: {', '.join(self.node_names())}")

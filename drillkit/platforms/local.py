@@ -27,8 +27,8 @@ from drillkit.errors import AlreadyUpError, MissingDependencyError, NotUpError, 
 from drillkit.gateway import GatewayCounters
 from drillkit.model.node import DEVICE_LOST_SIGNAL, ECC_ERROR_SIGNAL
 from drillkit.netfault import Fault, NetfaultClient
-from drillkit.platforms import local_start, local_versions
-from drillkit.platforms.base import Capability, EnvironmentStatus, Gap, NodeSwitch
+from drillkit.platforms import local_scale, local_start, local_versions
+from drillkit.platforms.base import Capability, EnvironmentStatus, Gap, NodeSwitch, ScaleResult
 from drillkit.platforms.local_state import LocalState, Phase, exclusive, load_state, save_state
 from drillkit.platforms.local_status import environment_status, gateway_counters, gateway_servers
 from drillkit.platforms.settle import not_settled
@@ -213,6 +213,9 @@ class LocalPlatform:
 
     def verification_node(self, region: str, repository: Path) -> AbstractContextManager[str]:
         return local_start.verification_node(self, region, repository)
+
+    def scale_region(self, region: str, nodes: int) -> ScaleResult:
+        return local_scale.scale(self, region, nodes)
 
     def rollout_order(self) -> list[str]:
         regions = [self.spec.primary, *self.spec.standbys]

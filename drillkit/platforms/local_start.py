@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 S3_CREDENTIALS = ("AWS_", "DRILLKIT_S3_")  # what boto3 and drillkit.backup.s3 read
 TRY_MAP = "try_timeouts.map"
 VERSION_MAP = "versions.map"
+SCALED = "scaled"  # file discovery of the nodes scaling out added, for Prometheus
 
 
 def start_all(p: LocalPlatform, binaries: dict[str, str]) -> LocalState:
@@ -116,7 +117,7 @@ def clean_node_leftovers(root: Path, record: NodeRecord) -> None:
 def _fresh_root(root: Path) -> None:
     # Logs of the previous run are kept one generation, for the post-mortem of a failed up.
     private_dir(root)
-    for stale in ("workspace", "prometheus", "regions", "loadgen"):
+    for stale in ("workspace", "prometheus", "regions", "loadgen", SCALED):
         shutil.rmtree(root / stale, ignore_errors=True)
     if (root / "logs").exists():
         shutil.rmtree(root / "logs.previous", ignore_errors=True)
@@ -234,10 +235,14 @@ def _start_haproxy(p: LocalPlatform, state: LocalState, binary: str, golden: Gol
     if ports is not None:
         port, stats_port = ports
     standby = {r.name for r in p.spec.standbys}
+    nodes = {n.name for n in state.nodes}
     backends = tuple(
         gateway.Backend(n.name, n.region, n.proxy_port or 0, backup=n.region in standby, version=state.version_of(n))
         for n in state.nodes
-    )
+    ) + tuple(
+        gateway.Backend(slot, r.name, 1, backup=r.name in standby, slot=True)
+        for r in p.spec.regions for slot in r.slot_names() if slot not in nodes
+    )  # fmt: skip
     plan = gateway.GatewayPlan(
         bind_port=port,
         stats_port=stats_port,
@@ -275,7 +280,7 @@ def adopt_golden(p: LocalPlatform, state: LocalState, binary: str, golden: Golde
     _start_haproxy(p, state, binary, golden, ports=(state.gateway_port or free_port(), state.stats_port or free_port()))
     api = gateway.RuntimeApi(state.haproxy_socket or Path())
     procs = state.processes()
-    wait_for(lambda: _all_servers_up(api, len(state.nodes)), procs, time.monotonic() + p.start_timeout_s, "gateway (all servers UP)")
+    wait_for(lambda: _all_servers_up(api, state), procs, time.monotonic() + p.start_timeout_s, "gateway (all servers UP)")
     verify_gateway(state.gateway_url or "", golden)
     _tune_try_timeouts(p, state, golden)
     return written
@@ -300,11 +305,13 @@ def _tune_try_timeouts(p: LocalPlatform, state: LocalState, golden: GoldenSet) -
 def _start_prometheus(p: LocalPlatform, state: LocalState, binary: str) -> None:
     loadgen = p.root / "loadgen"
     loadgen.mkdir(exist_ok=True)
+    (p.root / SCALED).mkdir(exist_ok=True)  # watched from the start: a node scaling out adds is seen at once
     plan = observe.ScrapePlan(
         interval_s=p.spec.prometheus.scrape_interval_s,
         nodes=tuple(observe.NodeTarget(n.name, n.region, n.metrics_port) for n in state.nodes),
         gateway_stats_port=state.stats_port or 0,
         loadgen_dir=loadgen,
+        scaled_dir=p.root / SCALED,
     )
     (p.root / "prometheus.yml").write_text(observe.render_config(plan))
     port = free_port()
@@ -322,7 +329,7 @@ def _wait_ready(p: LocalPlatform, state: LocalState, deadline: float) -> None:
     for record in state.nodes:
         wait_for(lambda r=record: node_ready(r, state.models), procs, deadline, f"node {record.name}")
     api = gateway.RuntimeApi(state.haproxy_socket or Path())
-    wait_for(lambda: _all_servers_up(api, len(state.nodes)), procs, deadline, "gateway (all servers UP)")
+    wait_for(lambda: _all_servers_up(api, state), procs, deadline, "gateway (all servers UP)")
     if state.prometheus_port:
         url = f"http://127.0.0.1:{state.prometheus_port}/-/ready"
         wait_for(lambda: http_status(url) == 200, procs, deadline, "prometheus")
@@ -333,11 +340,12 @@ def node_ready(record: NodeRecord, models: tuple[str, ...]) -> bool:
     return all(http_status(f"{base}/{m}/ready") == 200 for m in models)
 
 
-def _all_servers_up(api: gateway.RuntimeApi, expected: int) -> bool:
+def _all_servers_up(api: gateway.RuntimeApi, state: LocalState) -> bool:
+    """Every node's server is UP (the empty scale-out slots stay in maintenance)."""
     if not api.socket_path.exists():
         return False
-    servers = api.servers()
-    return len(servers) == expected and all(s.status is gateway.ServerStatus.UP for s in servers)
+    status = {s.name: s.status for s in api.servers()}
+    return all(status.get(n.name) is gateway.ServerStatus.UP for n in state.nodes)
 
 
 def wait_for(ready: Callable[[], bool], procs: list[supervise.Process], deadline: float, what: str) -> None:

@@ -45,10 +45,21 @@ class RegionSpec(Spec):
                                          f"{REGION_MAX} characters, e.g. us-east-1")
     role: RegionRole = Field(description="primary or standby")
     nodes: int = Field(2, ge=1, le=16, description="inference nodes in the region, 1..16")
+    max_nodes: int | None = Field(None, ge=1, le=16, description="the most nodes scaling out may reach (empty: nodes; no scaling out)")
+
+    @model_validator(mode="after")
+    def _room_to_scale(self) -> RegionSpec:
+        if self.max_nodes is not None and self.max_nodes < self.nodes:
+            raise ValueError(f"max_nodes {self.max_nodes} is below nodes {self.nodes}: scaling never removes the nodes `up` starts")
+        return self
 
     def node_names(self) -> list[str]:
         """Names of the region's nodes: ``primary-0``, ``primary-1``, ..."""
         return [f"{self.name}-{i}" for i in range(self.nodes)]
+
+    def slot_names(self) -> list[str]:
+        """Names of the nodes scaling out may add: ``primary-2`` .. up to ``max_nodes``."""
+        return [f"{self.name}-{i}" for i in range(self.nodes, self.max_nodes or self.nodes)]
 
 
 class GatewaySpec(Spec):
@@ -96,6 +107,18 @@ class GatewaySpec(Spec):
     retry_budget_percent: float = Field(20.0, ge=0, le=100, description="L7 retries allowed per 100 requests over the window (0: no budget)")
     retry_budget_min_per_s: float = Field(1.0, ge=0, le=100_000, description="L7 retries per second always allowed (low traffic)")
     retry_budget_window_s: float = Field(10.0, ge=0.1, le=600, description="the window the retry budget is kept over, seconds")
+    # Overload: past a node's maxconn a request waits in the gateway's queue; past max_queue
+    # waiting, a request is shed at once with a 503 that says so (X-Drillkit-Shed), instead of
+    # everyone's latency growing without bound past the knee.
+    maxconn_per_node: int | None = Field(None, ge=1, le=10_000, description="requests one node takes at once (empty: no limit, no queue)")
+    max_queue: int | None = Field(None, ge=0, le=100_000, description="requests waiting for a node before new ones are shed (needs maxconn_per_node)")
+    queue_timeout_ms: int = Field(2_000, ge=10, le=MAX_MS, description="the longest a request waits in the queue (then a 503), ms")
+
+    @model_validator(mode="after")
+    def _queue_needs_maxconn(self) -> GatewaySpec:
+        if self.max_queue is not None and self.maxconn_per_node is None:
+            raise ValueError("max_queue sheds what waits past a node's maxconn: set maxconn_per_node too")
+        return self
 
     @model_validator(mode="after")
     def _timeouts(self) -> GatewaySpec:

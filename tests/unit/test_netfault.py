@@ -340,6 +340,27 @@ def test_client_errors_name_the_route_and_the_servers_message(proxy: FaultProxy)
         NetfaultClient("", token="t" * 43)
 
 
+def test_a_route_is_added_for_a_new_node_faulted_like_any_and_removed(proxy: FaultProxy, upstream: Upstream) -> None:
+    client = control(proxy)
+    added = client.add_route("primary-2", upstream.server_address[1])
+    assert added.name == "primary-2" and added.listen_port > 0
+    body, _ = request(added.listen_port, "POST", "/echo", b"scaled out")
+    assert body == b"scaled out"
+    client.set_fault("primary-2", Fault(latency_ms=80))
+    _, took = request(added.listen_port, "POST", "/echo", b"x")
+    assert took >= 0.08
+    with pytest.raises(ComponentError, match="route 'primary-2' exists"):
+        client.add_route("primary-2", upstream.server_address[1])
+    with pytest.raises(ComponentError, match="invalid route: upstream_port"):
+        client.add_route("primary-3", 0)
+    client.remove_route("primary-2")
+    assert "primary-2" not in {r.name for r in client.routes()}
+    with pytest.raises(OSError):
+        request(added.listen_port, "POST", "/echo", b"x", timeout=1.0)
+    with pytest.raises(ComponentError, match="404: no route 'primary-2'"):
+        client.remove_route("primary-2")
+
+
 def test_fault_and_config_validation() -> None:
     with pytest.raises(ValidationError, match="jitter_ms"):
         Fault(latency_ms=10, jitter_ms=11)

@@ -95,7 +95,7 @@ def restore(p: KubernetesPlatform, nodes: list[str]) -> None:
     for region in dict.fromkeys(p.region_of(n) for n in nodes):
         kube = p.clusters.region(region)
         sts = kube.get(f"{collection('StatefulSet', p.k8s.namespace)}/{meta.statefulset_name(p.name, region)}") or {}
-        wanted = next(r.nodes for r in p.spec.regions if r.name == region)
+        wanted = len(p.node_names(region))  # the spec's nodes, or what scaling set
         if (sts.get("spec") or {}).get("replicas", wanted) < wanted:
             _scale(p, kube, region, wanted)
     for node in nodes:

@@ -56,17 +56,17 @@ def haproxy_config(spec: EnvironmentSpec, served: Served = Served()) -> tuple[st
     config = render_config(plan)
     config = _replace_once(config, f"bind 127.0.0.1:{meta.GATEWAY_PORT}\n", f"bind :{meta.GATEWAY_PORT}\n")
     config = _replace_once(config, f"bind 127.0.0.1:{meta.STATS_PORT}\n", f"bind :{meta.STATS_PORT}\n")
-    for b in backends:
+    for b in backends:  # each region's server: in the main backend and in the region's own
         address = _address(spec, b.name)
-        config = _replace_once(config, f"server {b.name} 127.0.0.1:{b.port} ", f"server {b.name} {address} ")
+        config = _replace_once(config, f"server {b.name} 127.0.0.1:{b.port} ", f"server {b.name} {address} ", times=2)
     return config, render_region_map(backends)
 
 
-def _replace_once(text: str, old: str, new: str) -> str:
+def _replace_once(text: str, old: str, new: str, *, times: int = 1) -> str:
     # The local renderer binds to 127.0.0.1; on a pod every address is meant. If its output
     # ever changes shape this fails loudly instead of deploying a gateway that binds nothing.
-    if text.count(old) != 1:
-        raise AssertionError(f"gateway config: expected exactly one {old.strip()!r}")
+    if text.count(old) != times:
+        raise AssertionError(f"gateway config: expected {times} of {old.strip()!r}")
     return text.replace(old, new)
 
 

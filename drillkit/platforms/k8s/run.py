@@ -26,6 +26,7 @@ class RunRecord(BaseModel):
     environment: str
     run: str
     started_at: float
+    replicas: dict[str, int] = {}  # a region scaled away from its spec's nodes: its replicas now
 
 
 def new_run(environment: str, *, now: float) -> RunRecord:

@@ -124,7 +124,7 @@ def gateway_states(p: KubernetesPlatform) -> dict[str, str]:
     if csv is None:
         return {}
     servers = {s.name: s.status.value for s in parse_stat(csv)}
-    return {node: servers[r.name] for r in p.spec.regions if r.name in servers for node in r.node_names()}
+    return {node: servers[r.name] for r in p.spec.regions if r.name in servers for node in p.node_names(r.name)}
 
 
 def gateway_counters(p: KubernetesPlatform) -> GatewayCounters | None:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 def order(p: KubernetesPlatform) -> list[str]:
     """The primary region first, each region's highest ordinal first (the controller's order)."""
     regions = [p.spec.primary, *p.spec.standbys]
-    return [n for r in regions for n in reversed(r.node_names())]
+    return [n for r in regions for n in reversed(p.node_names(r.name))]
 
 
 def publish(p: KubernetesPlatform, version: str) -> list[str]:
