@@ -21,6 +21,8 @@ estimate put a standby serving several hundred requests/s at 104 and refused a d
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pydantic import BaseModel, ConfigDict
 
 from drillkit.burst import DEFAULT_LIMITS, Burst, BurstLimits, run_burst
@@ -69,6 +71,12 @@ class Capacity(BaseModel):
     try_timeouts: TryTimeouts | None = None
     warmup_p999_ms: dict[str, float] = {}
     warnings: list[str] = []
+    # The standby's knee as the latest capacity drill measured it (its history): a measured
+    # limit, older than the burst, which a burst of a second cannot find.
+    standby_knee_rps: float | None = None
+    standby_knee_age_s: float | None = None
+    standby_knee_nodes: int | None = None
+    standby_knee_limited_by: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return self.model_dump(mode="json")
@@ -83,9 +91,12 @@ def check(
     try_timeouts: TryTimeouts | None = None,
     warmup_p999_ms: dict[str, float] | None = None,
     limits: BurstLimits = DEFAULT_LIMITS,
+    knee: StandbyKnee | None = None,
 ) -> Capacity:
     """Judge whether the ``standby`` regions can serve ``HEADROOM`` x ``warmup_rps``; warn about
-    per-try timeouts below the warm-up's p99.9 of their model."""
+    per-try timeouts below the warm-up's p99.9 of their model. With the standby's measured
+    ``knee`` (taken with as many nodes as it has now), a knee below the required rate refuses
+    too: the burst is short, the knee is where latency leaves the SLO under sustained load."""
     nodes = [n for n in status.nodes() if n.region in standby]
     ready = [n for n in nodes if n.health is Health.READY and n.gateway_state == "UP"]
     p999 = {m: round(v, 2) for m, v in (warmup_p999_ms or {}).items()}
@@ -101,8 +112,14 @@ def check(
         warmup_p999_ms=p999,
         warnings=warmup_warnings(try_timeouts.models if try_timeouts else {}, p999),
     )
+    if knee is not None:
+        report = _with(report, standby_knee_rps=knee.knee_rps, standby_knee_age_s=round(knee.age_s, 1),
+                       standby_knee_nodes=knee.nodes, standby_knee_limited_by=knee.limited_by)  # fmt: skip
     if len(ready) < len(nodes) or not ready:
         return _refused(report, f"only {len(ready)} of {len(nodes)} standby nodes are ready and UP at the gateway")
+    if knee is not None and knee.nodes == len(nodes) and knee.limited_by == "slo" and knee.knee_rps < report.required_rps:
+        return _refused(report, f"the standby's measured knee is {knee.knee_rps:g} req/s with {len(nodes)} nodes "
+                                f"({_age(knee.age_s)} ago), below the {report.required_rps:.0f} req/s required")  # fmt: skip
     if not golden.probes:
         return _refused(report, f"model version {golden.version} has no golden probes to measure the standby with")
     probes = {n.name: _golden_probes(n, golden, limits.limit_s) for n in ready}
@@ -124,6 +141,20 @@ def check(
     )
     passed = {"ok": reason == "", "reason": reason or shown, "same_model": burst.wrong == 0}
     return _with(report, **passed, **_burst_fields(burst, limits))
+
+
+@dataclass(frozen=True)
+class StandbyKnee:
+    """The standby region's latest measured knee (``drillkit.report.history.Knee``) and its age."""
+
+    knee_rps: float
+    age_s: float
+    nodes: int | None
+    limited_by: str
+
+
+def _age(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
 def settle_s(report: Capacity, latency_windows_s: list[float]) -> float:

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from drillkit import capacity, try_timeout
+from drillkit.autoscale import Autoscaler, loadgen_p99, prometheus_p99
 from drillkit.chaos.context import pin_environment
 from drillkit.chaos.run import guard_signals, run_guarded, stop_experiment
 from drillkit.chaos.undo import undo_pending
-from drillkit.errors import EnvironmentFailure, ExitCode, NotUpError
+from drillkit.errors import EnvironmentFailure, ExitCode, NotUpError, SpecError
 from drillkit.evaluate import RunRecord, finish
 from drillkit.events import ActivityEnded, fire, read_events
 from drillkit.journal import Journal
@@ -37,7 +38,8 @@ from drillkit.observe.scrape import prometheus_for, wait_for_loadgen
 from drillkit.plan import DrillPlan
 from drillkit.platforms import Platform, open_platform
 from drillkit.platforms.base import Health
-from drillkit.report.history import HISTORY_NAME, record_run
+from drillkit.report.history import HISTORY_NAME, History, record_run
+from drillkit.spec.autoscale import AutoscaleSpec
 from drillkit.undo import UndoEntry
 from drillkit.watch import Canary, GatewayWatcher, Loop
 from drillkit.workload.golden import golden_of
@@ -83,7 +85,7 @@ def run_drill(plan: DrillPlan, *, reports: Path = Path("reports"), force: bool =
     with drill_lock(platform), guard_signals():
         started_env = _ensure_up(platform, plan)
         try:
-            return DrillRun(plan, platform, run_dir, force=force).execute()
+            return DrillRun(plan, platform, run_dir, force=force, history=history or reports / HISTORY_NAME).execute()
         finally:
             record_run(history or reports / HISTORY_NAME, run_dir)  # every run, a refused one too; the history never fails a drill
             if started_env:
@@ -104,10 +106,12 @@ class DrillRun:
         guards: the abort guards (None when the drill has none).
         watchers: background watchers (gateway state, canary, guards).
         force: inject even when the capacity pre-check refuses.
+        history: the history store, where the pre-check finds the standby's measured knee.
     """
 
-    def __init__(self, plan: DrillPlan, platform: Platform, run_dir: Path, *, force: bool = False) -> None:
-        self.plan, self.platform, self.run_dir, self.force = plan, platform, run_dir, force
+    def __init__(self, plan: DrillPlan, platform: Platform, run_dir: Path, *, force: bool = False,
+                 history: Path | None = None) -> None:  # fmt: skip
+        self.plan, self.platform, self.run_dir, self.force, self.history = plan, platform, run_dir, force, history
         self.timeline = run_dir / "timeline.jsonl"
         self.status = platform.status()
         self.golden = golden_of(platform.root.parent / "models" / plan.environment.model.version)
@@ -123,6 +127,14 @@ class DrillRun:
                                      Canary(self.status.gateway_url or "", self.golden, self.timeline)]  # fmt: skip
         if self.guards is not None:
             self.watchers.append(self.guards)
+        if plan.environment.autoscale is not None:
+            self.watchers.append(self._autoscaler(plan.environment.autoscale))
+
+    def _autoscaler(self, spec: AutoscaleSpec) -> Autoscaler:
+        """The environment's autoscaler, on the p99 users feel (Prometheus' when asked and there is one)."""
+        use_prom = spec.signal == "prometheus_p99" and self.prom is not None
+        signal = prometheus_p99(self.prom, spec.window_s) if use_prom and self.prom else loadgen_p99(self.load, spec.window_s)
+        return Autoscaler(self.platform, spec, signal=signal, timeline=self.timeline)
 
     def execute(self) -> DrillResult:
         """Every step of the drill, then the journal; a capacity refusal is raised after its journal is written."""
@@ -148,7 +160,8 @@ class DrillRun:
             load_undo = self._start_load()
             capacity_report = self._warm_up()
             chaos_journal = run_guarded(self._experiment(), request_log=self.load.plan.request_log,
-                                        timeline=self.timeline, guards=self.guards, trace=self.plan.spec.load.trace)  # fmt: skip
+                                        timeline=self.timeline, guards=self.guards, trace=self.plan.spec.load.trace,
+                                        speed=self.plan.spec.load.speed)  # fmt: skip
             interrupted = chaos_journal.get("status") == "interrupted" and self._trip() is None
             completed = True
         except KeyboardInterrupt:
@@ -156,6 +169,7 @@ class DrillRun:
         except CapacityRefused as exc:
             refusal, capacity_report = exc, exc.report  # nothing was injected; the journal records why
         finally:
+            self._stop_scaling()  # nothing scales out again once the rollback scales back in
             undone = self._rollback()
             if completed and not interrupted:
                 self._cooldown()
@@ -224,7 +238,7 @@ class DrillRun:
         standby = [r.name for r in plan.environment.standbys]
         report = capacity.check(self.platform.status(), standby, self.golden, rate,  # a burst of a few seconds at most
                                 try_timeouts=self.platform.try_timeouts(),
-                                warmup_p999_ms=load.latency_quantiles(try_timeout.QUANTILE))  # fmt: skip
+                                warmup_p999_ms=load.latency_quantiles(try_timeout.QUANTILE), knee=self._knee(standby))  # fmt: skip
         _event(self.timeline, "capacity_checked", **report.as_dict())
         if not report.ok and plan.spec.fail_on.capacity and not self.force:
             self._count("warmed_up")
@@ -233,12 +247,29 @@ class DrillRun:
         self._count("warmed_up")
         return report.as_dict()
 
+    def _knee(self, standby: list[str]) -> capacity.StandbyKnee | None:
+        """The first standby's knee from the history, when a capacity drill measured one."""
+        if self.history is None or not self.history.exists() or not standby:
+            return None
+        try:
+            found = History(self.history).latest_knee(self.plan.environment.name, standby[0])
+        except SpecError:
+            return None  # a damaged store: the pre-check measures the standby anyway
+        if found is None:
+            return None
+        return capacity.StandbyKnee(found.knee_rps, time.time() - found.at, found.nodes, found.limited_by)
+
     def _wait_scraped(self, deadline: float) -> None:
         """The embedded Prometheus needs a few seconds to its first scrape of the load generator."""
         if self.prom is None or self.plan.environment.prometheus.url or not (self.plan.spec.slos or self.plan.spec.abort):
             return  # an external Prometheus scrapes on its own schedule; nothing here to wait for
         waited = wait_for_loadgen(self.prom, deadline)
         _event(self.timeline, "prometheus_scraping", ready=waited is not None, waited_s=waited)
+
+    def _stop_scaling(self) -> None:
+        for watcher in self.watchers:
+            if isinstance(watcher, Autoscaler):
+                watcher.stop()
 
     def _rollback(self) -> list[dict[str, Any]]:
         _event(self.timeline, "rollback_started")

@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
 
 from drillkit.backup.section import restore_section
 from drillkit.crosscheck import CrossCheck, cross_check
-from drillkit.events import CanaryProbe, Event, FaultWindow, GatewayState, burst_end, fault_window, read_events
+from drillkit.errors import SpecError
+from drillkit.events import ActivityEnded, CanaryProbe, Event, FaultWindow, GatewayState, burst_end, fault_window, read_events
 from drillkit.journal import Journal, write_journal
+from drillkit.knee import RAMP, RampOutput, capacity_section
 from drillkit.measure import Measurements, measure
 from drillkit.observe.guards import Abort
 from drillkit.observe.slo import SloResult, judge_slo
@@ -30,9 +33,11 @@ from drillkit.provenance import release_under_test
 from drillkit.request_log import read_request_log
 from drillkit.retries import gateway_retries
 from drillkit.rollout.section import rollout_section
+from drillkit.safepath import confined
+from drillkit.scaling import scaling_section
 from drillkit.spec.drill import JudgeLatency
 from drillkit.spec.slo import SloCheck
-from drillkit.verdict import exit_code, judge, restore_checks, rollout_checks
+from drillkit.verdict import exit_code, judge, knee_checks, restore_checks, rollout_checks, scaling_checks
 
 
 @dataclass(frozen=True)
@@ -57,12 +62,29 @@ class Evidence:
     generated_at: float
     versions: dict[str, str] = field(default_factory=dict)
     release: dict[str, str | None] = field(default_factory=dict)
+    ramps: list[tuple[RampOutput, pd.DataFrame]] = field(default_factory=list)  # capacity ramps and their request logs
 
 
 def gather(run_dir: Path, record: RunRecord, *, generated_at: float) -> Evidence:
-    """Read the run folder's timeline and request log, and the versions and release under test."""
-    return Evidence(read_events(run_dir / "timeline.jsonl"), read_request_log(run_dir / "request_log"), record,
-                    generated_at, _versions(), release_under_test())  # fmt: skip
+    """Read the run folder's timeline and request logs, and the versions and release under test."""
+    events = read_events(run_dir / "timeline.jsonl")
+    return Evidence(events, read_request_log(run_dir / "request_log"), record, generated_at, _versions(), release_under_test(),
+                    ramps=read_ramps(run_dir, events))  # fmt: skip
+
+
+def read_ramps(run_dir: Path, events: list[Event]) -> list[tuple[RampOutput, pd.DataFrame]]:
+    """Each capacity ramp's plan (from its activity's output) and request log (inside the run folder only)."""
+    out = []
+    for e in events:
+        if isinstance(e, ActivityEnded) and e.func == RAMP and isinstance(e.output, dict):
+            try:
+                ramp = RampOutput.model_validate(e.output)
+                folder = confined(run_dir, ramp.log)
+            except (ValidationError, ValueError) as exc:
+                raise SpecError(str(run_dir / "timeline.jsonl"), f"activity {e.name}", f"not a capacity ramp's output ({exc})",
+                                "re-run the drill") from None  # fmt: skip
+            out.append((ramp, read_request_log(folder)))
+    return out
 
 
 def finish(plan: DrillPlan, run_dir: Path, record: RunRecord, *, generated_at: float) -> Journal:
@@ -82,8 +104,12 @@ def evaluate(plan: DrillPlan, evidence: Evidence) -> Journal:
     errors = [f"{u['undo']} {u['args']}: {u['error']}" for u in record.undone if u.get("error")]
     restore = restore_section(events)
     rollout = rollout_section(events)
+    scaling = scaling_section(events, evidence.log)
+    slo = plan.spec.slo
+    curves = capacity_section(evidence.ramps, p99_ms=slo.p99_ms, error_budget=slo.error_budget)
     checks = judge(plan.spec, measured, canaries, errors, record.capacity, slos=slos, abort=record.abort)
-    checks += restore_checks(plan.spec, restore) + rollout_checks(plan.spec, rollout)
+    checks += restore_checks(plan.spec, restore) + rollout_checks(plan.spec, rollout) + scaling_checks(plan.spec, scaling)
+    checks += knee_checks(plan.spec, curves)
     prom = record.evidence or {}
     return Journal(
         drill=plan.spec.model_dump(mode="json"), environment=plan.environment.model_dump(mode="json"),
@@ -92,7 +118,7 @@ def evaluate(plan: DrillPlan, evidence: Evidence) -> Journal:
         rollback_end=window.rollback_end, faulted=window.nodes, capacity=record.capacity, measurements=measured,
         gateway=gateway_retries(events, budget_percent=plan.environment.gateway.retry_budget_percent),
         checks=checks, exit_code=int(exit_code(checks, interrupted=record.interrupted)), slos=slos,
-        cross_check=_cross_check(plan, measured, prom, window), abort=record.abort, restore=restore, rollout=rollout,
+        cross_check=_cross_check(plan, measured, prom, window), abort=record.abort, restore=restore, rollout=rollout, scaling=scaling, capacity_curve=curves,
         prometheus={k: prom[k] for k in ("url", "start", "end", "step_s", "series_window_s")} if "url" in prom else None,
         series=prom.get("series"), undone=record.undone, timeline=events, chaos_journal=record.chaos_journal,
     )  # fmt: skip

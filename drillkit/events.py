@@ -199,6 +199,40 @@ class AnswersAudited(_Event):
     wrong: int = Field(ge=0)
 
 
+class Scaled(_Event):
+    """The autoscaler scaled a region out (every field of :class:`drillkit.platforms.base.ScaleResult`)."""
+
+    event: Literal["scaled"] = "scaled"
+    region: str
+    from_nodes: int
+    to_nodes: int
+    nodes: list[str] = Field(default_factory=list)
+    requested_at: float
+    ready_at: float
+    serving_at: float
+    trigger_p99_ms: float | None = None
+
+    @property
+    def time_to_scale_s(self) -> float:
+        return self.serving_at - self.requested_at
+
+
+class ScaleRefused(_Event):
+    event: Literal["scale_refused"] = "scale_refused"
+    region: str
+    nodes: int
+    reason: str
+
+
+class Replicas(_Event):
+    """A region's node count as the platform's own autoscaler left it (observed, not made)."""
+
+    event: Literal["replicas"] = "replicas"
+    region: str
+    nodes: int
+    ready: int | None = None
+
+
 class DrillEnded(_Event):
     event: Literal["drill_ended"] = "drill_ended"
     load_stopped_at: float | None = None
@@ -207,7 +241,7 @@ class DrillEnded(_Event):
 Event = Annotated[
     DrillStarted | CapacityChecked | PrometheusScraping | ExperimentStarted | ExperimentEnded | ActivityStarted
     | ActivityEnded | GatewayState | GatewayCounted | CanaryProbe | GuardTripped | GuardError | WatcherError | RollbackStarted
-    | RollbackEnded | CooldownStarted | VersionsServed | AnswersAudited | DrillEnded,
+    | RollbackEnded | CooldownStarted | VersionsServed | AnswersAudited | Scaled | ScaleRefused | Replicas | DrillEnded,
     Field(discriminator="event"),
 ]
 EVENT = TypeAdapter(Event)

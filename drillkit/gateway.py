@@ -52,6 +52,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from drillkit.errors import ComponentError, PlanError
+from drillkit.headers import NODE_HEADER, REGION_HEADER, SHED_HEADER, TARGET_HEADER, VERSION_HEADER
 from drillkit.model.repository import RECOMMENDER_MODELS
 from drillkit.spec import GatewayMode, GatewaySpec
 from drillkit.workload.golden import GoldenSet
@@ -100,11 +101,6 @@ class Served:
         return cls(models, inference_check(golden) if golden is not None else None)
 
 
-NODE_HEADER = "X-Drillkit-Node"
-REGION_HEADER = "X-Drillkit-Region"
-VERSION_HEADER = "X-Drillkit-Version"
-TARGET_HEADER = "X-Drillkit-Region-Target"  # a request that names a region goes to that region's nodes only
-SHED_HEADER = "X-Drillkit-Shed"  # on a 503 the gateway sent instead of queueing past max_queue
 
 
 @dataclass(frozen=True)

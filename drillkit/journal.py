@@ -26,11 +26,13 @@ from drillkit.backup.section import DATA_FAULTS, RestoreSection
 from drillkit.crosscheck import CrossCheck
 from drillkit.errors import SpecError
 from drillkit.events import Event, FaultOutput, fault_outputs, invalid
+from drillkit.knee import CapacitySection
 from drillkit.measure import Measurements
 from drillkit.observe.guards import Abort
 from drillkit.observe.slo import SloResult
 from drillkit.retries import GatewayRetries
 from drillkit.rollout.section import RolloutSection
+from drillkit.scaling import ScalingSection
 from drillkit.units import Record
 from drillkit.verdict import Check, Verdict, run_verdict
 
@@ -145,6 +147,8 @@ class Journal(Record):
     abort: Abort | None = None
     restore: RestoreSection | None = None
     rollout: RolloutSection | None = Field(None, description="a release rolled out in the drill, and the answers users got from it")
+    scaling: ScalingSection | None = Field(None, description="the autoscaler's scale-outs while the drill ran")
+    capacity_curve: CapacitySection | None = Field(None, description="each ramped region's steps (offered, achieved, p50/p99, errors) and knee")
     prometheus: PrometheusRange | None = None
     series: dict[str, Series] | None = None
     undone: list[UndoRecord] = Field(default_factory=list)

@@ -51,10 +51,15 @@ class LoadPlan:
     metrics_dir: Path | None = None
     reference_version: str | None = None  # answers from any other version are kept (a release's, for its audit)
     max_answers: int = 50_000
+    target_region: str | None = None  # every request names this region: only its nodes serve it (a capacity ramp)
+    name: str = "locust"  # its log is <run_dir>/<name>.log
+    log_dir: Path | None = None  # the request log's folder (default <run_dir>/request_log); a surge writes the drill's
+    compact: bool = True  # merge the log's parts when it stops (not into a folder another load still writes)
+    worker_prefix: str | None = None  # names its log parts, so it counts only its own in a shared folder
 
     @property
     def request_log(self) -> Path:
-        return self.run_dir / "request_log"
+        return self.log_dir or self.run_dir / "request_log"
 
     @property
     def answers(self) -> Path:
@@ -117,7 +122,7 @@ class Load:
         if self.trace.format == "kserve":
             check_served(self.trace, self.plan.host)
         self.plan.run_dir.mkdir(parents=True, exist_ok=True)
-        self.process = supervise.spawn("locust", self.command(), log_path=self.plan.run_dir / "locust.log")
+        self.process = supervise.spawn(self.plan.name, self.command(), log_path=self.plan.run_dir / f"{self.plan.name}.log")
 
     def command(self) -> list[str]:
         """The Locust command line (headless, one dispatcher per process, hard run-time cap)."""
@@ -139,6 +144,10 @@ class Load:
         if p.reference_version is not None:
             command += ["--reference-version", p.reference_version, "--answers", str(p.answers),
                         "--max-answers", str(p.max_answers)]  # fmt: skip
+        if p.target_region is not None:
+            command += ["--target-region", p.target_region]
+        if p.worker_prefix is not None:
+            command += ["--worker-prefix", p.worker_prefix]
         return command
 
     def running(self) -> bool:
@@ -193,7 +202,7 @@ class Load:
 
     def _flushed(self) -> pd.DataFrame:
         with self._seen_lock:
-            for part in sorted(self.plan.request_log.glob("part-*.parquet")):
+            for part in sorted(self.plan.request_log.glob(f"part-{self.plan.worker_prefix or ''}*.parquet")):
                 if part not in self._seen:
                     self._seen[part] = pd.read_parquet(part, columns=["scheduled_at", "kind", "outcome", "latency_s"])
             return pd.concat(self._seen.values(), ignore_index=True) if self._seen else pd.DataFrame()
@@ -205,7 +214,7 @@ class Load:
             self.wait(grace_s)
             supervise.terminate([self.process], grace_s=2.0)
         self.plan.request_log.mkdir(parents=True, exist_ok=True)
-        return compact(self.plan.request_log)
+        return compact(self.plan.request_log) if self.plan.compact else self.plan.request_log
 
     def _log_tail(self) -> str:
-        return supervise.log_tail(self.plan.run_dir / "locust.log")
+        return supervise.log_tail(self.plan.run_dir / f"{self.plan.name}.log")

@@ -33,6 +33,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from drillkit.answer_log import AnswerLogWriter, AnswerRecord
 from drillkit.client_metrics import ClientCounter, ClientHistogram
+from drillkit.headers import TARGET_HEADER
 from drillkit.loop import BackgroundFlusher, InFlight, freeze_heap
 from drillkit.measure import SHED
 from drillkit.model.client import check_answer
@@ -65,6 +66,8 @@ def _arguments(parser: Any) -> None:
     group.add_argument("--reference-version", type=str, default="", help="Keep the answers of every other model version")
     group.add_argument("--answers", type=str, default="answers", help="Folder for the kept answers")
     group.add_argument("--max-answers", type=int, default=50_000, help="Answers kept per process, at most")
+    group.add_argument("--target-region", type=str, default="", help="Send every request to this region's nodes only")
+    group.add_argument("--worker-prefix", type=str, default="", help="Name this load's log parts (default: the host name)")
 
 
 @dataclass
@@ -90,6 +93,7 @@ class Replay:
     flusher: BackgroundFlusher | None = None
     answers: AnswerLogWriter | None = None  # with a reference version: the other versions' answers
     reference_version: str = ""
+    extra_headers: Mapping[str, str] = field(default_factory=dict)  # on every request (a target region)
 
 
 @events.init.add_listener
@@ -142,7 +146,7 @@ def _quitting(environment: Environment, **_: Any) -> None:
 
 def _new_replay(options: Any) -> Replay:
     registry = CollectorRegistry()
-    worker = f"{socket.gethostname()}-{os.getpid()}"
+    worker = f"{options.worker_prefix or socket.gethostname()}-{os.getpid()}"
     trace = read_trace(options.trace)
     kinds = KINDS if trace.format == "recsys" else tuple(trace.kinds())
     return Replay(
@@ -161,6 +165,7 @@ def _new_replay(options: Any) -> Replay:
         answers=AnswerLogWriter(Path(options.answers), worker=worker, limit=max(0, options.max_answers))
         if options.reference_version else None,
         reference_version=options.reference_version,
+        extra_headers={TARGET_HEADER: options.target_region} if options.target_region else {},
     )  # fmt: skip
 
 
@@ -297,8 +302,8 @@ class TraceReplayUser(FastHttpUser):
         request = rows.request(i)
         sent_at = time.time()
         replay.lag.observe((kind,), max(0.0, sent_at - dispatch.scheduled_at))
-        with self.client.post(request.path, data=request.body, headers=request.headers, name=kind,
-                              catch_response=True) as response:  # fmt: skip
+        headers = {**request.headers, **replay.extra_headers} if replay.extra_headers else request.headers
+        with self.client.post(request.path, data=request.body, headers=headers, name=kind, catch_response=True) as response:
             # Not `response.headers or ...`: the truth test is Headers.__len__, which counts in Python.
             headers = response.headers if response.headers is not None else _NO_HEADERS
             region, node = headers.get("x-drillkit-region", ""), headers.get("x-drillkit-node", "")

@@ -28,10 +28,12 @@ from drillkit.units import Record, shown
 if TYPE_CHECKING:
     from drillkit.backup.section import RestoreSection
     from drillkit.events import CanaryProbe
+    from drillkit.knee import CapacitySection, RegionCurve
     from drillkit.measure import Measurements
     from drillkit.observe.guards import Abort
     from drillkit.observe.slo import SloResult
     from drillkit.rollout.section import RolloutSection
+    from drillkit.scaling import ScalingSection
     from drillkit.spec import DrillSpec
     from drillkit.spec.slo import Comparison
 
@@ -90,6 +92,8 @@ def judge(spec: DrillSpec, m: Measurements | None, canaries: Sequence[CanaryProb
 
 
 def _recovery(spec: DrillSpec, m: Measurements | None, canaries: Sequence[CanaryProbe]) -> list[Check]:
+    if m is None and spec.capacity is not None:
+        return [_correctness(canaries)] if spec.fail_on.wrong_answers else []  # a ramp is no fault: nothing to recover from
     if m is None or m.requests == 0:
         return [Check(name="recovery", verdict=Verdict.NO_DATA, detail="no requests were measured")]
     budget = spec.recovery.rto_budget_s
@@ -192,6 +196,50 @@ def rollout_checks(spec: DrillSpec, rollout: RolloutSection | None) -> list[Chec
         checks.append(Check(name="time_to_rollback", verdict=within(value, budget=expected.max_time_to_rollback_s),
                             detail=f"{shown(value)} from the rollout's start to every node back, verified "
                                    f"(budget {expected.max_time_to_rollback_s:g} s)"))  # fmt: skip
+    return checks
+
+
+def knee_checks(spec: DrillSpec, curves: CapacitySection | None) -> list[Check]:
+    """``knee:<region>`` for each ramped region: PASS with the knee (at least, when the load
+    generator limited the ramp), NO_DATA when not even the first step held the SLO, FAIL below
+    the drill's ``capacity.min_knee_rps``."""
+    if curves is None:
+        return [] if spec.capacity is None else [Check(name="knee", verdict=Verdict.NO_DATA, detail="no region was ramped")]
+    minimum = spec.capacity.min_knee_rps if spec.capacity is not None else {}
+    return [_knee(c, minimum.get(c.region)) for c in curves.regions]
+
+
+def _knee(c: RegionCurve, minimum: float | None) -> Check:
+    name = f"knee:{c.region}"
+    if c.knee_rps is None:
+        return Check(name=name, verdict=Verdict.NO_DATA, detail=f"the first step ({c.steps[0].offered_rps:g} req/s) already broke the "
+                                                                  "SLO or the generator could not keep it" if c.steps else "no step")  # fmt: skip
+    stop = next((s for s in c.steps if not s.within_slo), None)
+    why = {"slo": f"next step {stop.offered_rps:g} req/s: p99 {stop.p99_ms} ms, errors {stop.error_ratio:.1%}, achieved {stop.achieved_rps:g}"
+                  if stop else "", "generator": "at least: the load generator fell behind on the next step",
+           "ramp": "at least: the ramp ended", "none": ""}[c.limited_by]  # fmt: skip
+    verdict = Verdict.PASS if minimum is None or c.knee_rps >= minimum else Verdict.FAIL
+    floor = f" (at least {minimum:g} required)" if minimum is not None else ""
+    return Check(name=name, verdict=verdict, detail=f"knee {c.knee_rps:g} req/s{floor}; {why}")
+
+
+def scaling_checks(spec: DrillSpec, scaling: ScalingSection | None) -> list[Check]:
+    """``scale_out`` (one happened, when the drill expects one) and ``time_to_scale`` (the
+    slowest, against its budget)."""
+    expected = spec.scaling
+    if expected is None:
+        return []
+    outs = scaling.scale_outs if scaling is not None else []
+    checks = []
+    if expected.expect_scale_out:
+        refused = f"; refused: {', '.join(scaling.refused)}" if scaling is not None and scaling.refused else ""
+        detail = ", ".join(f"{o.region} {o.from_nodes}->{o.to_nodes} at p99 {o.trigger_p99_ms or 0:.0f} ms" for o in outs)
+        checks.append(Check(name="scale_out", verdict=Verdict.PASS if outs else Verdict.FAIL,
+                            detail=detail or f"the autoscaler never scaled out{refused}"))  # fmt: skip
+    if expected.max_time_to_scale_s is not None:
+        slowest = max((o.time_to_scale_s for o in outs), default=None)
+        checks.append(Check(name="time_to_scale", verdict=within(slowest, budget=expected.max_time_to_scale_s),
+                            detail=f"slowest scale-out {shown(slowest)} to serving (budget {expected.max_time_to_scale_s:g} s)"))  # fmt: skip
     return checks
 
 

@@ -32,8 +32,8 @@ class Loop:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread.ident is not None:  # a drill refused before its load started never started it
-            self._thread.join(timeout=10)
+        if self._thread.ident is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)  # a drill refused before its load started never started it
 
     def _run(self) -> None:
         while not self._stop.is_set():

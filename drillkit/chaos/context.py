@@ -15,6 +15,7 @@ from drillkit.spec import load_environment
 ENV_KEY = "drillkit_env"
 REQUEST_LOG_KEY = "drillkit_request_log"
 TRACE_KEY = "drillkit_trace"  # the drill's trace: a rollout compares its canary on its rows
+SPEED_KEY = "drillkit_load_speed"  # the drill's replay speed: a surge multiplies it
 Configuration = Mapping[str, Any] | None
 
 

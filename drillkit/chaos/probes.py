@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 
 from drillkit.chaos.context import REQUEST_LOG_KEY, Configuration, platform_for
 from drillkit.errors import SpecError
-from drillkit.gateway import REGION_HEADER
+from drillkit.headers import REGION_HEADER
 from drillkit.model.repository import verify
 from drillkit.netutil import http_status
 from drillkit.platforms.base import Health

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from drillkit.chaos.context import REQUEST_LOG_KEY, TRACE_KEY
+from drillkit.chaos.context import REQUEST_LOG_KEY, SPEED_KEY, TRACE_KEY
 from drillkit.events import fire
 from drillkit.observe.guards import Abort, GuardWatch
 
@@ -45,7 +45,7 @@ def stop_experiment(trip: Abort) -> None:
 
 
 def run_guarded(experiment: dict[str, Any], *, request_log: Path, timeline: Path, guards: GuardWatch | None,
-                trace: Path | None = None) -> dict[str, Any]:  # fmt: skip
+                trace: Path | None = None, speed: float = 1.0) -> dict[str, Any]:  # fmt: skip
     """Run ``experiment`` with the timeline control; return its Chaos Toolkit journal. The
     activities find the drill's request log (and trace) in their configuration."""
     from chaoslib.experiment import run_experiment
@@ -54,6 +54,7 @@ def run_guarded(experiment: dict[str, Any], *, request_log: Path, timeline: Path
     experiment["configuration"][REQUEST_LOG_KEY] = str(request_log)
     if trace is not None:
         experiment["configuration"][TRACE_KEY] = str(trace)
+    experiment["configuration"][SPEED_KEY] = speed
     experiment.setdefault("controls", []).append({
         "name": "drillkit-timeline",
         "provider": {"type": "python", "module": "drillkit.chaos.control", "arguments": {"timeline": str(timeline)}},

@@ -51,6 +51,21 @@ def _restore_versions(platform: Platform, version: str, nodes: list[str]) -> str
     return f"moved back to {version}: {', '.join(moved)}" if moved else None
 
 
+def _stop_surge(platform: Platform, process: dict[str, Any]) -> str | None:
+    # A surge's load: the same checks as a drill's own load generator, and a fault's undo (a
+    # rollback ends it; the drill's own load goes on until the drill stops it).
+    return _stop_process(platform, process)
+
+
+def _scale_region(platform: Platform, region: str, nodes: int) -> str | None:
+    # Idempotent: back to the nodes the region had before it was scaled out (drained first).
+    now = len(platform.node_names(region))
+    if now == nodes:
+        return None
+    platform.scale_region(region, nodes)
+    return f"{region}: {now} -> {nodes} nodes"
+
+
 def _stop_process(platform: Platform, process: dict[str, Any]) -> str | None:
     # A drill's own helper (its load generator) left behind by a killed runner. The record
     # comes from a file on disk, so it is acted on only when the process it names is that
@@ -79,6 +94,8 @@ UNDOS: dict[str, Callable[..., str | None]] = {
     "stop_process": _stop_process,
     "restore_repository": _restore_repository,
     "restore_versions": _restore_versions,
+    "stop_surge": _stop_surge,
+    "scale_region": _scale_region,
 }
 
 

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict
 
 from drillkit.gateway import GatewayCounters
 from drillkit.netfault.faults import Fault
-from drillkit.spec import EnvironmentSpec
+from drillkit.errors import SpecError
+from drillkit.spec import EnvironmentSpec, RegionSpec
 from drillkit.try_timeout import TryTimeouts
 from drillkit.undo import UndoLog
 
@@ -123,6 +124,23 @@ class ScaleResult:
     @property
     def time_to_scale_s(self) -> float:
         return self.serving_at - self.requested_at
+
+
+def scale_bounds(spec: EnvironmentSpec, where: str, region: str, nodes: int) -> RegionSpec:
+    """The region to scale to ``nodes``, or a SpecError when there is none or it cannot hold that many.
+
+    A region scales between the nodes it starts with and ``max_nodes``: below, a drill would be
+    destroying capacity (a fault's job); above, the gateway has no slot for the node.
+    """
+    found = next((r for r in spec.regions if r.name == region), None)
+    if found is None:
+        raise SpecError(where, "region", f"no region {region!r}", f"use one of {', '.join(r.name for r in spec.regions)}")
+    most = found.max_nodes or found.nodes
+    if not found.nodes <= nodes <= most:
+        raise SpecError(where, f"regions[{region}].max_nodes", f"{nodes} nodes is outside {found.nodes}..{most} "
+                        "(the nodes the environment starts with, up to max_nodes)",
+                        "raise max_nodes in the environment (the gateway then has a slot for each), and bring it up again")  # fmt: skip
+    return found
 
 
 @runtime_checkable
@@ -232,6 +250,11 @@ class Platform(Protocol):
     def rollout_order(self) -> list[str]:
         """Every node in the order a rolling upgrade moves them: the primary region first, its
         first node the canary (on Kubernetes, the StatefulSet's highest ordinal)."""
+        ...
+
+    def live_nodes(self, region: str) -> tuple[int, int]:
+        """(nodes wanted, nodes ready) of a region now: what an autoscaler (drillkit's, or a
+        HorizontalPodAutoscaler on Kubernetes) has made of it."""
         ...
 
     def scale_region(self, region: str, nodes: int) -> ScaleResult:

@@ -140,6 +140,9 @@ class KubernetesPlatform:
         scaled = (load_run(self.run_path) or RunRecord(environment=self.name, run="", started_at=0)).replicas
         return [f"{r.name}-{i}" for r in self.spec.regions if region in (None, r.name) for i in range(scaled.get(r.name, r.nodes))]
 
+    def live_nodes(self, region: str) -> tuple[int, int]:
+        return scale.live(self, region)
+
     def scale_region(self, region: str, nodes: int) -> ScaleResult:
         return scale.scale(self, region, nodes)
 

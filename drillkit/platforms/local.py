@@ -28,7 +28,7 @@ from drillkit.gateway import GatewayCounters
 from drillkit.model.node import DEVICE_LOST_SIGNAL, ECC_ERROR_SIGNAL
 from drillkit.netfault import Fault, NetfaultClient
 from drillkit.platforms import local_scale, local_start, local_versions
-from drillkit.platforms.base import Capability, EnvironmentStatus, Gap, NodeSwitch, ScaleResult
+from drillkit.platforms.base import Capability, EnvironmentStatus, Gap, Health, NodeSwitch, ScaleResult
 from drillkit.platforms.local_state import LocalState, Phase, exclusive, load_state, save_state
 from drillkit.platforms.local_status import environment_status, gateway_counters, gateway_servers
 from drillkit.platforms.settle import not_settled
@@ -213,6 +213,10 @@ class LocalPlatform:
 
     def verification_node(self, region: str, repository: Path) -> AbstractContextManager[str]:
         return local_start.verification_node(self, region, repository)
+
+    def live_nodes(self, region: str) -> tuple[int, int]:
+        nodes = self.status().nodes(region)
+        return len(nodes), sum(1 for n in nodes if n.health is Health.READY)
 
     def scale_region(self, region: str, nodes: int) -> ScaleResult:
         return local_scale.scale(self, region, nodes)

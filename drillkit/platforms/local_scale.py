@@ -17,30 +17,24 @@ import time
 from typing import TYPE_CHECKING
 
 from drillkit import gateway, supervise
-from drillkit.errors import NotUpError, SpecError
+from drillkit.errors import NotUpError
 from drillkit.netfault import NetfaultClient
 from drillkit.netutil import free_port
 from drillkit.observe import NodeTarget, write_node_target
 from drillkit.platforms import local_start
-from drillkit.platforms.base import ScaleResult
+from drillkit.platforms.base import ScaleResult, scale_bounds
 from drillkit.platforms.local_state import LocalState, NodeRecord, exclusive, load_state, save_state
 
 if TYPE_CHECKING:
     from drillkit.platforms.local import LocalPlatform
 
+LOCK_WAIT_S = 120.0  # an autoscaler's scale-out and a rollback's scale-in take turns
 DRAINED_GRACE_S = 1.0  # a drained node has no request in flight: Triton's graceful stop would wait for idle connections
 
 
 def scale(p: LocalPlatform, region: str, nodes: int) -> ScaleResult:
     """Bring ``region`` to ``nodes`` nodes (see the module docstring)."""
-    spec = next((r for r in p.spec.regions if r.name == region), None)
-    if spec is None:
-        raise SpecError(p.spec_file or p.name, "region", f"no region {region!r}", f"use one of {', '.join(r.name for r in p.spec.regions)}")
-    most = spec.max_nodes or spec.nodes
-    if not spec.nodes <= nodes <= most:
-        raise SpecError(p.spec_file or p.name, f"regions[{region}].max_nodes", f"{nodes} nodes is outside {spec.nodes}..{most} "
-                        "(the nodes `up` starts, up to max_nodes)",
-                        "raise max_nodes in the environment (its gateway then has a slot for each), and `drillkit up` again")  # fmt: skip
+    scale_bounds(p.spec, p.spec_file or p.name, region, nodes)
     requested = time.time()
     current = _region_nodes(_state(p), region)
     if nodes > len(current):
@@ -67,7 +61,7 @@ def _region_nodes(state: LocalState, region: str) -> list[NodeRecord]:
 
 def _start(p: LocalPlatform, region: str, names: list[str]) -> float:
     """Start the nodes at once (each recorded as it is spawned); wait until all are ready."""
-    with exclusive(p.root / "lock", p.name):
+    with exclusive(p.root / "lock", p.name, wait_s=LOCK_WAIT_S):
         state = _state(p)
         version = state.version_of(_region_nodes(state, region)[0])
         serves = None if version == state.model_version else version
@@ -86,7 +80,7 @@ def _start(p: LocalPlatform, region: str, names: list[str]) -> float:
 
 def _serve(p: LocalPlatform, region: str, names: list[str]) -> float:
     """Route, scrape and gateway slot for each new node; wait until the gateway has them UP."""
-    with exclusive(p.root / "lock", p.name):
+    with exclusive(p.root / "lock", p.name, wait_s=LOCK_WAIT_S):
         state = _state(p)
         proxy = NetfaultClient.from_state(p.root, state.netfault_url)
         api = gateway.RuntimeApi(state.haproxy_socket or p.root / "haproxy.sock")
@@ -117,7 +111,7 @@ def _stop(p: LocalPlatform, region: str, names: list[str]) -> float:
     deadline = time.monotonic() + p.spec.gateway.server_timeout_ms / 1e3
     while time.monotonic() < deadline and any(s.active_sessions for s in api.servers() if s.name in names):
         time.sleep(0.05)
-    with exclusive(p.root / "lock", p.name):
+    with exclusive(p.root / "lock", p.name, wait_s=LOCK_WAIT_S):
         state = _state(p)
         proxy = NetfaultClient.from_state(p.root, state.netfault_url)
         for name in names:

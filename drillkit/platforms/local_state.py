@@ -138,14 +138,22 @@ def save_state(path: Path, state: LocalState) -> None:
 
 
 @contextmanager
-def exclusive(lock_path: Path, environment: str) -> Iterator[None]:
-    """Hold the environment's lock; another holder means another up/down runs right now."""
+def exclusive(lock_path: Path, environment: str, *, wait_s: float = 0.0) -> Iterator[None]:
+    """Hold the environment's lock; another holder means another up/down runs right now.
+
+    ``wait_s``: how long to wait for it first (a scaling and a rollback that scales back may
+    meet in one drill: the second waits for the first instead of failing)."""
     private_dir(lock_path.parent)
     with os.fdopen(open_private(lock_path, os.O_WRONLY | os.O_CREAT), "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise AlreadyUpError(
-                f"environment {environment!r} is busy: another `drillkit up` or `down` holds {lock_path}"
-            ) from None
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise AlreadyUpError(
+                        f"environment {environment!r} is busy: another `drillkit up` or `down` holds {lock_path}"
+                    ) from None
+                time.sleep(0.05)
         yield

@@ -47,6 +47,37 @@ class HistoryRow:
 _COLUMNS = [f.name for f in fields(HistoryRow)]
 
 
+@dataclass(frozen=True)
+class Knee:
+    """A region's knee, as a capacity drill measured it."""
+
+    environment: str
+    region: str
+    at: float  # the run's generated_at
+    knee_rps: float
+    limited_by: str  # slo, generator (at least), ramp (at least)
+    nodes: int | None  # the region's nodes when it was measured
+    run_dir: str
+
+
+def knees_of(run: RunFolder) -> list[Knee]:
+    """The knees a run measured (none for a drill that ramped nothing)."""
+    curves = run.journal.capacity_curve
+    if curves is None:
+        return []
+    nodes = _ramp_nodes(run)
+    return [Knee(run.journal.environment.name, c.region, run.generated_at, c.knee_rps, c.limited_by, nodes.get(c.region),
+                 str(run.path.resolve())) for c in curves.regions if c.knee_rps is not None]  # fmt: skip
+
+
+def _ramp_nodes(run: RunFolder) -> dict[str, int]:
+    from drillkit.events import ActivityEnded
+    from drillkit.knee import RAMP
+
+    return {str(e.output["region"]): int(e.output["nodes"]) for e in run.journal.timeline
+            if isinstance(e, ActivityEnded) and e.func == RAMP and isinstance(e.output, dict) and e.output.get("nodes")}  # fmt: skip
+
+
 def row_of(run: RunFolder) -> HistoryRow:
     """The history row of a run folder."""
     j = run.journal
@@ -72,13 +103,32 @@ class History:
             db.execute(f"CREATE TABLE IF NOT EXISTS runs ({columns}, PRIMARY KEY (run_dir))")
             db.execute("CREATE INDEX IF NOT EXISTS runs_by_drill ON runs (drill, at)")
             found = [r[1] for r in db.execute("PRAGMA table_info(runs)")]
+            db.execute("CREATE TABLE IF NOT EXISTS knees (run_dir, environment, region, at, knee_rps, limited_by, nodes, "
+                       "PRIMARY KEY (run_dir, region))")  # a table of its own: stores from before it need no migration
         if found != _COLUMNS:
             raise SpecError(str(path), "runs", f"the table has columns {found}, not {_COLUMNS}", _REBUILD)
 
-    def append(self, row: HistoryRow) -> None:
-        """Add a run (a run appended twice, e.g. by a rebuild, replaces itself)."""
+    def append(self, row: HistoryRow, knees: list[Knee] | None = None) -> None:
+        """Add a run and the knees it measured (a run appended twice, e.g. by a rebuild, replaces itself)."""
         with self._db() as db:
             db.execute(f"INSERT OR REPLACE INTO runs VALUES ({', '.join('?' * len(_COLUMNS))})", astuple(row))
+            for k in knees or []:
+                db.execute("INSERT OR REPLACE INTO knees VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (k.run_dir, k.environment, k.region, k.at, k.knee_rps, k.limited_by, k.nodes))  # fmt: skip
+
+    def latest_knee(self, environment: str, region: str) -> Knee | None:
+        """The newest knee measured for a region of an environment (None: never measured)."""
+        with self._db() as db:
+            found = db.execute("SELECT environment, region, at, knee_rps, limited_by, nodes, run_dir FROM knees "
+                               "WHERE environment = ? AND region = ? ORDER BY at DESC LIMIT 1", (environment, region)).fetchone()  # fmt: skip
+        if found is None:
+            return None
+        try:
+            knee = Knee(str(found[0]), str(found[1]), float(found[2]), float(found[3]), str(found[4]),
+                        None if found[5] is None else int(found[5]), str(found[6]))  # fmt: skip
+        except (TypeError, ValueError) as exc:
+            raise SpecError(str(self.path), "knees", f"a row does not hold a knee ({exc})", _REBUILD) from None
+        return knee
 
     def rows(self, *, drill: str | None = None, before: float | None = None, last: int | None = None) -> list[HistoryRow]:
         """Runs in time order, optionally of one drill, before a time, only the ``last`` N."""
@@ -126,7 +176,8 @@ def rebuild(history: History, reports: Path) -> int:
     count = 0
     for journal in sorted([*reports.glob(f"*/{JOURNAL_NAME}"), *reports.glob(f"*/*/{JOURNAL_NAME}")]):
         try:
-            history.append(row_of(load_run(journal.parent)))
+            run = load_run(journal.parent)
+            history.append(row_of(run), knees_of(run))
             count += 1
         except (SpecError, KeyError, TypeError, ValueError) as exc:
             log.warning("skipped %s: %s", journal.parent, exc)
@@ -138,7 +189,8 @@ def record_run(path: Path, run_dir: Path) -> None:
     if not (run_dir / JOURNAL_NAME).exists():
         return
     try:
-        History(path).append(row_of(load_run(run_dir)))
+        run = load_run(run_dir)
+        History(path).append(row_of(run), knees_of(run))
     except (sqlite3.Error, SpecError, OSError) as exc:
         log.warning("could not append %s to the history %s (`drillkit history --rebuild` recreates it): %s", run_dir, path, exc)
 

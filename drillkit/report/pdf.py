@@ -23,6 +23,7 @@ from pathlib import Path
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
+from drillkit.report.capacity import capacity_page, capacity_table, scaling_table
 from drillkit.report.cover import cover, utc
 from drillkit.report.layout import Flow, number_pages
 from drillkit.report.rollout import rollout_page, rollout_table
@@ -53,13 +54,15 @@ def drill_pages(run: RunFolder, generated_at: float) -> list[Figure]:
     front = Flow(title=f"{run.name}: drill report")
     cover(front, run, generated_at)
     pages = list(front.pages)
-    pages += [page for page in (timeline_page(run), rollout_page(run)) if page is not None]
+    pages += [page for page in (timeline_page(run), rollout_page(run), capacity_page(run)) if page is not None]
     origin = float(run.log["scheduled_at"].min()) if len(run.log) else float(run.journal.fault_start or 0.0)
     back = Flow(title=f"{run.name}: details")
     slo_table(back, run)
     cross_check_table(back, run)
     restore_table(back, run)
     rollout_table(back, run)
+    capacity_table(back, run)
+    scaling_table(back, run)
     activity_table(back, run, origin)
     environment_table(back, run)
     return [*pages, *back.pages, *series_pages(run.journal, origin)]

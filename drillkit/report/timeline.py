@@ -91,6 +91,8 @@ def markers(journal: Journal, origin: float) -> list[Marker]:
                 out.append(Marker(base + value - origin, f"{label} {value:.2f} s", color))
     if journal.abort is not None and journal.abort.tripped:
         out.append(Marker(journal.abort.at - origin, f"abort: {journal.abort.guard}", "black"))
+    for o in journal.scaling.scale_outs if journal.scaling is not None else []:
+        out.append(Marker(o.serving_at - origin, f"{o.region} {o.from_nodes}->{o.to_nodes} nodes ({o.time_to_scale_s:.1f} s)", "tab:brown"))
     return out
 
 

@@ -60,6 +60,21 @@ class FailOn(Spec):
     version_skew: bool = Field(True, description="refuse to start when the nodes serve different model versions, or not the environment's")
 
 
+class ScalingExpectation(Spec):
+    """What a surge drill's autoscaler must show (the environment's ``autoscale:``)."""
+
+    expect_scale_out: bool = Field(True, description="the drill fails when the autoscaler did not scale out")
+    max_time_to_scale_s: float | None = Field(None, gt=0, le=MAX_SECONDS,
+                                              description="from the autoscaler's request to new nodes serving, seconds")
+
+
+class CapacityExpectation(Spec):
+    """A capacity drill (``measure_capacity`` actions): no fault, so no recovery to judge; knees to find."""
+
+    min_knee_rps: dict[SafeText, Annotated[float, Field(gt=0, le=1_000_000)]] = Field(
+        {}, description="a region's knee must be at least this many requests per second")
+
+
 class RolloutExpectation(Spec):
     """What a release drill (the ``rollout_version`` action) must show."""
 
@@ -81,6 +96,8 @@ class DrillSpec(Spec):
     recovery: RecoverySpec
     fail_on: FailOn = FailOn()
     rollout: RolloutExpectation | None = Field(None, description="a release drill: how the rollout must end")
+    scaling: ScalingExpectation | None = Field(None, description="a surge drill: the scale-out it must see")
+    capacity: CapacityExpectation | None = Field(None, description="a capacity drill: the knees it must find")
     slos: tuple[SloCheck, ...] = Field((), description="SLOs checked in Prometheus with PromQL (see drillkit/spec/slo.py)")
     abort: tuple[AbortGuard, ...] = Field((), description="guards that stop the fault and roll back at once")
     cross_check: bool = Field(True, description="compute TTD and RTO again from Prometheus and compare")

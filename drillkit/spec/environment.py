@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from drillkit.spec.autoscale import AutoscaleSpec
 from drillkit.spec.backup import BackupSpec
 from drillkit.spec.kubernetes import KubernetesSpec
 from drillkit.spec.loader import Spec, load_spec
@@ -207,6 +208,7 @@ class EnvironmentSpec(Spec):
     workload: WorkloadSpec = Field(WorkloadSpec(), description="what the nodes serve (default: the built-in recommender)")
     prometheus: PrometheusSpec = PrometheusSpec()
     rollout: RolloutPolicy = Field(RolloutPolicy(), description="how releases roll out and when they roll back (spec/rollout.py)")
+    autoscale: AutoscaleSpec | None = Field(None, description="scale the serving region out under load while drills run (spec/autoscale.py)")
     backup: BackupSpec | None = Field(None, description="backups of a region's model repository (see spec/backup.py)")
     kubernetes: KubernetesSpec | None = Field(None, description="clusters, images, GPUs (platform: kubernetes only)")
 

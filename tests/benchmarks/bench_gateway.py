@@ -24,10 +24,10 @@ from rich.console import Console
 from rich.table import Table
 
 from drillkit.burst import BurstLimits, quantile, run_burst
-from drillkit.workload.golden import GoldenSet, golden_of
 from drillkit.platforms.local import LocalPlatform
 from drillkit.platforms.provision import ensure_built
 from drillkit.spec import load_environment
+from drillkit.workload.golden import GoldenSet, golden_of
 
 ITEMS = 1_000_000
 BUSY = BurstLimits(target_s=1.0, min_requests=3000, max_requests=3000, limit_s=20.0, per_node=8, max_concurrency=8)

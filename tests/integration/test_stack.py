@@ -15,12 +15,12 @@ from drillkit.chaos.undo import UNDOS
 from drillkit.errors import AlreadyUpError, NotUpError
 from drillkit.gateway import RuntimeApi, ServerStatus
 from drillkit.model.client import RecommenderClient
-from drillkit.workload.golden import golden_of
 from drillkit.netutil import http_status
 from drillkit.platforms.base import Health
 from drillkit.platforms.local import LocalPlatform
 from drillkit.platforms.local_state import load_state
 from drillkit.smoke import run_probes
+from drillkit.workload.golden import golden_of
 from tests.integration.conftest import make_spec
 
 pytestmark = pytest.mark.integration

@@ -20,10 +20,10 @@ from contextlib import ExitStack, contextmanager
 import numpy as np
 
 from drillkit.burst import BurstLimits, run_burst
-from drillkit.capacity import HEADROOM, check
+from drillkit.capacity import HEADROOM, StandbyKnee, check
 from drillkit.model.repository import Golden, Manifest, RecommendProbe, SearchProbe
-from drillkit.workload.golden import GoldenSet, from_builtin
 from drillkit.platforms.base import ComponentKind, ComponentStatus, EnvironmentStatus, Health
+from drillkit.workload.golden import GoldenSet, from_builtin
 from tests.fakes.http import serve
 from tests.fakes.triton import FakeTriton
 
@@ -228,3 +228,17 @@ def test_the_limits_bound_count_and_size_concurrency_by_littles_law() -> None:
     assert limits.concurrency_for(100, 0.001, nodes=3) == 6  # 2 per node
     assert limits.concurrency_for(250, 0.020, nodes=1) == 10  # 2 x R x latency
     assert limits.concurrency_for(1e4, 0.100, nodes=2) == 32  # capped
+
+
+def test_a_measured_knee_below_the_need_refuses_before_any_request() -> None:
+    """The knee (the history's, taken with as many nodes as the standby has now) outranks a
+    short burst; a knee from another node count, or one the load generator limited, does not."""
+    Counting.posts = 0
+    with standbys(Counting, Counting) as urls:
+        low = StandbyKnee(knee_rps=60.0, age_s=7200.0, nodes=2, limited_by="slo")
+        report = check(environment(*urls), ["standby"], manifest(), FAST_WARMUP_RPS, knee=low)
+        assert not report.ok and Counting.posts == 0
+        assert "measured knee is 60 req/s with 2 nodes (2.0 h ago), below the 100 req/s required" in report.reason
+        assert (report.standby_knee_rps, report.standby_knee_nodes, report.standby_knee_limited_by) == (60.0, 2, "slo")
+        for other in (StandbyKnee(60.0, 60.0, 1, "slo"), StandbyKnee(60.0, 60.0, 2, "generator")):
+            assert check(environment(*urls), ["standby"], manifest(), FAST_WARMUP_RPS, knee=other).ok, other

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from drillkit.errors import ExitCode, SpecError
-from drillkit.trace import read_trace
 from drillkit.netutil import free_port, http_status
+from drillkit.trace import read_trace
 from drillkit.workload.capture import capture_format, import_capture
 from drillkit.workload.mitm import find_mitmdump
 from tests.captures import (

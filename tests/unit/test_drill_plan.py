@@ -33,7 +33,8 @@ bring_up: false
 def test_every_shipped_drill_validates() -> None:
     for drill in sorted((REPO / "drills").glob("*.yaml")):
         plan = plan_drill(drill)
-        assert plan.experiment["configuration"]["drillkit_env"].endswith("local.yaml")
+        env = Path(plan.experiment["configuration"]["drillkit_env"])
+        assert env.parent == REPO / "drills/environments" and env.is_file(), drill
 
 
 def test_a_plan_keeps_the_environment_text_it_validated(tmp_path: Path) -> None:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from drillkit.gateway import SHED_HEADER, TARGET_HEADER, Backend, GatewayPlan, RuntimeApi, ServerStatus, write_config
+from drillkit.gateway import Backend, GatewayPlan, RuntimeApi, ServerStatus, write_config
+from drillkit.headers import SHED_HEADER, TARGET_HEADER
 from drillkit.netfault import FaultProxy, ProxyConfig, RouteConfig
 from drillkit.spec import GatewaySpec
 from tests.unit.test_gateway_failover import NODE, _free_port

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from drillkit.load import LiveWindow
 from drillkit.observe.client import PromClient
-from drillkit.observe.guards import GuardWatch, Abort
+from drillkit.observe.guards import Abort, GuardWatch
 from drillkit.spec.slo import AbortGuard
 from tests.fakes.prometheus import serve_prometheus, vector
 

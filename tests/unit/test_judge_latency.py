@@ -191,7 +191,7 @@ def test_the_drill_field_is_typed_and_every_shipped_drill_names_it(tmp_path: Pat
     assert "judge_latency" in str(error.value.field)
     modes = {p.stem: load_drill(p).slo.judge_latency for p in (REPO / "drills").glob("*.yaml")}
     assert all("judge_latency:" in (REPO / f"drills/{name}.yaml").read_text() for name in modes)
-    assert {n for n, mode in modes.items() if mode is AFTER} == {"data-loss-restore", "corrupt-weights"}
+    assert {n for n, mode in modes.items() if mode is AFTER} == {"data-loss-restore", "corrupt-weights", "surge-3x", "failover-under-surge"}
 
 
 def test_the_gateways_retry_counters_reach_the_journal_and_the_report(tmp_path: Path) -> None:

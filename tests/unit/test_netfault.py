@@ -28,7 +28,15 @@ from pydantic import ValidationError
 
 from drillkit.errors import ComponentError
 from drillkit.netfault import (
-    TOKEN_FILE, Fault, FaultProxy, NetfaultClient, ProxyConfig, RouteConfig, RouteStats, read_ready_file, write_config,
+    TOKEN_FILE,
+    Fault,
+    FaultProxy,
+    NetfaultClient,
+    ProxyConfig,
+    RouteConfig,
+    RouteStats,
+    read_ready_file,
+    write_config,
 )  # fmt: skip
 from drillkit.netfault.proxy import Route
 

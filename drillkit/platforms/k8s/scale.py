@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from drillkit.errors import SpecError, StartupError
-from drillkit.platforms.base import Health, ScaleResult
+from drillkit.errors import StartupError
+from drillkit.platforms.base import Health, ScaleResult, scale_bounds
 from drillkit.platforms.k8s import meta
 from drillkit.platforms.k8s.client import collection
 from drillkit.platforms.k8s.run import save_run
@@ -25,13 +25,7 @@ if TYPE_CHECKING:
 
 def scale(p: KubernetesPlatform, region: str, nodes: int) -> ScaleResult:
     """Bring ``region``'s StatefulSet to ``nodes`` replicas and wait until it serves with them."""
-    spec = next((r for r in p.spec.regions if r.name == region), None)
-    if spec is None:
-        raise SpecError(p.spec_file or p.name, "region", f"no region {region!r}", f"use one of {', '.join(r.name for r in p.spec.regions)}")
-    most = spec.max_nodes or spec.nodes
-    if not spec.nodes <= nodes <= most:
-        raise SpecError(p.spec_file or p.name, f"regions[{region}].max_nodes", f"{nodes} nodes is outside {spec.nodes}..{most}",
-                        "raise max_nodes in the environment")  # fmt: skip
+    spec = scale_bounds(p.spec, p.spec_file or p.name, region, nodes)
     record = p.run()
     before = record.replicas.get(region, spec.nodes)
     requested = time.time()
@@ -55,3 +49,9 @@ def _wait(p: KubernetesPlatform, region: str, names: list[str], health: Health) 
             raise StartupError(f"nodes {', '.join(waiting)} not {health.value} after {p.k8s.start_timeout_s:.0f} s")
         if waiting:
             p.sleep(p.poll_s)
+
+
+def live(p: KubernetesPlatform, region: str) -> tuple[int, int]:
+    """The StatefulSet's replicas and ready replicas now (a HorizontalPodAutoscaler's doing, too)."""
+    sts = p.clusters.region(region).get(f"{collection('StatefulSet', p.k8s.namespace)}/{meta.statefulset_name(p.name, region)}") or {}
+    return int((sts.get("spec") or {}).get("replicas") or 0), int((sts.get("status") or {}).get("readyReplicas") or 0)
