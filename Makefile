@@ -64,6 +64,7 @@ bench: setup
 	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_report
 	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_backup
 	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_gateway
+	PYTHONUNBUFFERED=1 $(PY) -m tests.benchmarks.bench_capacity
 
 # One Triton node under rising open-loop load, GPU when present (README: "GPU machine").
 # BENCH_GPU_ARGS passes options (e.g. --items 50000 --rates 100,200,400 on a CPU box); on a
