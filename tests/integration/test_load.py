@@ -34,11 +34,11 @@ def prometheus_value(url: str, query: str) -> float:
     return sum(float(x["value"][1]) for x in result)
 
 
-def test_replaying_30s_at_100rps_logs_every_request_served_by_the_primary(
+def test_replaying_12s_at_100rps_logs_every_request_served_by_the_primary(
     running_stack: LocalPlatform, tmp_path: Path
 ) -> None:
     status = running_stack.status()
-    plan = LoadPlan(trace=SAMPLE, host=status.gateway_url or "", run_dir=tmp_path / "run", processes=2,
+    plan = LoadPlan(trace=short_trace(tmp_path, 12.0), host=status.gateway_url or "", run_dir=tmp_path / "run", processes=2,
                     metrics_dir=Path(status.loadgen_targets_dir or ""))  # fmt: skip
     load = Load(plan)
     scraped = 0.0
@@ -58,7 +58,7 @@ def test_replaying_30s_at_100rps_logs_every_request_served_by_the_primary(
     assert (log["outcome"] == "ok").mean() >= 0.99
     assert set(log.loc[log["outcome"] == "ok", "region"]) == {"primary"}
     assert log["worker"].nunique() == 2  # both processes sent their shard
-    assert scraped > 500  # Prometheus scraped the generator's own histogram during the run
+    assert scraped > 300  # Prometheus scraped the generator's own histogram during the run
 
 
 def test_the_stock_locust_cli_replays_against_the_gateway(running_stack: LocalPlatform, tmp_path: Path) -> None:
