@@ -1,7 +1,7 @@
 """Scaling a local region out and in, live.
 
-Out: a new node starts on free ports (serving the version its region serves), the fault
-proxy gets a route for it (so faults reach it as any node), Prometheus finds it by file
+Out: a new node starts on free ports (serving the version its region serves) and must answer
+that version's golden probes, the fault proxy gets a route for it (so faults reach it as any node), Prometheus finds it by file
 discovery, the gateway's pre-declared slot for it (``regions[].max_nodes``) is pointed at the
 route and taken out of maintenance, and the step ends when the gateway has it UP. In: the
 highest-numbered nodes are drained first (no new request; those in flight finish), put back
@@ -17,6 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 from drillkit import gateway, supervise
+from drillkit.backup.golden import node_serves
 from drillkit.errors import NotUpError
 from drillkit.netfault import NetfaultClient
 from drillkit.netutil import free_port
@@ -75,6 +76,8 @@ def _start(p: LocalPlatform, region: str, names: list[str]) -> float:
         for record in fresh:
             local_start.wait_for(lambda r=record: local_start.node_ready(r, state.models), [r.process for r in fresh],
                                  deadline, f"node {record.name}")  # fmt: skip
+    for record in fresh:  # a node that answers other items than its region never gets a slot
+        node_serves(local_start.region_repo(p, region) / version, f"http://127.0.0.1:{record.http_port}", record.name)
     return time.time()
 
 
@@ -119,7 +122,8 @@ def _stop(p: LocalPlatform, region: str, names: list[str]) -> float:
             record = state.node(name)
             supervise.terminate([record.process], grace_s=DRAINED_GRACE_S)
             local_start.clean_node_leftovers(p.root, record)
-            proxy.remove_route(name)
+            if record.proxy_port is not None:  # a node refused before it was routed has no route
+                proxy.remove_route(name)
             (p.root / local_start.SCALED / f"{name}.json").unlink(missing_ok=True)
             state.nodes.remove(record)
             save_state(p.state_path, state)
