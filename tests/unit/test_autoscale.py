@@ -137,5 +137,9 @@ def test_the_scaling_checks_want_a_scale_out_within_its_budget(tmp_path: Path) -
     never = {c.name: c for c in scaling_checks(expecting, None)}
     assert never["scale_out"].verdict is Verdict.FAIL and "never scaled out" in never["scale_out"].detail
     assert never["time_to_scale"].verdict is Verdict.NO_DATA
-    assert [c.name for c in scaling_checks(spec, None)] == ["time_to_scale"]  # surge-3x measures, does not require, a scale-out
+    # surge-3x measures, does not require, a scale-out: none needed is a pass, a slow one is not
+    assert [(c.name, c.verdict) for c in scaling_checks(spec, None)] == [("time_to_scale", Verdict.PASS)]
+    assert [(c.name, c.verdict) for c in scaling_checks(spec, slow)] == [("time_to_scale", Verdict.PASS)]  # 7 s of 30
+    tight = spec.model_copy(update={"scaling": spec.scaling.model_copy(update={"max_time_to_scale_s": 5.0})})
+    assert [(c.name, c.verdict) for c in scaling_checks(tight, slow)] == [("time_to_scale", Verdict.FAIL)]
     assert scaling_checks(load_drill(REPO / "drills/node-crash.yaml"), None) == []
