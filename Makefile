@@ -13,13 +13,15 @@ MITMDUMP := $(VENV)/mitmproxy/bin/mitmdump
 
 setup: system-packages $(STAMP) $(MITMDUMP)
 
-# HAProxy and Prometheus are Debian packages; installed only when missing.
+# HAProxy, Prometheus (with promtool) and Alertmanager are Debian packages; installed only when missing.
+SYSTEM_PACKAGES := haproxy prometheus prometheus-alertmanager
 system-packages:
-	@if ! command -v haproxy >/dev/null || ! command -v prometheus >/dev/null; then \
-	  echo "installing haproxy and prometheus (Debian packages)"; \
+	@if ! command -v haproxy >/dev/null || ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null \
+	    || ! command -v prometheus-alertmanager >/dev/null; then \
+	  echo "installing $(SYSTEM_PACKAGES) (Debian packages)"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  $(SUDO) apt-get install -y -q haproxy prometheus >/dev/null || \
-	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q haproxy prometheus >/dev/null; }; \
+	  $(SUDO) apt-get install -y -q $(SYSTEM_PACKAGES) >/dev/null || \
+	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q $(SYSTEM_PACKAGES) >/dev/null; }; \
 	fi
 
 # torch==2.13.0 first: it is a CPU build already on disk; a bare `torch` requirement

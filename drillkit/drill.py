@@ -15,6 +15,7 @@ load stopped -> Prometheus range data collected once -> measure -> journal.json 
 from __future__ import annotations
 
 import fcntl
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,13 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from drillkit import capacity, try_timeout
+from drillkit.alerting.receiver import Receiver, parse_listen
+from drillkit.alerting.section import alerting_section
+from drillkit.alerting.watch import AlertWatcher, unsettled_until
 from drillkit.autoscale import Autoscaler, loadgen_p99, prometheus_p99
 from drillkit.chaos.context import pin_environment
 from drillkit.chaos.run import guard_signals, run_guarded, stop_experiment
 from drillkit.chaos.undo import undo_pending
 from drillkit.errors import EnvironmentFailure, ExitCode, NotUpError, SpecError
 from drillkit.evaluate import RunRecord, finish
-from drillkit.events import ActivityEnded, fire, read_events
+from drillkit.events import ActivityEnded, fault_window, fire, read_events
 from drillkit.journal import Journal
 from drillkit.load import Load, LoadPlan
 from drillkit.observe.evidence import collect
@@ -39,11 +43,13 @@ from drillkit.plan import DrillPlan
 from drillkit.platforms import Platform, open_platform
 from drillkit.platforms.base import Health
 from drillkit.report.history import HISTORY_NAME, History, record_run
+from drillkit.spec.alerting import AlertingSpec
 from drillkit.spec.autoscale import AutoscaleSpec
 from drillkit.undo import UndoEntry
 from drillkit.watch import Canary, GatewayWatcher, Loop
 from drillkit.workload.golden import golden_of
 
+MAX_ALERT_WAIT_S = 600.0  # the longest a drill waits after its cool-down for alerts to fire or resolve
 SCRAPE_WAIT_S = 15.0  # the embedded Prometheus' first scrape takes about 5 s; give it room
 ENVIRONMENT_SNAPSHOT = "environment.yaml"  # the environment as planned, which the activities read
 
@@ -129,6 +135,24 @@ class DrillRun:
             self.watchers.append(self.guards)
         if plan.environment.autoscale is not None:
             self.watchers.append(self._autoscaler(plan.environment.autoscale))
+        self.receiver: Receiver | None = None  # drillkit's receiver, run here for an external Alertmanager
+        self.alerts = self._alert_watcher(plan.environment.alerting) if plan.environment.alerting is not None else None
+        if self.alerts is not None:
+            self.watchers.append(self.alerts)
+
+    def _alert_watcher(self, spec: AlertingSpec) -> AlertWatcher:
+        """The alerting path's watcher: Prometheus' alerts, Alertmanager's, and the notifications the
+        embedded receiver records (or a receiver this drill runs where the user routes to it)."""
+        notifications = Path(self.status.notifications_file) if self.status.notifications_file else None
+        if notifications is None and spec.receiver.listen is not None:
+            notifications = self.run_dir / "notifications.jsonl"
+            try:
+                self.receiver = Receiver(parse_listen(spec.receiver.listen), notifications)
+            except OSError as exc:
+                raise EnvironmentFailure(f"alerting.receiver.listen {spec.receiver.listen}: cannot listen there ({exc}); "
+                                         "free the port or name another") from None  # fmt: skip
+        return AlertWatcher(self.timeline, prom=self.prom, alertmanager_url=self.status.alertmanager_url,
+                            notifications=notifications, since=time.time(), interval_s=spec.poll_interval_s)  # fmt: skip
 
     def _autoscaler(self, spec: AutoscaleSpec) -> Autoscaler:
         """The environment's autoscaler, on the p99 users feel (Prometheus' when asked and there is one)."""
@@ -144,9 +168,22 @@ class DrillRun:
         from drillkit.report.pdf import render_report  # matplotlib: imported only once a drill has run
 
         render_report(self.run_dir, generated_at=journal.generated_at)
+        self._annotate(journal)
         if refusal is not None:
             raise refusal
         return DrillResult(self.run_dir, ExitCode(journal.exit_code), journal)
+
+    def _annotate(self, journal: Journal) -> None:
+        """The drill's fault, rollback and verdict on the Grafana the environment names; what
+        Grafana answered goes to ``grafana.json`` (a Grafana that is down never fails a drill)."""
+        spec = self.plan.environment.grafana
+        if spec is None:
+            return
+        from drillkit.grafana.annotations import annotations_of, post_annotations
+
+        results = post_annotations(spec, annotations_of(journal, tags=spec.tags))
+        rows = [{"text": r.annotation.text, "ok": r.ok, "status": r.status, "error": r.error, "id": r.id} for r in results]
+        (self.run_dir / "grafana.json").write_text(json.dumps(rows, indent=1))
 
     def _drive(self) -> tuple[RunRecord, CapacityRefused | None]:
         chaos_journal: dict[str, Any] = {}
@@ -173,6 +210,7 @@ class DrillRun:
             undone = self._rollback()
             if completed and not interrupted:
                 self._cooldown()
+                self._await_alerts()
             load_stopped = self._stop_load(load_undo)
         evidence = self._evidence(load_started, load_stopped) if not interrupted else None
         if not interrupted:
@@ -225,6 +263,8 @@ class DrillRun:
         entry = self.platform.undo_log().record("load", "stop_process", {"process": self.load.process.model_dump(mode="json")})
         self.load.wait_sending()
         self._count("load_started")
+        if self.receiver is not None:
+            self.receiver.start()
         for w in self.watchers:
             w.start()
         return entry
@@ -285,6 +325,22 @@ class DrillRun:
         _event(self.timeline, "cooldown_started")
         time.sleep(self.plan.spec.load.cooldown_s)
 
+    def _await_alerts(self) -> None:
+        """Wait (the load still running) until every alert the drill demands fired, notified and
+        resolved, or its budget ran out: a page that comes after the drill ended is still timed."""
+        if self.alerts is None or not self.plan.spec.alerts:
+            return
+        cap = time.time() + MAX_ALERT_WAIT_S
+        while True:
+            events = read_events(self.timeline)
+            window = fault_window(events)
+            section = alerting_section(events, fault_start=window.start, rollback_end=window.rollback_end,
+                                       receiver=self.alerts.notifications is not None)  # fmt: skip
+            until = unsettled_until(self.plan.spec.alerts, section, fault_start=window.start, rollback_end=window.rollback_end)
+            if until is None or time.time() >= min(until, cap):
+                return
+            time.sleep(self.alerts.interval_s)
+
     def _stop_load(self, load_undo: UndoEntry | None) -> float:
         stopped = time.time()
         self.load.stop()
@@ -292,6 +348,8 @@ class DrillRun:
             self.platform.undo_log().done(load_undo.id)
         for w in self.watchers:
             w.stop()
+        if self.receiver is not None and self.receiver.started:
+            self.receiver.stop()
         self._count("load_stopped")
         _event(self.timeline, "drill_ended", load_stopped_at=stopped)
         return stopped

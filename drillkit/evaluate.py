@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
+from drillkit.alerting.section import alerting_section
 from drillkit.backup.section import restore_section
 from drillkit.crosscheck import CrossCheck, cross_check
 from drillkit.errors import SpecError
@@ -37,7 +38,7 @@ from drillkit.safepath import confined
 from drillkit.scaling import scaling_section
 from drillkit.spec.drill import JudgeLatency
 from drillkit.spec.slo import SloCheck
-from drillkit.verdict import exit_code, judge, knee_checks, restore_checks, rollout_checks, scaling_checks
+from drillkit.verdict import alert_checks, exit_code, judge, knee_checks, restore_checks, rollout_checks, scaling_checks
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ def evaluate(plan: DrillPlan, evidence: Evidence) -> Journal:
     checks = judge(plan.spec, measured, canaries, errors, record.capacity, slos=slos, abort=record.abort)
     checks += restore_checks(plan.spec, restore) + rollout_checks(plan.spec, rollout) + scaling_checks(plan.spec, scaling)
     checks += knee_checks(plan.spec, curves)
+    alerting = alerting_section(events, fault_start=window.start, rollback_end=window.rollback_end, receiver=_receiver(plan))
+    checks += alert_checks(plan.spec, alerting, fault_start=window.start, rollback_end=window.rollback_end)
     prom = record.evidence or {}
     return Journal(
         drill=plan.spec.model_dump(mode="json"), environment=plan.environment.model_dump(mode="json"),
@@ -118,10 +121,16 @@ def evaluate(plan: DrillPlan, evidence: Evidence) -> Journal:
         rollback_end=window.rollback_end, faulted=window.nodes, capacity=record.capacity, measurements=measured,
         gateway=gateway_retries(events, budget_percent=plan.environment.gateway.retry_budget_percent),
         checks=checks, exit_code=int(exit_code(checks, interrupted=record.interrupted)), slos=slos,
-        cross_check=_cross_check(plan, measured, prom, window), abort=record.abort, restore=restore, rollout=rollout, scaling=scaling, capacity_curve=curves,
+        cross_check=_cross_check(plan, measured, prom, window), abort=record.abort, restore=restore, rollout=rollout, scaling=scaling, capacity_curve=curves, alerting=alerting,
         prometheus={k: prom[k] for k in ("url", "start", "end", "step_s", "series_window_s")} if "url" in prom else None,
         series=prom.get("series"), undone=record.undone, timeline=events, chaos_journal=record.chaos_journal,
     )  # fmt: skip
+
+
+def _receiver(plan: DrillPlan) -> bool:
+    """Whether drillkit's receiver heard the notifications (the embedded one, or one the user routes to)."""
+    a = plan.environment.alerting
+    return a is not None and (a.embedded or a.receiver.listen is not None)
 
 
 def _measure(plan: DrillPlan, log: pd.DataFrame, events: list[Event], window: FaultWindow) -> Measurements | None:

@@ -233,6 +233,37 @@ class Replicas(_Event):
     ready: int | None = None
 
 
+class AlertState(_Event):
+    """An alert changed state where drillkit reads it: Prometheus (pending, firing, inactive once
+    gone) or Alertmanager (active, inactive once gone)."""
+
+    event: Literal["alert_state"] = "alert_state"
+    source: Literal["prometheus", "alertmanager"]
+    alert: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    state: Literal["pending", "firing", "active", "inactive"]
+    first_poll: bool = False  # seen on the first read: it was so before the drill watched
+
+
+class AlertSource(_Event):
+    """Whether drillkit could read an alerting component (written on every change)."""
+
+    event: Literal["alert_source"] = "alert_source"
+    source: Literal["prometheus", "alertmanager", "receiver"]
+    reachable: bool
+    error: str | None = None
+
+
+class AlertNotified(_Event):
+    """One alert in a notification drillkit's receiver got (``at`` is when it arrived)."""
+
+    event: Literal["alert_notified"] = "alert_notified"
+    status: Literal["firing", "resolved"]
+    alert: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    receiver: str = ""
+
+
 class DrillEnded(_Event):
     event: Literal["drill_ended"] = "drill_ended"
     load_stopped_at: float | None = None
@@ -241,7 +272,8 @@ class DrillEnded(_Event):
 Event = Annotated[
     DrillStarted | CapacityChecked | PrometheusScraping | ExperimentStarted | ExperimentEnded | ActivityStarted
     | ActivityEnded | GatewayState | GatewayCounted | CanaryProbe | GuardTripped | GuardError | WatcherError | RollbackStarted
-    | RollbackEnded | CooldownStarted | VersionsServed | AnswersAudited | Scaled | ScaleRefused | Replicas | DrillEnded,
+    | RollbackEnded | CooldownStarted | VersionsServed | AnswersAudited | Scaled | ScaleRefused | Replicas | AlertState | AlertSource | AlertNotified
+    | DrillEnded,
     Field(discriminator="event"),
 ]
 EVENT = TypeAdapter(Event)

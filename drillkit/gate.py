@@ -6,7 +6,8 @@ per run: the drill completed; every journal check PASS; RTO and failed requests 
 drill's budgets; every Prometheus SLO PASS; RPO and restore time within budget (restore
 drills only: a drill with a data fault or a restore budget; a restore drill that restored
 nothing is NO_DATA); wrong answers served and time to roll back within budget (release
-drills only); no regression against the median of the last N runs of the same drill in the
+drills only); the slowest page and the false alarms within budget (drills that watched
+alerts); no regression against the median of the last N runs of the same drill in the
 history store. NO_DATA (a rule that could not be evaluated) fails unless the policy opts in.
 
 >>> result = gate(Path("reports/nightly-20260101-030000"), load_policy("drills/policies/release.yaml"))   # doctest: +SKIP
@@ -109,6 +110,8 @@ def check_run(run: RunFolder, policy: Policy, history: History | None) -> list[R
         reasons += _restore(run, budgets)
     if run.journal.rollout is not None:  # nor do a release's for a drill that released nothing
         reasons += _release(run, budgets)
+    if run.journal.alerting is not None:  # nor alerting's for a drill that watched no alerts
+        reasons += _alerting(run, budgets)
     if policy.regression is not None:
         reasons += regression_reasons(run, policy.regression, history)
     return reasons
@@ -172,6 +175,17 @@ def _release(run: RunFolder, budgets: Budgets) -> list[Reason]:
         _limit(run.name, "wrong_answers", section.wrong_answers_served, budgets.max_wrong_answers, "wrong answers served", ""),
         _limit(run.name, "time_to_rollback", report.time_to_rollback_s if report else None, budgets.max_time_to_rollback_s,
                "time to roll back", "s"),
+    ) if x is not None]  # fmt: skip
+
+
+def _alerting(run: RunFolder, budgets: Budgets) -> list[Reason]:
+    """The slowest page after the fault, and the false alarms; NO_DATA when no page came."""
+    section = run.journal.alerting
+    assert section is not None
+    paged = [e.time_to_notify_s for e in section.episodes if e.time_to_notify_s is not None and e.time_to_notify_s >= 0]
+    return [x for x in (
+        _limit(run.name, "time_to_notify", max(paged, default=None), budgets.max_time_to_notify_s, "slowest page", "s"),
+        _limit(run.name, "false_alarms", len(section.false_alarms), budgets.max_false_alarms, "false alarms", ""),
     ) if x is not None]  # fmt: skip
 
 

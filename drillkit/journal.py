@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from drillkit.alerting.section import AlertingSection
 from drillkit.backup.section import DATA_FAULTS, RestoreSection
 from drillkit.crosscheck import CrossCheck
 from drillkit.errors import SpecError
@@ -149,6 +150,7 @@ class Journal(Record):
     rollout: RolloutSection | None = Field(None, description="a release rolled out in the drill, and the answers users got from it")
     scaling: ScalingSection | None = Field(None, description="the autoscaler's scale-outs while the drill ran")
     capacity_curve: CapacitySection | None = Field(None, description="each ramped region's steps (offered, achieved, p50/p99, errors) and knee")
+    alerting: AlertingSection | None = Field(None, description="every alert the drill saw fire, be notified and resolve, timed from the fault")
     prometheus: PrometheusRange | None = None
     series: dict[str, Series] | None = None
     undone: list[UndoRecord] = Field(default_factory=list)

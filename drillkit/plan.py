@@ -64,6 +64,7 @@ def plan_drill(path: str | Path, overrides: DrillOverrides | None = None,
                         f"speed; the drill needs about {needed:.0f} s of traffic",
                         "use a longer trace (`drillkit traffic synth --duration ...`) or a lower speed")  # fmt: skip
     check_prometheus(spec, environment, file=str(path))
+    check_alerting(spec, environment, file=str(path))
     check_platform(experiment, environment, spec_file=spec.environment, experiment_file=spec.experiment)
     return DrillPlan(Path(path), spec, environment, environment_text, experiment, trace)
 
@@ -125,6 +126,32 @@ def check_prometheus(spec: DrillSpec, environment: EnvironmentSpec, *, file: str
     if environment.prometheus.url:  # the embedded one starts with the drill; an external one must answer now
         client = PromClient.from_spec(environment.prometheus, url=environment.prometheus.url)
         check_server(client, queries, file=file)
+
+
+def check_alerting(spec: DrillSpec, environment: EnvironmentSpec, *, file: str) -> None:
+    """The rules pass promtool (checked, and their unit tests run), every alert the drill demands
+    has a rule where drillkit loads the rules (an external Prometheus' rules are its own), and
+    Grafana's token is there when annotations are to be posted."""
+    from drillkit.alerting.rules import alert_names, rule_files, validate_alerting
+
+    if environment.grafana is not None:
+        from drillkit.grafana.annotations import check_grafana
+
+        check_grafana(environment.grafana)  # its token and transport, before anything runs
+    alerting = environment.alerting
+    if alerting is None:
+        if spec.alerts:
+            raise SpecError(file, "alerts", f"the environment {spec.environment} has no alerting: section to watch alerts with",
+                            "add alerting: to the environment (README: Verify your alerting), or remove alerts:")  # fmt: skip
+        return
+    validate_alerting(alerting)
+    if not alerting.embedded:
+        return
+    known = alert_names(rule_files(alerting))
+    for i, a in enumerate(spec.alerts):
+        if a.alert not in known:
+            raise SpecError(file, f"alerts[{i}].alert", f"no rule fires {a.alert!r} in the rules loaded",
+                            f"use one of {', '.join(sorted(known)) or '(none)'}, or add its rule file to alerting.rule_files")  # fmt: skip
 
 
 def load_experiment(path: Path, environment_file: Path, trust: Trust | None = None) -> dict[str, Any]:

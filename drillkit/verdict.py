@@ -26,6 +26,7 @@ from drillkit.spec.drill import JudgeLatency
 from drillkit.units import Record, shown
 
 if TYPE_CHECKING:
+    from drillkit.alerting.section import AlertEpisode, AlertingSection
     from drillkit.backup.section import RestoreSection
     from drillkit.events import CanaryProbe
     from drillkit.knee import CapacitySection, RegionCurve
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from drillkit.rollout.section import RolloutSection
     from drillkit.scaling import ScalingSection
     from drillkit.spec import DrillSpec
+    from drillkit.spec.drill import AlertExpectation
     from drillkit.spec.slo import Comparison
 
 
@@ -246,6 +248,66 @@ def scaling_checks(spec: DrillSpec, scaling: ScalingSection | None) -> list[Chec
         checks.append(Check(name="time_to_scale", verdict=within(slowest, budget=expected.max_time_to_scale_s),
                             detail=f"slowest scale-out {shown(slowest)} to serving (budget {expected.max_time_to_scale_s:g} s)"))  # fmt: skip
     return checks
+
+
+def alert_checks(spec: DrillSpec, section: AlertingSection | None, *, fault_start: float | None,
+                 rollback_end: float | None) -> list[Check]:  # fmt: skip
+    """One check per alert the drill demands (``alerts:``): NO_DATA when the alerting path was
+    not reachable, or a demand has nothing to be timed from (no fault, no rollback, no receiver)."""
+    if not spec.alerts:
+        return []
+    if section is None or not section.reachable:
+        why = "no alerting path was watched" if section is None else "; ".join(section.unreadable[:2]) or "never read"
+        return [Check(name=a.key, verdict=Verdict.NO_DATA, detail=f"the alerting path was not reachable ({why})") for a in spec.alerts]
+    return [_alert(a, [e for e in section.episodes if e.matches(a.alert, a.labels)], section, fault_start, rollback_end)
+            for a in spec.alerts]  # fmt: skip
+
+
+def _alert(a: AlertExpectation, mine: list[AlertEpisode], section: AlertingSection, fault_start: float | None,
+           rollback_end: float | None) -> Check:  # fmt: skip
+    def at(t: float | None) -> str:
+        if t is None or fault_start is None:
+            return "while the drill ran"
+        return f"{t - fault_start:+.1f} s from the fault" if t >= fault_start else f"{fault_start - t:.1f} s before the fault"
+
+    if a.must_not_fire:
+        fired = [e for e in mine if e.firing_at is not None or e.notified_at is not None]
+        if fired:
+            first = fired[0]
+            return Check(name=a.key, verdict=Verdict.FAIL,
+                         detail=f"must not fire, but {first.shown} fired {at(first.firing_at or first.notified_at)}")  # fmt: skip
+        return Check(name=a.key, verdict=Verdict.PASS, detail="never fired")
+    if fault_start is None:
+        return Check(name=a.key, verdict=Verdict.NO_DATA, detail="no fault was injected to time the alert from")
+    early = next((e for e in mine if (e.firing_at or e.notified_at or math.inf) < fault_start), None)
+    if early is not None:
+        return Check(name=a.key, verdict=Verdict.FAIL, detail=f"{early.shown} was already firing {at(early.firing_at or early.notified_at)}: "
+                                                              "a page already out says nothing about this fault")  # fmt: skip
+    episode = next((e for e in mine if e.firing_at is not None or e.notified_at is not None), None)
+    parts = [_demand("fired", episode.time_to_fire_s if episode else None, a.must_fire_within_s, "from the fault")]
+    if a.must_notify_within_s is not None and not section.receiver:
+        parts.append((Verdict.NO_DATA, "notification not timed: no receiver was watched"))
+    else:
+        parts.append(_demand("notified", episode.time_to_notify_s if episode else None, a.must_notify_within_s, "from the fault"))
+    if a.must_resolve_within_s is not None and rollback_end is None:
+        parts.append((Verdict.NO_DATA, "resolution not timed: no rollback ended"))
+    else:
+        parts.append(_demand("resolved", episode.time_to_resolve_s if episode else None, a.must_resolve_within_s, "after the rollback"))
+    parts = [p for p in parts if p is not None]
+    verdicts = [v for v, _ in parts]
+    verdict = Verdict.FAIL if Verdict.FAIL in verdicts else Verdict.NO_DATA if Verdict.NO_DATA in verdicts else Verdict.PASS
+    detail = "; ".join(d for _, d in parts)
+    return Check(name=a.key, verdict=verdict, detail=detail if episode else f"never fired ({detail})")
+
+
+def _demand(what: str, value: float | None, budget: float | None, origin: str) -> tuple[Verdict, str] | None:
+    """One timed demand (None: not demanded); not happening at all fails it."""
+    if budget is None:
+        return None
+    if value is None:
+        return Verdict.FAIL, f"not {what} (budget {budget:g} s {origin})"
+    verdict = Verdict.PASS if value <= budget else Verdict.FAIL
+    return verdict, f"{what} {value:.1f} s {origin} (budget {budget:g} s)"
 
 
 def _outcome(rollout: RolloutSection, expect: str | None) -> Check:

@@ -12,7 +12,19 @@ import sys
 import typer
 from rich.markup import escape
 
-from drillkit.cli import backup, drill, environment, golden, journal, kubernetes, model, release, rollout, traffic  # noqa: F401  (registers the commands)
+from drillkit.cli import (  # noqa: F401  (registers the commands)
+    alerting,
+    backup,
+    drill,
+    environment,
+    golden,
+    journal,
+    kubernetes,
+    model,
+    release,
+    rollout,
+    traffic,
+)
 from drillkit.cli._app import app, err
 from drillkit.errors import DrillkitError, ExitCode
 

@@ -14,6 +14,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -89,6 +90,7 @@ class PromClient:
         retry = Retry(total=retries, backoff_factor=0.2, status_forcelist=RETRY_ON, allowed_methods=("GET", "POST"))
         session = requests.Session()
         session.verify = verify  # True, False or a CA bundle path
+        self._session, self._creds, self._timeout_s = session, creds, timeout_s
         self._api = PrometheusConnect(self.url, headers=creds.headers or None, auth=creds.basic, retry=retry,
                                       session=session, timeout=timeout_s)  # fmt: skip
 
@@ -116,6 +118,21 @@ class PromClient:
         """Range data as a pandas frame: one row per point, a column per label plus ``time``, ``value``."""
         rows = [{**s.labels, "time": t, "value": v} for s in self.range(query, start, end, step_s) for t, v in s.points]
         return pd.DataFrame(rows, columns=None if rows else ["time", "value"])
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """The alerts Prometheus holds now (``/api/v1/alerts``): each one's ``labels``, ``state``
+        (pending or firing) and ``activeAt``."""
+        return self._call(self._alerts)
+
+    def _alerts(self) -> list[dict[str, Any]]:
+        # prometheus-api-client has no call for the alerts endpoint; the same session (retries,
+        # TLS) and credentials serve it.
+        response = self._session.get(f"{self.url}/api/v1/alerts", headers=self._creds.headers or None, auth=self._creds.basic,
+                                     timeout=self._timeout_s)  # fmt: skip
+        if response.status_code != 200:
+            raise PrometheusApiClientException(f"HTTP Status Code {response.status_code} ({response.content[:200]!r})")
+        alerts = response.json().get("data", {}).get("alerts", [])
+        return [a for a in alerts if isinstance(a, dict)] if isinstance(alerts, list) else []
 
     def ready(self) -> bool:
         """True when the server answers its readiness endpoint."""

@@ -28,6 +28,7 @@ class NodeTarget:
     node: str
     region: str
     metrics_port: int
+    role: str = ""  # primary or standby: alert rules tell a failover target from the region that failed
 
 
 @dataclass(frozen=True)
@@ -39,13 +40,17 @@ class ScrapePlan:
     gateway_stats_port: int
     loadgen_dir: Path
     scaled_dir: Path | None = None  # file discovery of the nodes scaling out added
+    rule_files: tuple[Path, ...] = ()  # alert rules (environment `alerting:`)
+    alertmanager_port: int | None = None  # the embedded Alertmanager its alerts go to
+    evaluation_interval_s: float | None = None  # rules' evaluation interval (None: the scrape interval)
 
 
 def render_config(plan: ScrapePlan) -> str:
     """prometheus.yml for ``plan``."""
-    interval = f"{plan.interval_s:g}s"
-    config = {
-        "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
+    interval = duration(plan.interval_s)
+    evaluation = duration(plan.evaluation_interval_s or plan.interval_s)
+    config: dict[str, object] = {
+        "global": {"scrape_interval": interval, "evaluation_interval": evaluation, "scrape_timeout": interval},
         "scrape_configs": [
             {"job_name": "triton", "static_configs": [_node(n) for n in plan.nodes], **_scaled(plan, interval)},
             {"job_name": "gateway", "static_configs": [{"targets": [f"127.0.0.1:{plan.gateway_stats_port}"]}]},
@@ -55,7 +60,21 @@ def render_config(plan: ScrapePlan) -> str:
             },
         ],
     }
+    if plan.rule_files:
+        config["rule_files"] = [str(p) for p in plan.rule_files]
+    if plan.alertmanager_port is not None:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{plan.alertmanager_port}"]}]}]}
     return yaml.safe_dump(config, sort_keys=False)
+
+
+def duration(seconds: float) -> str:
+    """Prometheus' (and Alertmanager's) duration syntax: whole units only, so ``0.5s`` is ``500ms``.
+
+    >>> duration(1.0), duration(0.25), duration(3600)
+    ('1s', '250ms', '3600s')
+    """
+    ms = max(1, round(seconds * 1000))
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
 
 
 def _scaled(plan: ScrapePlan, interval: str) -> dict[str, object]:
@@ -77,7 +96,7 @@ def write_node_target(scaled_dir: Path, target: NodeTarget) -> Path:
 def _node(target: NodeTarget) -> dict[str, object]:
     return {
         "targets": [f"127.0.0.1:{target.metrics_port}"],
-        "labels": {"region": target.region, "node": target.node},
+        "labels": {"region": target.region, "node": target.node, **({"role": target.role} if target.role else {})},
     }
 
 

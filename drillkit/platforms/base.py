@@ -32,6 +32,8 @@ class ComponentKind(StrEnum):
     GATEWAY = "gateway"
     NETFAULT = "netfault"
     PROMETHEUS = "prometheus"
+    ALERTMANAGER = "alertmanager"
+    RECEIVER = "receiver"  # drillkit's webhook receiver of Alertmanager's notifications
 
 
 class Capability(StrEnum):
@@ -89,6 +91,8 @@ class EnvironmentStatus(BaseModel):
     netfault_url: str | None = None
     model_version: str | None = None
     loadgen_targets_dir: str | None = None  # where load generators register for scraping
+    alertmanager_url: str | None = None  # the embedded Alertmanager, or the one alerting.alertmanager.url names
+    notifications_file: str | None = None  # where the embedded receiver records notifications
     try_timeouts_ms: dict[str, int] = {}  # the gateway's per-try timeout of each model, as `up` set it
     components: tuple[ComponentStatus, ...] = ()
 

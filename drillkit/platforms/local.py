@@ -247,12 +247,14 @@ class LocalPlatform:
 
     def _binaries(self) -> dict[str, str]:
         wanted = ["haproxy"] + ([] if self.spec.prometheus.url else ["prometheus"])
+        if self.spec.alerting is not None and self.spec.alerting.embedded:
+            wanted += ["prometheus-alertmanager", "promtool"]
         found = {name: self.which(name) for name in wanted}
         missing = [name for name, path in found.items() if path is None]
         if missing:
             raise MissingDependencyError(
                 f"{' and '.join(missing)} not found on PATH: run `make setup` "
-                "(it installs the Debian packages haproxy and prometheus)"
+                "(it installs the Debian packages haproxy, prometheus and prometheus-alertmanager)"
             )
         return {name: str(path) for name, path in found.items()}
 

@@ -91,7 +91,7 @@ def _serve(p: LocalPlatform, region: str, names: list[str]) -> float:
             record = state.node(name)
             record.proxy_port = proxy.add_route(name, record.http_port).listen_port
             save_state(p.state_path, state)
-            write_node_target(p.root / local_start.SCALED, NodeTarget(name, region, record.metrics_port))
+            write_node_target(p.root / local_start.SCALED, NodeTarget(name, region, record.metrics_port, local_start.role_of(p, region)))
             api.set_version(p.root / local_start.VERSION_MAP, name, state.version_of(record))
             api.fill_slot(name, region, record.proxy_port)
     procs = [state.node(n).process for n in names]

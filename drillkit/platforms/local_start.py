@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drillkit import gateway, netfault, observe, supervise, try_timeout
+from drillkit.alerting import alertmanager, receiver
+from drillkit.alerting import rules as alert_rules
+from drillkit.alerting.receiver import parse_listen
 from drillkit.backup.config import source_of
 from drillkit.backup.scheduler import schedule_config
 from drillkit.errors import NotUpError, StartupError
@@ -61,6 +65,8 @@ def start_all(p: LocalPlatform, binaries: dict[str, str]) -> LocalState:
             save_state(p.state_path, state)
     _start_netfault(p, state)
     _start_haproxy(p, state, binaries["haproxy"], golden)
+    if p.spec.alerting is not None and p.spec.alerting.embedded:
+        _start_alerting(p, state, binaries["prometheus-alertmanager"])
     if "prometheus" in binaries:
         _start_prometheus(p, state, binaries["prometheus"])
     _wait_ready(p, state, time.monotonic() + p.start_timeout_s)
@@ -117,7 +123,7 @@ def clean_node_leftovers(root: Path, record: NodeRecord) -> None:
 def _fresh_root(root: Path) -> None:
     # Logs of the previous run are kept one generation, for the post-mortem of a failed up.
     private_dir(root)
-    for stale in ("workspace", "prometheus", "regions", "loadgen", SCALED):
+    for stale in ("workspace", "prometheus", "regions", "loadgen", SCALED, "rules", "alertmanager", "alerting"):
         shutil.rmtree(root / stale, ignore_errors=True)
     if (root / "logs").exists():
         shutil.rmtree(root / "logs.previous", ignore_errors=True)
@@ -308,10 +314,13 @@ def _start_prometheus(p: LocalPlatform, state: LocalState, binary: str) -> None:
     (p.root / SCALED).mkdir(exist_ok=True)  # watched from the start: a node scaling out adds is seen at once
     plan = observe.ScrapePlan(
         interval_s=p.spec.prometheus.scrape_interval_s,
-        nodes=tuple(observe.NodeTarget(n.name, n.region, n.metrics_port) for n in state.nodes),
+        nodes=tuple(observe.NodeTarget(n.name, n.region, n.metrics_port, role_of(p, n.region)) for n in state.nodes),
         gateway_stats_port=state.stats_port or 0,
         loadgen_dir=loadgen,
         scaled_dir=p.root / SCALED,
+        rule_files=_rules_snapshot(p) if p.spec.alerting is not None and p.spec.alerting.embedded else (),
+        alertmanager_port=state.alertmanager_port,
+        evaluation_interval_s=p.spec.alerting.evaluation_interval_s if p.spec.alerting is not None else None,
     )
     (p.root / "prometheus.yml").write_text(observe.render_config(plan))
     port = free_port()
@@ -324,15 +333,62 @@ def _start_prometheus(p: LocalPlatform, state: LocalState, binary: str) -> None:
     save_state(p.state_path, state)
 
 
+def role_of(p: LocalPlatform, region: str) -> str:
+    """A region's role (primary or standby), as its nodes are labelled for alert rules."""
+    return next((r.role.value for r in p.spec.regions if r.name == region), "")
+
+
+def _rules_snapshot(p: LocalPlatform) -> tuple[Path, ...]:
+    """The rule files, checked by promtool and copied into the state folder: Prometheus loads
+    what was checked, whatever happens to the originals while the environment runs."""
+    assert p.spec.alerting is not None
+    files = alert_rules.rule_files(p.spec.alerting)
+    alert_rules.check_rules(files)
+    folder = p.root / "rules"
+    folder.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for i, path in enumerate(files):
+        copy = folder / f"{i:02d}-{path.name}"
+        shutil.copyfile(path, copy)
+        copies.append(copy.resolve())
+    return tuple(copies)
+
+
+def _start_alerting(p: LocalPlatform, state: LocalState, binary: str) -> None:
+    """drillkit's webhook receiver, then the Alertmanager that routes every alert to it."""
+    assert p.spec.alerting is not None
+    listen = p.spec.alerting.receiver.listen
+    host, port = parse_listen(listen) if listen else ("127.0.0.1", free_port())
+    command = [sys.executable, "-m", "drillkit.alerting.receiver", "--listen", f"{host}:{port}", "--out", str(notifications_file(p.root))]
+    state.receiver = supervise.spawn("receiver", command, log_path=p.root / "logs" / "receiver.log")
+    state.receiver_port = port
+    save_state(p.state_path, state)
+    am_port = free_port()
+    config = p.root / "alertmanager.yml"
+    config.write_text(alertmanager.render_config(f"http://{host}:{port}{receiver.PATH}", p.spec.alerting.alertmanager))
+    command = alertmanager.alertmanager_command(binary, config=config, data_dir=p.root / "alertmanager", port=am_port)
+    state.alertmanager = supervise.spawn("alertmanager", command, log_path=p.root / "logs" / "alertmanager.log")
+    state.alertmanager_port = am_port
+    save_state(p.state_path, state)
+
+
+def notifications_file(root: Path) -> Path:
+    """Where the embedded receiver records every notification (kept across drills, until `down`)."""
+    return root / "alerting" / "notifications.jsonl"
+
+
 def _wait_ready(p: LocalPlatform, state: LocalState, deadline: float) -> None:
     procs = state.processes()
     for record in state.nodes:
         wait_for(lambda r=record: node_ready(r, state.models), procs, deadline, f"node {record.name}")
     api = gateway.RuntimeApi(state.haproxy_socket or Path())
     wait_for(lambda: _all_servers_up(api, state), procs, deadline, "gateway (all servers UP)")
-    if state.prometheus_port:
-        url = f"http://127.0.0.1:{state.prometheus_port}/-/ready"
-        wait_for(lambda: http_status(url) == 200, procs, deadline, "prometheus")
+    ready = {"prometheus": (state.prometheus_port, "/-/ready"), "alertmanager": (state.alertmanager_port, "/-/ready"),
+             "receiver": (state.receiver_port, "/healthz")}  # fmt: skip
+    for name, (port, path) in ready.items():
+        if port:
+            url = f"http://127.0.0.1:{port}{path}"
+            wait_for(lambda u=url: http_status(u) == 200, procs, deadline, name)
 
 
 def node_ready(record: NodeRecord, models: tuple[str, ...]) -> bool:

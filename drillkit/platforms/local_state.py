@@ -69,6 +69,10 @@ class LocalState(BaseModel):
     stats_port: int | None = None
     haproxy_socket: Path | None = None
     try_timeouts: TryTimeouts | None = None  # the gateway's per-try timeouts, as `up` set them
+    receiver: Process | None = None  # drillkit's webhook receiver (environment `alerting:`)
+    receiver_port: int | None = None
+    alertmanager: Process | None = None
+    alertmanager_port: int | None = None
     prometheus: Process | None = None
     prometheus_port: int | None = None
     hogs: dict[str, Process] = {}  # resource hogs started by GPU-pressure faults
@@ -78,7 +82,7 @@ class LocalState(BaseModel):
 
     def processes(self) -> list[Process]:
         """Every recorded process, in start order."""
-        rest = [self.netfault, self.haproxy, self.prometheus, self.backup]
+        rest = [self.netfault, self.haproxy, self.receiver, self.alertmanager, self.prometheus, self.backup]
         return ([n.process for n in self.nodes] + [p for p in rest if p is not None] + list(self.hogs.values())
                 + list(self.verifiers.values()))  # fmt: skip
 

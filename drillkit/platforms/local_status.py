@@ -27,9 +27,15 @@ def environment_status(spec: EnvironmentSpec, state: LocalState | None) -> Envir
         netfault_url=state.netfault_url,
         model_version=state.model_version,
         loadgen_targets_dir=str(state_root(spec).resolve() / "loadgen") if state.prometheus_port else None,
+        alertmanager_url=f"http://127.0.0.1:{state.alertmanager_port}" if state.alertmanager_port else _external_alertmanager(spec),
+        notifications_file=str(state_root(spec).resolve() / "alerting" / "notifications.jsonl") if state.receiver_port else None,
         try_timeouts_ms=state.try_timeouts.models if state.try_timeouts else {},
         components=tuple(rows),
     )
+
+
+def _external_alertmanager(spec: EnvironmentSpec) -> str | None:
+    return spec.alerting.alertmanager.url if spec.alerting is not None else None
 
 
 def _node_row(record: NodeRecord, gateway_state: str | None, version: str) -> ComponentStatus:
@@ -60,6 +66,8 @@ def _service_rows(state: LocalState) -> list[ComponentStatus]:
         (state.netfault, ComponentKind.NETFAULT, state.netfault_url),
         (state.haproxy, ComponentKind.GATEWAY, state.gateway_url),
         (state.prometheus, ComponentKind.PROMETHEUS, f"http://127.0.0.1:{state.prometheus_port}"),
+        (state.alertmanager, ComponentKind.ALERTMANAGER, f"http://127.0.0.1:{state.alertmanager_port}"),
+        (state.receiver, ComponentKind.RECEIVER, f"http://127.0.0.1:{state.receiver_port}/alerts"),
     ]
     return [
         ComponentStatus(

@@ -23,6 +23,7 @@ from pathlib import Path
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
+from drillkit.report.alerting import alerting_table
 from drillkit.report.capacity import capacity_page, capacity_table, scaling_table
 from drillkit.report.cover import cover, utc
 from drillkit.report.layout import Flow, number_pages
@@ -63,6 +64,7 @@ def drill_pages(run: RunFolder, generated_at: float) -> list[Figure]:
     rollout_table(back, run)
     capacity_table(back, run)
     scaling_table(back, run)
+    alerting_table(back, run)
     activity_table(back, run, origin)
     environment_table(back, run)
     return [*pages, *back.pages, *series_pages(run.journal, origin)]

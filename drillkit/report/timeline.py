@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from drillkit.events import fault_outputs
 from drillkit.journal import Journal
 from drillkit.report.aggregate import WindowSeries, aggregate
+from drillkit.report.alerting import alert_moments
 from drillkit.report.layout import A4_LANDSCAPE, new_page
 from drillkit.report.run import RunFolder
 
@@ -80,7 +81,7 @@ def fault_windows(journal: Journal, origin: float, *, end: float) -> list[tuple[
 
 
 def markers(journal: Journal, origin: float) -> list[Marker]:
-    """TTD, RTO, failback and abort as lines (only those the run measured)."""
+    """TTD, RTO, failback, abort, scale-outs and alert pages as lines (only those the run measured)."""
     m = journal.measurements
     start, rolled = journal.fault_start, journal.rollback_end
     out = []
@@ -93,6 +94,7 @@ def markers(journal: Journal, origin: float) -> list[Marker]:
         out.append(Marker(journal.abort.at - origin, f"abort: {journal.abort.guard}", "black"))
     for o in journal.scaling.scale_outs if journal.scaling is not None else []:
         out.append(Marker(o.serving_at - origin, f"{o.region} {o.from_nodes}->{o.to_nodes} nodes ({o.time_to_scale_s:.1f} s)", "tab:brown"))
+    out += [Marker(at - origin, label, "tab:red" if label.startswith("paged") else "tab:olive") for at, label in alert_moments(journal)]
     return out
 
 

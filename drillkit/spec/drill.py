@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from drillkit.spec.loader import Spec, load_spec
 from drillkit.spec.safe import MAX_MS, MAX_SECONDS, SafePath, SafeText
@@ -85,6 +85,36 @@ class RolloutExpectation(Spec):
                                                  description="from the rollout's start to every node back and verified, seconds")
 
 
+class AlertExpectation(Spec):
+    """An alert a drill demands: fired (and notified) within so long of the fault, resolved within
+    so long of the rollback; or never fired at all (``must_not_fire``)."""
+
+    alert: str = Field(pattern=r"^[A-Za-z_:][A-Za-z0-9_:]{0,127}$", description="the alert's name (alertname), e.g. RecommenderRegionDown")
+    labels: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")], Annotated[str, Field(max_length=1024)]] = Field(
+        {}, max_length=32, description="only the alert's instances with these labels, e.g. {region: us-east-1}")
+    must_fire_within_s: float | None = Field(None, gt=0, le=MAX_SECONDS, description="firing in Prometheus within so long of the fault's start, seconds")
+    must_notify_within_s: float | None = Field(None, gt=0, le=MAX_SECONDS,
+                                               description="its notification received within so long of the fault's start, seconds")
+    must_resolve_within_s: float | None = Field(None, gt=0, le=MAX_SECONDS,
+                                                description="its resolved notification within so long of the rollback's end, seconds")
+    must_not_fire: bool = Field(False, description="the drill fails if the alert fires at any time while it runs, warm-up included")
+
+    @model_validator(mode="after")
+    def _one_demand(self) -> AlertExpectation:
+        timed = (self.must_fire_within_s, self.must_notify_within_s, self.must_resolve_within_s)
+        if self.must_not_fire and any(t is not None for t in timed):
+            raise ValueError(f"{self.alert}: must_not_fire cannot go with must_fire/notify/resolve_within_s")
+        if not self.must_not_fire and all(t is None for t in timed):
+            raise ValueError(f"{self.alert}: demand something: must_fire_within_s, must_notify_within_s, must_resolve_within_s or must_not_fire")
+        return self
+
+    @property
+    def key(self) -> str:
+        """How its check is named: ``alert:RecommenderRegionDown{region=us-east-1}``."""
+        labels = ",".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
+        return f"alert:{self.alert}" + (f"{{{labels}}}" if labels else "")
+
+
 class DrillSpec(Spec):
     """A drill: which environment, which experiment, what load, and what passes."""
 
@@ -98,6 +128,8 @@ class DrillSpec(Spec):
     rollout: RolloutExpectation | None = Field(None, description="a release drill: how the rollout must end")
     scaling: ScalingExpectation | None = Field(None, description="a surge drill: the scale-out it must see")
     capacity: CapacityExpectation | None = Field(None, description="a capacity drill: the knees it must find")
+    alerts: tuple[AlertExpectation, ...] = Field((), max_length=64,
+                                                 description="alerts that must fire, notify and resolve in time, or never fire (needs alerting:)")
     slos: tuple[SloCheck, ...] = Field((), description="SLOs checked in Prometheus with PromQL (see drillkit/spec/slo.py)")
     abort: tuple[AbortGuard, ...] = Field((), description="guards that stop the fault and roll back at once")
     cross_check: bool = Field(True, description="compute TTD and RTO again from Prometheus and compare")
@@ -110,6 +142,14 @@ class DrillSpec(Spec):
     allow_processes: tuple[SafeText, ...] = Field(
         (), description="exact `path`s of process providers the experiment may run (none by default)"
     )
+
+    @field_validator("alerts")
+    @classmethod
+    def _unique_alerts(cls, alerts: tuple[AlertExpectation, ...]) -> tuple[AlertExpectation, ...]:
+        keys = [a.key for a in alerts]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"each alert (with its labels) once, got {keys}")
+        return alerts
 
     @field_validator("slos", "abort")
     @classmethod

@@ -8,8 +8,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from drillkit.spec.alerting import AlertingSpec
 from drillkit.spec.autoscale import AutoscaleSpec
 from drillkit.spec.backup import BackupSpec
+from drillkit.spec.grafana import GrafanaSpec
 from drillkit.spec.kubernetes import KubernetesSpec
 from drillkit.spec.loader import Spec, load_spec
 from drillkit.spec.names import (
@@ -210,6 +212,8 @@ class EnvironmentSpec(Spec):
     rollout: RolloutPolicy = Field(RolloutPolicy(), description="how releases roll out and when they roll back (spec/rollout.py)")
     autoscale: AutoscaleSpec | None = Field(None, description="scale the serving region out under load while drills run (spec/autoscale.py)")
     backup: BackupSpec | None = Field(None, description="backups of a region's model repository (see spec/backup.py)")
+    alerting: AlertingSpec | None = Field(None, description="alert rules, Alertmanager and drillkit's receiver (spec/alerting.py)")
+    grafana: GrafanaSpec | None = Field(None, description="post each drill's fault, rollback and verdict to Grafana as annotations")
     kubernetes: KubernetesSpec | None = Field(None, description="clusters, images, GPUs (platform: kubernetes only)")
 
     @field_validator("regions")
@@ -250,6 +254,17 @@ class EnvironmentSpec(Spec):
         if self.platform == "kubernetes" and self.workload.repository is not None and self.workload.image is None:
             raise ValueError("workload.repository on Kubernetes needs workload.image, the Triton image your pods run "
                              "(e.g. nvcr.io/nvidia/tritonserver:24.08-py3)")  # fmt: skip
+        return self
+
+    @model_validator(mode="after")
+    def _alerting_where_it_can_run(self) -> EnvironmentSpec:
+        # The embedded Alertmanager gets its alerts from the embedded Prometheus only; elsewhere
+        # the user's Prometheus sends to the user's Alertmanager, which drillkit can only read.
+        a = self.alerting
+        if a is not None and a.embedded and (self.prometheus.url is not None or self.platform != "local"):
+            raise ValueError("alerting: your Prometheus sends its alerts to your Alertmanager, not to an embedded one: "
+                             "give alerting.alertmanager.url (and alerting.receiver.listen, an address it can reach, "
+                             "to measure notifications)")  # fmt: skip
         return self
 
     @property

@@ -28,6 +28,9 @@ class Budgets(Spec):
     max_wrong_answers: int | None = Field(None, ge=0, le=2**53, description="release drills: wrong answers users may get from the release")
     max_time_to_rollback_s: float | None = Field(None, gt=0, le=MAX_SECONDS,
                                                  description="release drills: rollout start to every node back and verified, seconds")
+    max_time_to_notify_s: float | None = Field(None, gt=0, le=MAX_SECONDS,
+                                               description="alerting: the fault's start to the slowest page drillkit's receiver got, seconds")
+    max_false_alarms: int | None = Field(None, ge=0, le=2**53, description="alerting: alerts that began firing before any fault")
 
 
 class Regression(Spec):

@@ -1,6 +1,7 @@
 """A fake Prometheus at the HTTP API seam: a real server on 127.0.0.1:0.
 
-It answers ``/api/v1/query`` and ``/api/v1/query_range`` from a table of results by query,
+It answers ``/api/v1/query`` and ``/api/v1/query_range`` from a table of results by query
+(and ``/api/v1/alerts`` from a list),
 records every request (path, parameters, headers) so tests can assert exactly what was
 sent, can demand a credential, and can fail the next N requests with a status code.
 
@@ -33,6 +34,7 @@ class FakeState:
     require_auth: str | None = None  # the exact Authorization header demanded
     fail_next: int = 0
     fail_status: int = 503
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # what /api/v1/alerts answers
 
 
 def _handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
@@ -52,6 +54,8 @@ def _handler(state: FakeState) -> type[BaseHTTPRequestHandler]:
                 return self._send(state.fail_status, {"status": "error", "error": "overloaded"})
             if state.require_auth is not None and self.headers.get("Authorization") != state.require_auth:
                 return self._send(401, {"status": "error", "error": "unauthorized"})
+            if parts.path == "/api/v1/alerts":
+                return self._send(200, {"status": "success", "data": {"alerts": state.alerts}})
             query = params.get("query", "")
             if BAD_QUERY in query:
                 return self._send(400, {"status": "error", "errorType": "bad_data", "error": "1:14: parse error: unclosed left parenthesis"})

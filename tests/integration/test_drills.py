@@ -23,6 +23,7 @@ from drillkit.platforms.base import Health
 from drillkit.platforms.local import LocalPlatform
 from drillkit.report.history import History
 from drillkit.spec import GatewaySpec
+from drillkit.spec.alerting import AlertingSpec
 from drillkit.spec.policy import Policy
 from drillkit.suite import SuiteRunner, plan_suite
 from tests.integration.conftest import make_spec, running_from_file
@@ -50,7 +51,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalPlatfor
     # And its short connect timeout, HAProxy's pause before each connection retry: at 100 ms the
     # requests in flight at the region outage took up to 350 ms on a busy CI machine.
     gateway = GatewaySpec(check_interval_ms=100, fall=1, rise=1, error_limit=1, check_timeout_ms=150, connect_timeout_ms=20)
-    spec = spec.model_copy(update={"gateway": gateway})
+    # The real Alertmanager and drillkit's receiver, with the reference rules and one of the
+    # user's: an alert that fires whenever a load generator is scraped (in every warm-up).
+    noise = folder / "noise.rules.yml"
+    noise.write_text(yaml.safe_dump({"groups": [{"name": "noise", "rules": [
+        {"alert": "LoadGeneratorScraped", "expr": 'up{job="loadgen"} == 1', "for": "2s", "labels": {"severity": "info"}}]}]}))  # fmt: skip
+    spec = spec.model_copy(update={"gateway": gateway, "alerting": AlertingSpec(rule_files=(noise,))})
     with running_from_file(spec, folder) as running:
         yield running
 
@@ -76,13 +82,13 @@ SPEED = 0.75
 
 
 def drill_file(folder: Path, env_file: Path, experiment: Path, *, budget: float = 5.0, name: str = "t",
-               abort: list[dict[str, object]] | None = None) -> Path:  # fmt: skip
+               abort: list[dict[str, object]] | None = None, alerts: list[dict[str, object]] | None = None) -> Path:  # fmt: skip
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump({
         "name": name, "environment": str(env_file), "experiment": str(experiment),
         "load": {"trace": str(TRACE), "speed": SPEED, "warmup_s": 3, "cooldown_s": 3},
         "recovery": {"rto_budget_s": budget, "stable_for_s": 2}, "bring_up": False,
-        "slos": SLOS, "abort": GUARDS if abort is None else abort,
+        "slos": SLOS, "abort": GUARDS if abort is None else abort, "alerts": alerts or [],
     }))  # fmt: skip
     return path
 
@@ -130,13 +136,15 @@ def assert_healthy(platform: LocalPlatform) -> None:
 
 @pytest.mark.parametrize(
     ("base", "pause"),
-    [("region-outage", 4), ("node-crash", 3), ("network-partition", 4), ("gpu-device-lost", 3)],
+    [("region-outage", 8), ("node-crash", 3), ("network-partition", 4), ("gpu-device-lost", 3)],
 )
 def test_a_drill_recovers_within_budget_and_leaves_no_fault(
     env: tuple[LocalPlatform, Path], tmp_path: Path, base: str, pause: float
 ) -> None:
     platform, env_file = env
-    plan = plan_drill(drill_file(tmp_path, env_file, experiment(tmp_path, base, pause=pause), name=base))
+    # The region outage is also this environment's alerting drill (README: Verify your alerting).
+    alerts = REGION_OUTAGE_ALERTS if base == "region-outage" else None
+    plan = plan_drill(drill_file(tmp_path, env_file, experiment(tmp_path, base, pause=pause), name=base, alerts=alerts))
     planned = env_file.read_text()
     env_file.write_text("regions: edited during the drill\n")  # the drill acts on the environment it was planned with
     try:
@@ -156,6 +164,7 @@ def test_a_drill_recovers_within_budget_and_leaves_no_fault(
     assert all(slos[n]["verdict"] in ("PASS", "FAIL") and slos[n]["value"] is not None for n in ("p99-latency", "errors", "availability")), slos
     if base == "region-outage":  # the reference deployment fails over without hurting users
         assert {s["verdict"] for s in slos.values()} == {"PASS"}, {n: (s["verdict"], s["value"]) for n, s in slos.items()}
+        assert_paged(journal)
     assert slos["errors"]["query"].startswith("(sum(rate(drillkit_client_requests_total") and slos["errors"]["value"] is not None
     cross = journal["cross_check"]
     assert cross["rto_prom_s"] is not None and not cross["flagged"], cross  # within a scrape + a step + 100 ms
@@ -165,6 +174,35 @@ def test_a_drill_recovers_within_budget_and_leaves_no_fault(
     assert isinstance(m["failback_s"], float) and 0 <= m["failback_s"] < 10, m
     assert m["resolution_s"] == 0.1
     assert_healthy(platform)
+
+
+REGION_OUTAGE_ALERTS = [
+    # the page goes out, fast, and the all-clear after the rollback
+    {"alert": "RecommenderRegionDown", "labels": {"region": PRIMARY}, "must_fire_within_s": 30, "must_notify_within_s": 30,
+     "must_resolve_within_s": 60},
+    # a demand that is not met: no GPU is lost in a region outage, so this check must FAIL the drill
+    {"alert": "RecommenderGPUDeviceLost", "must_fire_within_s": 5},
+    # an alert that fires in every warm-up: must_not_fire catches it
+    {"alert": "LoadGeneratorScraped", "must_not_fire": True},
+]  # fmt: skip
+
+
+def assert_paged(journal: dict) -> None:  # type: ignore[type-arg]
+    """The real Alertmanager paged drillkit's receiver for the region outage, with every time measured."""
+    checks = {c["name"]: c for c in journal["checks"]}
+    paged = checks[f"alert:RecommenderRegionDown{{region={PRIMARY}}}"]
+    assert paged["verdict"] == "PASS", (paged, journal["alerting"])
+    section = journal["alerting"]
+    assert section["prometheus_reachable"] and section["alertmanager_reachable"] and section["receiver"]
+    (down,) = [e for e in section["episodes"] if e["alert"] == "RecommenderRegionDown"]
+    assert down["labels"]["region"] == PRIMARY and down["labels"]["role"] == "primary" and down["labels"]["severity"] == "critical"
+    assert 5 <= down["time_to_fire_s"] <= down["time_to_notify_s"] < 30, down  # `for: 5s`, then Alertmanager
+    assert 0 < down["time_to_resolve_s"] < 60 and not down["false_alarm"], down
+    assert checks["alert:RecommenderGPUDeviceLost"]["verdict"] == "FAIL" and "never fired" in checks["alert:RecommenderGPUDeviceLost"]["detail"]
+    noise = checks["alert:LoadGeneratorScraped"]
+    assert noise["verdict"] == "FAIL" and "before the fault" in noise["detail"], noise
+    assert [e["alert"] for e in section["episodes"] if e["false_alarm"]] == ["LoadGeneratorScraped"]
+    assert journal["exit_code"] == 1  # the unmet demands fail the drill
 
 
 def test_ground_truth_a_total_blackhole_is_measured_to_within_100ms(env: tuple[LocalPlatform, Path], tmp_path: Path) -> None:
