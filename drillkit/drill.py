@@ -334,9 +334,8 @@ class DrillRun:
         while True:
             events = read_events(self.timeline)
             window = fault_window(events)
-            section = alerting_section(events, fault_start=window.start, rollback_end=window.rollback_end,
-                                       receiver=self.alerts.notifications is not None)  # fmt: skip
-            until = unsettled_until(self.plan.spec.alerts, section, fault_start=window.start, rollback_end=window.rollback_end)
+            section = alerting_section(events, fault_start=window.start, receiver=self.alerts.notifications is not None)
+            until = unsettled_until(self.plan.spec.alerts, section, fault_start=window.start)
             if until is None or time.time() >= min(until, cap):
                 return
             time.sleep(self.alerts.interval_s)

@@ -111,8 +111,8 @@ def evaluate(plan: DrillPlan, evidence: Evidence) -> Journal:
     checks = judge(plan.spec, measured, canaries, errors, record.capacity, slos=slos, abort=record.abort)
     checks += restore_checks(plan.spec, restore) + rollout_checks(plan.spec, rollout) + scaling_checks(plan.spec, scaling)
     checks += knee_checks(plan.spec, curves)
-    alerting = alerting_section(events, fault_start=window.start, rollback_end=window.rollback_end, receiver=_receiver(plan))
-    checks += alert_checks(plan.spec, alerting, fault_start=window.start, rollback_end=window.rollback_end)
+    alerting = alerting_section(events, fault_start=window.start, receiver=_receiver(plan))
+    checks += alert_checks(plan.spec, alerting, fault_start=window.start)
     prom = record.evidence or {}
     return Journal(
         drill=plan.spec.model_dump(mode="json"), environment=plan.environment.model_dump(mode="json"),
@@ -130,7 +130,7 @@ def evaluate(plan: DrillPlan, evidence: Evidence) -> Journal:
 def _receiver(plan: DrillPlan) -> bool:
     """Whether drillkit's receiver heard the notifications (the embedded one, or one the user routes to)."""
     a = plan.environment.alerting
-    return a is not None and (a.embedded or a.receiver.listen is not None)
+    return a is not None and (plan.environment.alerting_embedded or a.receiver.listen is not None)
 
 
 def _measure(plan: DrillPlan, log: pd.DataFrame, events: list[Event], window: FaultWindow) -> Measurements | None:

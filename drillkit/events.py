@@ -166,7 +166,11 @@ class WatcherError(_Event):
 
 
 class RollbackStarted(_Event):
+    """A rollback began: the experiment's own rollbacks (``phase: experiment``), or drillkit's
+    undo of every pending fault after the experiment (``phase: drillkit``)."""
+
     event: Literal["rollback_started"] = "rollback_started"
+    phase: Literal["experiment", "drillkit"] = "drillkit"
 
 
 class RollbackEnded(_Event):

@@ -145,7 +145,7 @@ def check_alerting(spec: DrillSpec, environment: EnvironmentSpec, *, file: str) 
                             "add alerting: to the environment (README: Verify your alerting), or remove alerts:")  # fmt: skip
         return
     validate_alerting(alerting)
-    if not alerting.embedded:
+    if not environment.alerting_embedded:
         return
     known = alert_names(rule_files(alerting))
     for i, a in enumerate(spec.alerts):

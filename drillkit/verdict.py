@@ -250,8 +250,7 @@ def scaling_checks(spec: DrillSpec, scaling: ScalingSection | None) -> list[Chec
     return checks
 
 
-def alert_checks(spec: DrillSpec, section: AlertingSection | None, *, fault_start: float | None,
-                 rollback_end: float | None) -> list[Check]:  # fmt: skip
+def alert_checks(spec: DrillSpec, section: AlertingSection | None, *, fault_start: float | None) -> list[Check]:
     """One check per alert the drill demands (``alerts:``): NO_DATA when the alerting path was
     not reachable, or a demand has nothing to be timed from (no fault, no rollback, no receiver)."""
     if not spec.alerts:
@@ -259,12 +258,10 @@ def alert_checks(spec: DrillSpec, section: AlertingSection | None, *, fault_star
     if section is None or not section.reachable:
         why = "no alerting path was watched" if section is None else "; ".join(section.unreadable[:2]) or "never read"
         return [Check(name=a.key, verdict=Verdict.NO_DATA, detail=f"the alerting path was not reachable ({why})") for a in spec.alerts]
-    return [_alert(a, [e for e in section.episodes if e.matches(a.alert, a.labels)], section, fault_start, rollback_end)
-            for a in spec.alerts]  # fmt: skip
+    return [_alert(a, [e for e in section.episodes if e.matches(a.alert, a.labels)], section, fault_start) for a in spec.alerts]
 
 
-def _alert(a: AlertExpectation, mine: list[AlertEpisode], section: AlertingSection, fault_start: float | None,
-           rollback_end: float | None) -> Check:  # fmt: skip
+def _alert(a: AlertExpectation, mine: list[AlertEpisode], section: AlertingSection, fault_start: float | None) -> Check:
     def at(t: float | None) -> str:
         if t is None or fault_start is None:
             return "while the drill ran"
@@ -284,20 +281,24 @@ def _alert(a: AlertExpectation, mine: list[AlertEpisode], section: AlertingSecti
         return Check(name=a.key, verdict=Verdict.FAIL, detail=f"{early.shown} was already firing {at(early.firing_at or early.notified_at)}: "
                                                               "a page already out says nothing about this fault")  # fmt: skip
     episode = next((e for e in mine if e.firing_at is not None or e.notified_at is not None), None)
+    if episode is None:
+        watched = f" (watched until {section.watched_until - fault_start:+.0f} s from the fault)" if section.watched_until else ""
+        return Check(name=a.key, verdict=Verdict.FAIL, detail=f"never fired{watched}")
     parts = [_demand("fired", episode.time_to_fire_s if episode else None, a.must_fire_within_s, "from the fault")]
     if a.must_notify_within_s is not None and not section.receiver:
         parts.append((Verdict.NO_DATA, "notification not timed: no receiver was watched"))
     else:
         parts.append(_demand("notified", episode.time_to_notify_s if episode else None, a.must_notify_within_s, "from the fault"))
-    if a.must_resolve_within_s is not None and rollback_end is None:
-        parts.append((Verdict.NO_DATA, "resolution not timed: no rollback ended"))
+    if a.must_resolve_within_s is not None and section.rollback_started is None:
+        parts.append((Verdict.NO_DATA, "resolution not timed: no rollback ran"))
     else:
-        parts.append(_demand("resolved", episode.time_to_resolve_s if episode else None, a.must_resolve_within_s, "after the rollback"))
+        parts.append(_demand("resolved", episode.time_to_resolve_s if episode else None, a.must_resolve_within_s,
+                             "after the rollback began"))  # fmt: skip
     parts = [p for p in parts if p is not None]
     verdicts = [v for v, _ in parts]
     verdict = Verdict.FAIL if Verdict.FAIL in verdicts else Verdict.NO_DATA if Verdict.NO_DATA in verdicts else Verdict.PASS
     detail = "; ".join(d for _, d in parts)
-    return Check(name=a.key, verdict=verdict, detail=detail if episode else f"never fired ({detail})")
+    return Check(name=a.key, verdict=verdict, detail=detail)
 
 
 def _demand(what: str, value: float | None, budget: float | None, origin: str) -> tuple[Verdict, str] | None:
@@ -307,7 +308,8 @@ def _demand(what: str, value: float | None, budget: float | None, origin: str) -
     if value is None:
         return Verdict.FAIL, f"not {what} (budget {budget:g} s {origin})"
     verdict = Verdict.PASS if value <= budget else Verdict.FAIL
-    return verdict, f"{what} {value:.1f} s {origin} (budget {budget:g} s)"
+    when = f"{value:.1f} s {origin}" if value >= 0 else f"{-value:.1f} s {origin.replace('after', 'before').replace('from', 'before')}"
+    return verdict, f"{what} {when} (budget {budget:g} s)"
 
 
 def _outcome(rollout: RolloutSection, expect: str | None) -> Check:

@@ -5,15 +5,16 @@ gone, with the notifications drillkit's receiver got for it. Measured per episod
 
 - time to fire: the fault's start to firing in Prometheus (as first read);
 - time to notify: the fault's start to the firing notification's arrival;
-- time to resolve: the rollback's end to the resolved notification's arrival (without a
-  receiver: to the alert gone from Prometheus).
+- time to resolve: the rollback's start (the fix began) to the resolved notification's arrival
+  (without a receiver: to the alert gone from Prometheus); negative when it resolved by itself
+  before the rollback (a platform that heals, or a rule that lets go too early).
 
 A **false alarm** is an alert that began firing while the drill watched and before any fault
 (warm-up), or in a drill with no fault; one already firing when the drill began is marked
 ``already_firing`` instead (a standing alert, such as a Watchdog, is not this drill's alarm).
 The checks on it are decided in :func:`drillkit.verdict.alert_checks`.
 
->>> alerting_section([], fault_start=None, rollback_end=None) is None   # no alerting path watched
+>>> alerting_section([], fault_start=None) is None   # no alerting path watched
 True
 """
 
@@ -23,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 from pydantic import Field
 
-from drillkit.events import AlertNotified, AlertSource, AlertState, Event
+from drillkit.events import AlertNotified, AlertSource, AlertState, Event, RollbackStarted
 from drillkit.units import Record
 
 _Key = tuple[str, tuple[tuple[str, str], ...]]
@@ -40,7 +41,8 @@ class AlertEpisode(Record):
     already_firing: bool = Field(False, description="firing at the first read: before the drill watched")
     time_to_fire_s: float | None = Field(None, description="from the fault's start to firing (negative: before it)")
     time_to_notify_s: float | None = Field(None, description="from the fault's start to the notification")
-    time_to_resolve_s: float | None = Field(None, description="from the rollback's end to the resolved notification (or gone)")
+    time_to_resolve_s: float | None = Field(None, description="from the rollback's start to the resolved notification (or gone); "
+                                                              "negative: before the rollback")
     false_alarm: bool = Field(False, description="began firing before any fault, or in a drill with none")
 
     def matches(self, alert: str, labels: dict[str, str]) -> bool:
@@ -58,6 +60,7 @@ class AlertingSection(Record):
     receiver: bool = Field(False, description="drillkit's receiver was watched for notifications")
     watched_from: float | None = None
     watched_until: float | None = None
+    rollback_started: float | None = Field(None, description="the rollback's start: what time to resolve is read from")
     episodes: list[AlertEpisode] = Field(default_factory=list)
     notifications: int = Field(0, description="alerts in the notifications received")
     unreadable: list[str] = Field(default_factory=list, description="why a source could not be read, and damaged notification lines")
@@ -71,8 +74,7 @@ class AlertingSection(Record):
         return bool(self.prometheus_reachable) or self.notifications > 0
 
 
-def alerting_section(events: list[Event], *, fault_start: float | None, rollback_end: float | None,
-                     receiver: bool = False) -> AlertingSection | None:  # fmt: skip
+def alerting_section(events: list[Event], *, fault_start: float | None, receiver: bool = False) -> AlertingSection | None:
     """The section from the timeline (None when the drill watched no alerting path)."""
     sources = [e for e in events if isinstance(e, AlertSource)]
     if not sources:
@@ -83,10 +85,11 @@ def alerting_section(events: list[Event], *, fault_start: float | None, rollback
     for note in notes:
         _attach(episodes, note)
     seen = [e.at for e in events if isinstance(e, AlertSource | AlertState | AlertNotified)]
+    rollback = next((e.at for e in events if isinstance(e, RollbackStarted)), None)
     return AlertingSection(
         prometheus_reachable=reached.get("prometheus"), alertmanager_reachable=reached.get("alertmanager"), receiver=receiver,
-        watched_from=min(seen), watched_until=max(seen), notifications=len(notes),
-        episodes=[_timed(ep, fault_start, rollback_end, receiver=receiver) for ep in episodes],
+        watched_from=min(seen), watched_until=max(seen), notifications=len(notes), rollback_started=rollback,
+        episodes=[_timed(ep, fault_start, rollback, receiver=receiver) for ep in episodes],
         unreadable=[f"{e.source}: {e.error}" for e in sources if e.error],
     )  # fmt: skip
 
@@ -144,7 +147,7 @@ def _attach(episodes: list[_Episode], note: AlertNotified) -> None:
         target.resolved_notified_at = note.at
 
 
-def _timed(ep: _Episode, fault_start: float | None, rollback_end: float | None, *, receiver: bool) -> AlertEpisode:
+def _timed(ep: _Episode, fault_start: float | None, rollback: float | None, *, receiver: bool) -> AlertEpisode:
     began = ep.firing_at if ep.firing_at is not None else ep.notified_at
     # With a receiver the page's all-clear is what resolves it; without one, Prometheus letting go.
     resolved = ep.resolved_notified_at if receiver else ep.gone_at
@@ -152,6 +155,7 @@ def _timed(ep: _Episode, fault_start: float | None, rollback_end: float | None, 
         **asdict(ep),
         time_to_fire_s=None if fault_start is None or ep.firing_at is None else ep.firing_at - fault_start,
         time_to_notify_s=None if fault_start is None or ep.notified_at is None else ep.notified_at - fault_start,
-        time_to_resolve_s=resolved - rollback_end if rollback_end is not None and resolved is not None and resolved >= rollback_end else None,
+        time_to_resolve_s=resolved - rollback if rollback is not None and resolved is not None and fault_start is not None
+        and resolved > fault_start else None,
         false_alarm=began is not None and not ep.already_firing and (fault_start is None or began < fault_start),
     )  # fmt: skip

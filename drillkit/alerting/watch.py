@@ -118,8 +118,7 @@ class AlertWatcher(Loop):
         self.reachable[source] = ok
 
 
-def unsettled_until(expected: Sequence[AlertExpectation], section: AlertingSection | None, *, fault_start: float | None,
-                    rollback_end: float | None) -> float | None:  # fmt: skip
+def unsettled_until(expected: Sequence[AlertExpectation], section: AlertingSection | None, *, fault_start: float | None) -> float | None:
     """The latest deadline of a demand not yet met (None: every demand is met, or none can be):
     a drill waits for its alerts until then, as long as an alert takes to fire, notify or
     resolve within its budget, and no longer."""
@@ -132,6 +131,7 @@ def unsettled_until(expected: Sequence[AlertExpectation], section: AlertingSecti
             deadlines.append(fault_start + a.must_fire_within_s)
         if a.must_notify_within_s is not None and section.receiver and (mine is None or mine.notified_at is None):
             deadlines.append(fault_start + a.must_notify_within_s)
-        if a.must_resolve_within_s is not None and rollback_end is not None and (mine is None or mine.time_to_resolve_s is None):
-            deadlines.append(rollback_end + a.must_resolve_within_s)
+        rollback = section.rollback_started
+        if a.must_resolve_within_s is not None and rollback is not None and (mine is None or mine.time_to_resolve_s is None):
+            deadlines.append(rollback + a.must_resolve_within_s)
     return max(deadlines, default=None)

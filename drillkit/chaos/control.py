@@ -1,4 +1,5 @@
-"""A Chaos Toolkit control that writes every activity's start and end to the drill timeline.
+"""A Chaos Toolkit control that writes every activity's start and end, and the start of the
+experiment's rollbacks, to the drill timeline.
 
 The drill runner adds it to the experiment with the timeline file as argument; each line is
 fsynced, so the timeline survives a crash of the runner.
@@ -11,6 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from drillkit.events import fire
+
+
+def before_rollback_control(context: dict[str, Any], timeline: str, **kwargs: Any) -> None:
+    """The experiment's rollbacks begin: the fix starts here, before drillkit's own undo of
+    whatever is left (an alert's time to resolve is read from the first rollback_started)."""
+    fire(Path(timeline), "rollback_started", phase="experiment")
 
 
 def before_activity_control(context: dict[str, Any], timeline: str, **kwargs: Any) -> None:

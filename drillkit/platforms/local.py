@@ -247,7 +247,7 @@ class LocalPlatform:
 
     def _binaries(self) -> dict[str, str]:
         wanted = ["haproxy"] + ([] if self.spec.prometheus.url else ["prometheus"])
-        if self.spec.alerting is not None and self.spec.alerting.embedded:
+        if self.spec.alerting_embedded:
             wanted += ["prometheus-alertmanager", "promtool"]
         found = {name: self.which(name) for name in wanted}
         missing = [name for name, path in found.items() if path is None]

@@ -65,7 +65,7 @@ def start_all(p: LocalPlatform, binaries: dict[str, str]) -> LocalState:
             save_state(p.state_path, state)
     _start_netfault(p, state)
     _start_haproxy(p, state, binaries["haproxy"], golden)
-    if p.spec.alerting is not None and p.spec.alerting.embedded:
+    if p.spec.alerting_embedded:
         _start_alerting(p, state, binaries["prometheus-alertmanager"])
     if "prometheus" in binaries:
         _start_prometheus(p, state, binaries["prometheus"])
@@ -318,7 +318,7 @@ def _start_prometheus(p: LocalPlatform, state: LocalState, binary: str) -> None:
         gateway_stats_port=state.stats_port or 0,
         loadgen_dir=loadgen,
         scaled_dir=p.root / SCALED,
-        rule_files=_rules_snapshot(p) if p.spec.alerting is not None and p.spec.alerting.embedded else (),
+        rule_files=_rules_snapshot(p) if p.spec.alerting_embedded else (),
         alertmanager_port=state.alertmanager_port,
         evaluation_interval_s=p.spec.alerting.evaluation_interval_s if p.spec.alerting is not None else None,
     )

@@ -16,7 +16,7 @@ def alerting_table(flow: Flow, run: RunFolder) -> None:
         return
     reach = {"Prometheus": a.prometheus_reachable, "Alertmanager": a.alertmanager_reachable, "receiver": a.receiver or None}
     shown = ", ".join(f"{k} {'read' if v else 'NOT reachable'}" for k, v in reach.items() if v is not None)
-    flow.heading(f"Alerting: {shown}; {a.notifications} alert(s) notified; {len(a.false_alarms)} false alarm(s)")
+    flow.heading(f"Alerting: {shown}; {a.notifications} notification(s); {len(a.false_alarms)} false alarm(s)")
     rows = [[e.shown, utc(e.firing_at) if e.firing_at else "-", seconds(e.time_to_fire_s), seconds(e.time_to_notify_s),
              seconds(e.time_to_resolve_s), "false alarm" if e.false_alarm else "already firing" if e.already_firing else ""]
             for e in a.episodes]  # fmt: skip

@@ -61,8 +61,3 @@ class AlertingSpec(Spec):
         if self.alertmanager.group_interval_s > self.alertmanager.repeat_interval_s:
             raise ValueError("alertmanager.group_interval_s is above repeat_interval_s: Alertmanager refuses that config")
         return self
-
-    @property
-    def embedded(self) -> bool:
-        """drillkit starts Alertmanager and the receiver (no external Alertmanager named)."""
-        return self.alertmanager.url is None

@@ -256,16 +256,13 @@ class EnvironmentSpec(Spec):
                              "(e.g. nvcr.io/nvidia/tritonserver:24.08-py3)")  # fmt: skip
         return self
 
-    @model_validator(mode="after")
-    def _alerting_where_it_can_run(self) -> EnvironmentSpec:
-        # The embedded Alertmanager gets its alerts from the embedded Prometheus only; elsewhere
-        # the user's Prometheus sends to the user's Alertmanager, which drillkit can only read.
-        a = self.alerting
-        if a is not None and a.embedded and (self.prometheus.url is not None or self.platform != "local"):
-            raise ValueError("alerting: your Prometheus sends its alerts to your Alertmanager, not to an embedded one: "
-                             "give alerting.alertmanager.url (and alerting.receiver.listen, an address it can reach, "
-                             "to measure notifications)")  # fmt: skip
-        return self
+    @property
+    def alerting_embedded(self) -> bool:
+        """drillkit starts Alertmanager and its receiver, and loads the rules: only beside the
+        embedded Prometheus (an external one sends its alerts to its own Alertmanager, and
+        evaluates its own rules: drillkit reads their state)."""
+        return self.alerting is not None and self.alerting.alertmanager.url is None and self.prometheus.url is None \
+            and self.platform == "local"
 
     @property
     def primary(self) -> RegionSpec:

@@ -21,7 +21,7 @@ from drillkit.alerting.receiver import Receiver, read_notifications
 from drillkit.alerting.section import alerting_section
 from drillkit.alerting.watch import AlertWatcher, unsettled_until
 from drillkit.errors import SpecError
-from drillkit.events import AlertNotified, AlertSource, AlertState, read_events
+from drillkit.events import AlertNotified, AlertSource, AlertState, RollbackStarted, read_events
 from drillkit.observe.client import PromClient
 from drillkit.observe.embedded import NodeTarget, ScrapePlan, render_config as prometheus_config
 from drillkit.spec import DrillSpec
@@ -129,7 +129,8 @@ def test_the_watcher_records_every_change_of_prometheus_alertmanager_and_the_rec
 
 
 def timeline(*events: Any) -> list[Any]:
-    return [AlertSource(at=T0 - 30, source="prometheus", reachable=True), *events]
+    """A drill's alert events: Prometheus read from the start, the rollback begun at ``ROLLBACK``."""
+    return sorted([AlertSource(at=T0 - 30, source="prometheus", reachable=True), RollbackStarted(at=ROLLBACK), *events], key=lambda e: e.at)
 
 
 def state(at: float, state: str, labels: dict[str, str] = DOWN, first: bool = False) -> AlertState:
@@ -143,7 +144,7 @@ def note(at: float, status: str, labels: dict[str, str] = DOWN) -> AlertNotified
 def test_a_region_down_alert_is_timed_from_the_fault_and_its_checks_pass_or_fail_on_the_budgets() -> None:
     events = timeline(state(T0 + 1, "pending"), state(T0 + 6.5, "firing"), note(T0 + 7.2, "firing"),
                       state(ROLLBACK + 2, "inactive"), note(ROLLBACK + 3.5, "resolved"))  # fmt: skip
-    section = alerting_section(events, fault_start=T0, rollback_end=ROLLBACK, receiver=True)
+    section = alerting_section(events, fault_start=T0, receiver=True)
     assert section is not None
     (ep,) = section.episodes
     assert (ep.time_to_fire_s, ep.time_to_notify_s, ep.time_to_resolve_s) == (6.5, pytest.approx(7.2), 3.5) and not ep.false_alarm
@@ -152,14 +153,18 @@ def test_a_region_down_alert_is_timed_from_the_fault_and_its_checks_pass_or_fail
                  {"alert": "RecommenderRegionDown", "labels": {"region": "standby"}, "must_fire_within_s": 30},
                  {"alert": "RecommenderGPUDeviceLost", "must_fire_within_s": 30},
                  {"alert": "RecommenderErrorBudgetBurn", "must_not_fire": True})  # fmt: skip
-    checks = {c.name: c for c in alert_checks(spec, section, fault_start=T0, rollback_end=ROLLBACK)}
+    checks = {c.name: c for c in alert_checks(spec, section, fault_start=T0)}
     assert checks["alert:RecommenderRegionDown{region=primary}"].verdict is Verdict.PASS
     assert "fired 6.5 s from the fault" in checks["alert:RecommenderRegionDown{region=primary}"].detail
     assert checks["alert:RecommenderRegionDown{region=standby}"].verdict is Verdict.FAIL  # the labels tell the regions apart
     assert checks["alert:RecommenderGPUDeviceLost"].verdict is Verdict.FAIL and "never fired" in checks["alert:RecommenderGPUDeviceLost"].detail
     assert checks["alert:RecommenderErrorBudgetBurn"].verdict is Verdict.PASS
+    healed = alerting_section(timeline(state(T0 + 6.5, "firing"), note(T0 + 7, "firing"), note(ROLLBACK - 4, "resolved")),
+                              fault_start=T0, receiver=True)  # fmt: skip
+    (check,) = alert_checks(drill({"alert": "RecommenderRegionDown", "must_resolve_within_s": 60}), healed, fault_start=T0)
+    assert healed is not None and healed.episodes[0].time_to_resolve_s == -4.0 and check.verdict is Verdict.PASS
     tight = drill({"alert": "RecommenderRegionDown", "must_fire_within_s": 5, "must_resolve_within_s": 3})
-    (check,) = alert_checks(tight, section, fault_start=T0, rollback_end=ROLLBACK)
+    (check,) = alert_checks(tight, section, fault_start=T0)
     assert check.verdict is Verdict.FAIL and "fired 6.5 s from the fault (budget 5 s)" in check.detail
 
 
@@ -167,33 +172,33 @@ def test_an_alert_that_fires_in_warm_up_is_a_false_alarm_that_must_not_fire_catc
     noisy = {"alertname": "Noisy", "severity": "warning"}
     watchdog = {"alertname": "Watchdog"}
     events = timeline(state(T0 - 30, "firing", watchdog, first=True), state(T0 - 12, "firing", noisy), note(T0 - 11, "firing", noisy))
-    section = alerting_section(events, fault_start=T0, rollback_end=ROLLBACK, receiver=True)
+    section = alerting_section(events, fault_start=T0, receiver=True)
     assert section is not None and [e.alert for e in section.false_alarms] == ["Noisy"]  # a standing Watchdog is not this drill's alarm
     spec = drill({"alert": "Noisy", "must_not_fire": True}, {"alert": "Noisy", "labels": {"severity": "warning"}, "must_fire_within_s": 60})
-    checks = alert_checks(spec, section, fault_start=T0, rollback_end=ROLLBACK)
+    checks = alert_checks(spec, section, fault_start=T0)
     assert [c.verdict for c in checks] == [Verdict.FAIL, Verdict.FAIL]
     assert "12.0 s before the fault" in checks[0].detail and "already firing" in checks[1].detail
     # no fault at all: whatever fires is a false alarm, and a timed demand has nothing to be timed from
-    section = alerting_section(events, fault_start=None, rollback_end=None)
+    section = alerting_section(events, fault_start=None)
     assert section is not None and {e.alert for e in section.false_alarms} == {"Noisy"}
-    assert alert_checks(drill({"alert": "Noisy", "must_fire_within_s": 9}), section, fault_start=None, rollback_end=None)[0].verdict is Verdict.NO_DATA
+    assert alert_checks(drill({"alert": "Noisy", "must_fire_within_s": 9}), section, fault_start=None)[0].verdict is Verdict.NO_DATA
 
 
 def test_no_reachable_alerting_path_or_no_receiver_is_no_data_never_a_pass() -> None:
     spec = drill({"alert": "RecommenderRegionDown", "must_fire_within_s": 30, "must_notify_within_s": 30})
     unreachable = [AlertSource(at=T0 - 30, source="prometheus", reachable=False, error="Prometheus at x is unreachable")]
-    section = alerting_section(unreachable, fault_start=T0, rollback_end=ROLLBACK)
-    (check,) = alert_checks(spec, section, fault_start=T0, rollback_end=ROLLBACK)
+    section = alerting_section(unreachable, fault_start=T0)
+    (check,) = alert_checks(spec, section, fault_start=T0)
     assert check.verdict is Verdict.NO_DATA and "unreachable" in check.detail
-    assert alert_checks(spec, None, fault_start=T0, rollback_end=ROLLBACK)[0].verdict is Verdict.NO_DATA
-    fired = alerting_section(timeline(state(T0 + 3, "firing")), fault_start=T0, rollback_end=ROLLBACK, receiver=False)
-    (check,) = alert_checks(spec, fired, fault_start=T0, rollback_end=ROLLBACK)
+    assert alert_checks(spec, None, fault_start=T0)[0].verdict is Verdict.NO_DATA
+    fired = alerting_section(timeline(state(T0 + 3, "firing")), fault_start=T0, receiver=False)
+    (check,) = alert_checks(spec, fired, fault_start=T0)
     assert check.verdict is Verdict.NO_DATA and "no receiver" in check.detail
 
 
 def test_a_notification_that_arrives_before_the_read_sees_the_alert_fire_still_belongs_to_it() -> None:
     events = timeline(note(T0 + 5.0, "firing"), state(T0 + 5.4, "firing"), note(ROLLBACK + 1, "resolved"))
-    section = alerting_section(events, fault_start=T0, rollback_end=ROLLBACK, receiver=True)
+    section = alerting_section(events, fault_start=T0, receiver=True)
     assert section is not None and len(section.episodes) == 1
     assert (section.episodes[0].time_to_notify_s, section.episodes[0].time_to_resolve_s) == (5.0, 1.0)
 
@@ -201,13 +206,13 @@ def test_a_notification_that_arrives_before_the_read_sees_the_alert_fire_still_b
 def test_the_drill_waits_only_for_demands_not_yet_met_and_only_until_their_budget() -> None:
     spec = drill({"alert": "RecommenderRegionDown", "must_fire_within_s": 30, "must_resolve_within_s": 60},
                  {"alert": "RecommenderErrorBudgetBurn", "must_not_fire": True})  # fmt: skip
-    nothing = alerting_section(timeline(), fault_start=T0, rollback_end=ROLLBACK, receiver=True)
-    assert unsettled_until(spec.alerts, nothing, fault_start=T0, rollback_end=ROLLBACK) == ROLLBACK + 60
-    fired = alerting_section(timeline(state(T0 + 4, "firing")), fault_start=T0, rollback_end=ROLLBACK, receiver=True)
-    assert unsettled_until(spec.alerts, fired, fault_start=T0, rollback_end=ROLLBACK) == ROLLBACK + 60  # not resolved yet
+    nothing = alerting_section(timeline(), fault_start=T0, receiver=True)
+    assert unsettled_until(spec.alerts, nothing, fault_start=T0) == ROLLBACK + 60
+    fired = alerting_section(timeline(state(T0 + 4, "firing")), fault_start=T0, receiver=True)
+    assert unsettled_until(spec.alerts, fired, fault_start=T0) == ROLLBACK + 60  # not resolved yet
     done = alerting_section(timeline(state(T0 + 4, "firing"), note(T0 + 5, "firing"), note(ROLLBACK + 2, "resolved")),
-                            fault_start=T0, rollback_end=ROLLBACK, receiver=True)  # fmt: skip
-    assert unsettled_until(spec.alerts, done, fault_start=T0, rollback_end=ROLLBACK) is None
+                            fault_start=T0, receiver=True)  # fmt: skip
+    assert unsettled_until(spec.alerts, done, fault_start=T0) is None
 
 
 def test_the_reference_rules_pass_promtool_check_and_their_unit_tests() -> None:
@@ -250,20 +255,21 @@ def test_the_embedded_alertmanager_config_passes_amtool_and_prometheus_sends_to_
     assert "role: primary" in prometheus.read_text() and "127.0.0.1:9093" in prometheus.read_text()
 
 
-def test_alerting_needs_somewhere_to_run_and_a_drill_needs_alerting_for_its_alerts() -> None:
+def test_alerting_starts_only_beside_the_embedded_prometheus_and_its_demands_are_checked() -> None:
     from drillkit.spec import EnvironmentSpec
 
     regions = [{"name": "primary", "role": "primary"}, {"name": "standby", "role": "standby"}]
-    with pytest.raises(ValueError, match="alertmanager.url"):
-        EnvironmentSpec.model_validate({"name": "e", "regions": regions, "prometheus": {"url": "http://prom:9090"}, "alerting": {}})
+    # beside an external Prometheus drillkit starts nothing and loads nothing: it reads the alerts' state
+    reading = EnvironmentSpec.model_validate({"name": "e", "regions": regions, "prometheus": {"url": "http://prom:9090"}, "alerting": {}})
+    assert reading.alerting is not None and not reading.alerting_embedded
+    assert EnvironmentSpec.model_validate({"name": "e", "regions": regions, "alerting": {}}).alerting_embedded
     external = EnvironmentSpec.model_validate({"name": "e", "regions": regions, "prometheus": {"url": "http://prom:9090"},
                                                "alerting": {"alertmanager": {"url": "http://am:9093"}, "receiver": {"listen": "0.0.0.0:9099"}}})  # fmt: skip
-    assert external.alerting is not None and not external.alerting.embedded
+    assert external.alerting is not None and not external.alerting_embedded
     with pytest.raises(ValueError, match="must_not_fire cannot go"):
         drill({"alert": "A", "must_not_fire": True, "must_fire_within_s": 3})
     with pytest.raises(ValueError, match="each alert"):
         drill({"alert": "A", "must_not_fire": True}, {"alert": "A", "must_fire_within_s": 3})
-    assert AlertingSpec().embedded
 
 
 def _section(false_alarm: bool = False) -> dict[str, Any]:
@@ -296,4 +302,26 @@ def test_the_gate_bounds_the_slowest_page_and_the_false_alarms_and_the_report_sh
     slow = gate(good, Policy.model_validate({"defaults": {"max_time_to_notify_s": 5}, "require_slos_pass": False}))
     assert [r.detail for r in slow.failures] == ["slowest page 7s (over the budget 5s)"]
     text = " ".join(page.extract_text() for page in PdfReader(render_report(noisy)).pages)
-    assert "Alerting:" in text and "1 false alarm(s)" in text and "RecommenderRegionDown" in text and "false alarm" in text
+    assert "Alerting:" in text and "2 notification(s)" in text and "1 false alarm(s)" in text and "RecommenderRegionDown" in text and "false alarm" in text
+
+
+def test_a_drill_that_demands_alerts_needs_alerting_and_a_rule_for_each(tmp_path: Path) -> None:
+    from drillkit.plan import check_alerting
+    from drillkit.spec import EnvironmentSpec
+
+    regions = [{"name": "primary", "role": "primary"}, {"name": "standby", "role": "standby"}]
+    bare = EnvironmentSpec.model_validate({"name": "e", "regions": regions})
+    with pytest.raises(SpecError) as caught:
+        check_alerting(drill({"alert": "RecommenderRegionDown", "must_fire_within_s": 30}), bare, file="d.yaml")
+    assert (caught.value.file, caught.value.field) == ("d.yaml", "alerts")
+    alerting = EnvironmentSpec.model_validate({"name": "e", "regions": regions, "alerting": {}})
+    check_alerting(drill({"alert": "RecommenderRegionDown", "must_fire_within_s": 30}), alerting, file="d.yaml")
+    with pytest.raises(SpecError) as caught:
+        check_alerting(drill({"alert": "RecommenderRegionDwn", "must_fire_within_s": 30}), alerting, file="d.yaml")
+    assert caught.value.field == "alerts[0].alert" and "RecommenderRegionDown" in caught.value.fix
+    bad = tmp_path / "bad.rules.yml"
+    bad.write_text("groups: [{name: g, rules: [{alert: A, expr: 'rate(up)'}]}]\n")  # a range function without a range
+    broken = EnvironmentSpec.model_validate({"name": "e", "regions": regions, "alerting": {"rule_files": [str(bad)]}})
+    with pytest.raises(SpecError) as caught:
+        check_alerting(drill(), broken, file="d.yaml")
+    assert caught.value.file == str(bad) and caught.value.field == "alerting.rule_files"
