@@ -14,8 +14,8 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from drillkit.errors import SpecError
 from drillkit.gateway import GatewayCounters
 from drillkit.netfault.faults import Fault
-from drillkit.errors import SpecError
 from drillkit.spec import EnvironmentSpec, RegionSpec
 from drillkit.try_timeout import TryTimeouts
 from drillkit.undo import UndoLog

@@ -23,9 +23,10 @@ from drillkit.alerting.watch import AlertWatcher, unsettled_until
 from drillkit.errors import SpecError
 from drillkit.events import AlertNotified, AlertSource, AlertState, RollbackStarted, read_events
 from drillkit.observe.client import PromClient
-from drillkit.observe.embedded import NodeTarget, ScrapePlan, render_config as prometheus_config
+from drillkit.observe.embedded import NodeTarget, ScrapePlan
+from drillkit.observe.embedded import render_config as prometheus_config
 from drillkit.spec import DrillSpec
-from drillkit.spec.alerting import AlertingSpec, AlertmanagerSpec
+from drillkit.spec.alerting import AlertmanagerSpec
 from drillkit.verdict import Verdict, alert_checks
 from tests.fakes.http import serve
 from tests.fakes.prometheus import serve_prometheus
