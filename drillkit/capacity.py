@@ -27,6 +27,8 @@ from pydantic import BaseModel, ConfigDict
 
 from drillkit.burst import DEFAULT_LIMITS, Burst, BurstLimits, run_burst
 from drillkit.model.client import InferenceClient
+from drillkit.observe.client import PromClient, PrometheusError
+from drillkit.observe.promql import literal_regex, string
 from drillkit.platforms.base import ComponentStatus, EnvironmentStatus, Health
 from drillkit.smoke import ProbeResult, send_probe
 from drillkit.try_timeout import TryTimeouts, warmup_warnings
@@ -77,6 +79,11 @@ class Capacity(BaseModel):
     standby_knee_age_s: float | None = None
     standby_knee_nodes: int | None = None
     standby_knee_limited_by: str | None = None
+    # Attach mode: no endpoint of the user's pods is reachable, so the standby is judged from the
+    # user's own Triton metrics: the busiest pod's peak rate times the standby's ready pods.
+    estimate_query: str | None = None
+    per_pod_peak_rps: float | None = None
+    estimated_rps: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         return self.model_dump(mode="json")
@@ -141,6 +148,49 @@ def check(
     )
     passed = {"ok": reason == "", "reason": reason or shown, "same_model": burst.wrong == 0}
     return _with(report, **passed, **_burst_fields(burst, limits))
+
+
+TELEMETRY_LOOKBACK = "1h"
+
+
+def peak_query(pods: list[str], lookback: str = TELEMETRY_LOOKBACK) -> str:
+    """The busiest of ``pods``' peak rate of successful inferences over ``lookback`` (Triton's
+    ``nv_inference_request_success``, by the ``pod`` label Kubernetes scraping gives it)."""
+    names = string("|".join(literal_regex(p) for p in pods))
+    return f"max(max_over_time((sum by (pod) (rate(nv_inference_request_success{{pod=~{names}}}[1m])))[{lookback}:30s]))"
+
+
+def from_telemetry(prom: PromClient | None, pods: dict[str, list[str]], standby: list[str], ready_standby: int,
+                   warmup_rps: float, *, same_model: bool) -> Capacity:  # fmt: skip
+    """The pre-check from the user's own telemetry (attach mode): the standby's ready pods, each
+    worth the peak rate the busiest pod of the deployment has served, against the warm-up's rate
+    with headroom. Refused without data: an estimate of nothing is not a capacity."""
+    standby_pods = [x for r in standby for x in pods.get(r, [])]
+    report = Capacity(ok=False, reason="", standby_ready=ready_standby, standby_nodes=len(standby_pods), same_model=same_model,
+                      warmup_rps=round(warmup_rps, 2), required_rps=round(HEADROOM * warmup_rps, 2))  # fmt: skip
+    if not standby_pods or ready_standby < len(standby_pods):
+        return _refused(report, f"only {ready_standby} of {len(standby_pods)} standby pods are ready")
+    if not same_model:
+        return _refused(report, "the pods do not all serve the same model version (their version label differs)")
+    query = peak_query([x for names in pods.values() for x in names])
+    report = _with(report, estimate_query=query)
+    if prom is None:
+        return _refused(report, "no Prometheus to read the pods' Triton metrics from: set prometheus.url")
+    try:
+        found = [v for s in prom.instant(query) for _, v in s.points]
+    except PrometheusError as exc:
+        return _refused(report, f"the pods' Triton metrics could not be read: {exc}")
+    if not found or found[0] <= 0:
+        return _refused(report, "Prometheus has no nv_inference_request_success for the selected pods in the last "
+                                f"{TELEMETRY_LOOKBACK}: scrape Triton's metrics port with a pod label")  # fmt: skip
+    estimate = found[0] * ready_standby
+    report = _with(report, per_pod_peak_rps=round(found[0], 2), estimated_rps=round(estimate, 2))
+    shown = (f"the standby's {ready_standby} ready pods can serve about {estimate:.0f} req/s ({found[0]:.0f} req/s each, the "
+             f"busiest pod's peak in {TELEMETRY_LOOKBACK}), at least the {report.required_rps:.0f} req/s required")  # fmt: skip
+    if estimate < report.required_rps:
+        return _refused(report, f"the standby's {ready_standby} ready pods can serve about {estimate:.0f} req/s "
+                                f"({found[0]:.0f} each at their peak), below the {report.required_rps:.0f} req/s required")  # fmt: skip
+    return _with(report, ok=True, reason=shown)
 
 
 @dataclass(frozen=True)

@@ -41,13 +41,13 @@ from drillkit.observe.guards import Abort, GuardWatch
 from drillkit.observe.scrape import prometheus_for, wait_for_loadgen
 from drillkit.plan import DrillPlan
 from drillkit.platforms import Platform, open_platform
-from drillkit.platforms.base import Health
+from drillkit.platforms.base import Capability, Health
 from drillkit.report.history import HISTORY_NAME, History, record_run
 from drillkit.spec.alerting import AlertingSpec
 from drillkit.spec.autoscale import AutoscaleSpec
 from drillkit.undo import UndoEntry
 from drillkit.watch import Canary, GatewayWatcher, Loop
-from drillkit.workload.golden import golden_of
+from drillkit.workload.golden import golden_of, golden_of_attached
 
 MAX_ALERT_WAIT_S = 600.0  # the longest a drill waits after its cool-down for alerts to fire or resolve
 SCRAPE_WAIT_S = 15.0  # the embedded Prometheus' first scrape takes about 5 s; give it room
@@ -120,7 +120,9 @@ class DrillRun:
         self.plan, self.platform, self.run_dir, self.force, self.history = plan, platform, run_dir, force, history
         self.timeline = run_dir / "timeline.jsonl"
         self.status = platform.status()
-        self.golden = golden_of(platform.root.parent / "models" / plan.environment.model.version)
+        version_dir = platform.root.parent / "models" / plan.environment.model.version
+        attached = plan.environment.kubernetes is not None and not plan.environment.kubernetes.deploy
+        self.golden = golden_of_attached(version_dir) if attached else golden_of(version_dir)
         targets = self.status.loadgen_targets_dir
         self.load = Load(LoadPlan(trace=plan.spec.load.trace, host=self.status.gateway_url or "", run_dir=run_dir,
                                   speed=plan.spec.load.speed, processes=plan.spec.load.processes,
@@ -276,9 +278,12 @@ class DrillRun:
         self._wait_scraped(deadline=time.monotonic() + SCRAPE_WAIT_S)
         rate = (load.progress().sent - sent_before) / max(time.monotonic() - started, 1e-6)
         standby = [r.name for r in plan.environment.standbys]
-        report = capacity.check(self.platform.status(), standby, self.golden, rate,  # a burst of a few seconds at most
-                                try_timeouts=self.platform.try_timeouts(),
-                                warmup_p999_ms=load.latency_quantiles(try_timeout.QUANTILE), knee=self._knee(standby))  # fmt: skip
+        if self.platform.lacks(Capability.NODE_ENDPOINTS) is not None:
+            report = self._telemetry_capacity(standby, rate)
+        else:
+            report = capacity.check(self.platform.status(), standby, self.golden, rate,  # a burst of a few seconds at most
+                                    try_timeouts=self.platform.try_timeouts(),
+                                    warmup_p999_ms=load.latency_quantiles(try_timeout.QUANTILE), knee=self._knee(standby))  # fmt: skip
         _event(self.timeline, "capacity_checked", **report.as_dict())
         if not report.ok and plan.spec.fail_on.capacity and not self.force:
             self._count("warmed_up")
@@ -286,6 +291,18 @@ class DrillRun:
         time.sleep(capacity.settle_s(report, [c.window_s for c in plan.spec.slos if c.kind == "latency"]))
         self._count("warmed_up")
         return report.as_dict()
+
+    def _telemetry_capacity(self, standby: list[str], rate: float) -> capacity.Capacity:
+        """Attach mode: the user's pods are judged from the user's Triton metrics (their endpoints
+        are inside the cluster, where no burst from here can reach them)."""
+        from drillkit.platforms.attached import AttachedPlatform
+
+        assert isinstance(self.platform, AttachedPlatform)
+        found = {r.name: self.platform.discover(r.name) for r in self.plan.environment.regions}
+        ready = sum(1 for r in standby for x in found[r].pods if x.health is Health.READY)
+        versions = {x.version for f in found.values() for x in f.pods}
+        return capacity.from_telemetry(self.prom, {r: [x.name for x in f.pods] for r, f in found.items()}, standby, ready, rate,
+                                       same_model=len(versions) == 1)  # fmt: skip
 
     def _knee(self, standby: list[str]) -> capacity.StandbyKnee | None:
         """The first standby's knee from the history, when a capacity drill measured one."""

@@ -41,6 +41,7 @@ class DrillPlan:
     environment_text: str
     experiment: dict[str, Any]
     trace: Trace
+    blast_radius: tuple[str, ...] = ()  # attach mode: what each fault will touch, read before anything is
 
 
 def plan_drill(path: str | Path, overrides: DrillOverrides | None = None,
@@ -65,12 +66,13 @@ def plan_drill(path: str | Path, overrides: DrillOverrides | None = None,
                         "use a longer trace (`drillkit traffic synth --duration ...`) or a lower speed")  # fmt: skip
     check_prometheus(spec, environment, file=str(path))
     check_alerting(spec, environment, file=str(path))
-    check_platform(experiment, environment, spec_file=spec.environment, experiment_file=spec.experiment)
-    return DrillPlan(Path(path), spec, environment, environment_text, experiment, trace)
+    blast = check_platform(experiment, environment, spec_file=spec.environment, experiment_file=spec.experiment)
+    return DrillPlan(Path(path), spec, environment, environment_text, experiment, trace, tuple(blast))
 
 
-def check_platform(experiment: dict[str, Any], environment: EnvironmentSpec, *, spec_file: Path, experiment_file: Path) -> None:
-    """Every fault of the experiment is one its platform can make (nothing is touched to know it)."""
+def check_platform(experiment: dict[str, Any], environment: EnvironmentSpec, *, spec_file: Path, experiment_file: Path) -> list[str]:
+    """Every fault of the experiment is one its platform can make (nothing is touched to know it);
+    in attach mode, what each fault will touch of the user's deployment (read, and capped)."""
     from drillkit.chaos.actions import NEEDS
     from drillkit.platforms import open_platform
 
@@ -83,6 +85,13 @@ def check_platform(experiment: dict[str, Any], environment: EnvironmentSpec, *, 
             if missing is not None:
                 raise SpecError(str(experiment_file), f"{section}[{i}] ({activity.get('name')})",
                                 f"{environment.platform} platform of {spec_file}: {missing.reason}", missing.fix)  # fmt: skip
+    from drillkit.platforms.attached import AttachedPlatform
+
+    if isinstance(platform, AttachedPlatform):
+        from drillkit.platforms.k8s.blast import blast_radius
+
+        return blast_radius(platform, experiment, str(experiment_file))
+    return []
 
 
 def check_trace_workload(trace: Trace, environment: EnvironmentSpec, *, file: str) -> None:

@@ -47,6 +47,15 @@ def validate(drill: Path, env: EnvOverride = None) -> None:
     """Validate a drill completely (spec, environment, experiment, trace) without touching anything."""
     plan = _plan(drill, env)
     out.print(f"{drill}: valid ({plan.experiment.get('title')}; {len(plan.trace)} requests over {plan.trace.duration_s:.0f} s)")
+    _print_blast_radius(plan.blast_radius)
+
+
+def _print_blast_radius(lines: tuple[str, ...]) -> None:
+    """Attach mode: what each fault will touch of the user's deployment."""
+    if lines:
+        out.print("what each fault will touch:")
+        for line in lines:
+            out.print(f"  {escape(line)}", highlight=False)
 
 
 @app.command(rich_help_panel="Drills")
@@ -66,6 +75,7 @@ def run(
     plan = _plan(drill, env)
     if dry_run:
         out.print(f"{drill}: valid; dry run, nothing started")
+        _print_blast_radius(plan.blast_radius)
         return
     _interrupt_on_signals()
     with err.status(f"drill [bold]{plan.spec.name}[/] running ({plan.experiment.get('title')})"):

@@ -40,16 +40,63 @@ def up(env: EnvOption = Path(DEFAULT_ENV), as_json: JsonOption = False, allow_co
 
 @app.command(rich_help_panel="Environment")
 def status(env: EnvOption = Path(DEFAULT_ENV), as_json: JsonOption = False, allow_context: AllowOption = []) -> None:  # noqa: B006
-    """Show every component of the environment, live."""
-    _print_status(_platform(env, allow_context).status(), as_json)
+    """Show every component of the environment, live (attach mode: what the selectors found)."""
+    from drillkit.platforms.attached import AttachedPlatform
+
+    platform = _platform(env, allow_context)
+    if isinstance(platform, AttachedPlatform):
+        _print_discovery(platform, as_json)
+        return
+    _print_status(platform.status(), as_json)
+
+
+def _print_discovery(platform: Platform, as_json: bool) -> None:
+    """Per region: the pods the selector found, where they run (GPUs), their controller, version and readiness."""
+    from drillkit.platforms.attached import AttachedPlatform
+
+    assert isinstance(platform, AttachedPlatform)
+    status = platform.status()
+    found = [platform.discover(r.name) for r in platform.spec.regions]
+    if as_json:
+        regions = [{"region": f.region, "context": f.context, "namespace": f.namespace, "selector": f.selector,
+                    "controllers": [{"kind": k, "name": n, "replicas": f.replicas.get((k, n), (None, None))[0],
+                                     "ready": f.replicas.get((k, n), (None, None))[1]} for k, n in f.controllers()],
+                    "hosts": [{"name": h.name, "gpus": h.gpus, "ready": h.ready, "unschedulable": h.unschedulable} for h in f.hosts.values()],
+                    "pods": [{"node": node, "pod": x.name, "host": x.host, "health": x.health.value, "version": x.version,
+                              "controller": f"{x.controller[0]}/{x.controller[1]}"} for node, x in f.node_pods().items()]}
+                   for f in found]  # fmt: skip
+        out.print_json(json.dumps({"environment": status.environment, "up": status.up, "gateway_url": status.gateway_url,
+                                   "regions": regions}))  # fmt: skip
+        return
+    out.print(f"environment {status.environment} (kubernetes, attached): {'attached' if status.up else 'not attached (drillkit up)'}")
+    for f in found:
+        controllers = ", ".join(f"{k} {n} ({f.replicas[(k, n)][1]}/{f.replicas[(k, n)][0]} ready)" if (k, n) in f.replicas else f"{k} {n}"
+                                for k, n in f.controllers())  # fmt: skip
+        table = Table(title=f"{f.region}: {f.context}/{f.namespace}, selector {escape(','.join(f'{k}={v}' for k, v in f.selector.items()))}; "
+                            f"{escape(controllers)}", title_justify="left")  # fmt: skip
+        for column in ("node", "pod", "health", "host", "GPUs", "version"):
+            table.add_column(column)
+        for node, x in f.node_pods().items():
+            host = f.hosts.get(x.host or "")
+            style = {"ready": "green", "dead": "red"}.get(x.health.value, "yellow")
+            table.add_row(node, escape(x.name), f"[{style}]{x.health.value}[/]", escape(x.host or "-"),
+                          str(host.gpus) if host else "-", escape(x.version or "-"))  # fmt: skip
+        out.print(table)
+    out.print(f"gateway {status.gateway_url}   prometheus {status.prometheus_url}")
 
 
 @app.command(rich_help_panel="Environment")
 def down(env: EnvOption = Path(DEFAULT_ENV), as_json: JsonOption = False, allow_context: AllowOption = []) -> None:  # noqa: B006
     """End exactly what `up` started (also after the CLI was killed)."""
-    stopped = _platform(env, allow_context).down()
+    from drillkit.platforms.attached import NOTHING_TO_STOP, AttachedPlatform
+
+    platform = _platform(env, allow_context)
+    stopped = platform.down()
+    attached = isinstance(platform, AttachedPlatform)
     if as_json:
-        out.print_json(json.dumps({"stopped": stopped}))
+        out.print_json(json.dumps({"stopped": stopped} | ({"note": NOTHING_TO_STOP} if attached else {})))
+    elif attached:
+        out.print(NOTHING_TO_STOP)
     else:
         out.print(f"stopped {len(stopped)} processes" if stopped else "nothing was running")
 

@@ -45,6 +45,7 @@ class Capability(StrEnum):
     PARTITION = "network partition"
     REPOSITORY = "model repository access"
     NODE_GPU_FAULT = "a GPU fault inside the node's model"
+    NODE_ENDPOINTS = "each node's own endpoint, reachable from drillkit"
 
 
 class Gap(NamedTuple):

@@ -27,9 +27,27 @@ _QUANTITY = r"^\d+(\.\d+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
 ServiceType = Literal["NodePort", "LoadBalancer", "ClusterIP"]
 
 
+_LABEL_KEY = r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+_LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
+_DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+
+
+class ControllerRef(Spec):
+    """The controller that owns a region's pods, which a region stop scales (attach mode)."""
+
+    kind: Literal["Deployment", "StatefulSet"] = Field(description="Deployment or StatefulSet")
+    name: Annotated[str, Field(pattern=_DNS_SUBDOMAIN)] = Field(description="its name, in the region's namespace")
+
+
 class ClusterSpec(Spec):
     region: SafeText = Field(description="a region name from regions[]")
     context: SafeText = Field(min_length=1, description="the kube context of the region's cluster")
+    namespace: Annotated[str | None, Field(pattern=_DNS_LABEL)] = Field(
+        None, description="attach mode: the namespace of the region's Triton pods (empty: kubernetes.namespace)")
+    selector: dict[Annotated[str, Field(pattern=_LABEL_KEY)], Annotated[str, Field(pattern=_LABEL_VALUE)]] | None = Field(
+        None, max_length=16, description="attach mode: the labels of the region's Triton pods, whatever controller owns them")
+    controller: ControllerRef | None = Field(
+        None, description="attach mode: the controller a region stop scales (empty: the one that owns the selected pods)")
     service_type: ServiceType = Field("NodePort", description="how the region's Service is exposed to the gateway")
     node_port: int | None = Field(None, ge=30000, le=32767, description="fixed nodePort of the region's Service")
     address: Annotated[str | None, Field(pattern=_HOST_PORT)] = Field(
@@ -114,16 +132,26 @@ class KubernetesGatewaySpec(Spec):
 
 
 class KubernetesSpec(Spec):
-    """Where and how the regions run on Kubernetes (see the module docstring)."""
+    """Where and how the regions run on Kubernetes (see the module docstring).
 
+    ``deploy: false`` is attach mode: drillkit drills the Triton pods each cluster's
+    ``selector`` finds (a Helm release, KServe, plain Deployments), creates nothing but its
+    recorded faults, and needs neither images nor a model repository.
+    """
+
+    deploy: bool = Field(True, description="true: drillkit deploys the regions; false: attach to pods it did not create")
+    max_targets: Annotated[str | None, Field(pattern=r"^([1-9][0-9]{0,5}|([1-9][0-9]?|100)%)$")] = Field(
+        None, description="attach mode: the most pods one fault may touch, a number or a percentage of the region (empty: no cap)")
+    version_label: Annotated[str, Field(pattern=_LABEL_KEY)] = Field(
+        "app.kubernetes.io/version", description="attach mode: the pod label that names the model version a pod serves")
     kubeconfig: SafePath | None = Field(None, description="kubeconfig file (default $KUBECONFIG, then ~/.kube/config)")
     namespace: Annotated[str, Field(pattern=_DNS_LABEL)] = Field("drillkit", description="namespace in every cluster")
     create_namespace: bool = Field(True, description="create the namespace (and delete it on down) or use an existing one")
     clusters: tuple[ClusterSpec, ...] = Field(description="one entry per region: its context and Service")
-    images: ImagesSpec
+    images: ImagesSpec | None = Field(None, description="the images drillkit runs (required to deploy; in attach mode only for hog pods)")
     gpu: GpuSpec = GpuSpec()
     resources: ResourcesSpec = ResourcesSpec()
-    model_repository: ModelRepositorySpec
+    model_repository: ModelRepositorySpec | None = Field(None, description="where pods fetch the model (required to deploy)")
     gateway: KubernetesGatewaySpec
     service_monitor: bool = Field(False, description="also create a ServiceMonitor (Prometheus Operator CRD)")
     chaos_mesh: bool = Field(False, description="latency and bandwidth faults through Chaos Mesh NetworkChaos")
@@ -131,6 +159,42 @@ class KubernetesSpec(Spec):
     credentials_over_http: bool = Field(
         False, description="send the kubeconfig's token or password to a non-loopback http:// server (a lab only)"
     )
+
+    @model_validator(mode="after")
+    def _what_each_mode_needs(self) -> KubernetesSpec:
+        if self.deploy:
+            missing = [f for f in ("images", "model_repository") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"kubernetes.{missing[0]} is required to deploy (or set deploy: false to attach to your own pods)")
+            selected = [c.region for c in self.clusters if c.selector is not None or c.controller is not None]
+            if selected:
+                raise ValueError(f"kubernetes.clusters ({', '.join(selected)}): selector and controller are for attach mode: set deploy: false")
+            return self
+        unselected = [c.region for c in self.clusters if not c.selector]
+        if unselected:
+            raise ValueError(f"kubernetes.clusters ({', '.join(unselected)}): attach mode needs a selector of each region's Triton pods, "
+                             "e.g. selector: {app: recsys}")  # fmt: skip
+        if self.gateway.external is None:
+            raise ValueError("attach mode drills your global endpoint: set kubernetes.gateway.external.url, not gateway.deploy")
+        return self
+
+    def namespace_of(self, region: str) -> str:
+        """The namespace of a region's pods (attach mode may give each region its own)."""
+        return self.cluster(region).namespace or self.namespace
+
+    def cap(self, region_pods: int) -> int | None:
+        """``max_targets`` for a region of ``region_pods`` pods (None: no cap).
+
+        >>> KubernetesSpec.cap_of("50%", 4), KubernetesSpec.cap_of("3", 4), KubernetesSpec.cap_of("10%", 4)
+        (2, 3, 1)
+        """
+        return None if self.max_targets is None else self.cap_of(self.max_targets, region_pods)
+
+    @staticmethod
+    def cap_of(max_targets: str, region_pods: int) -> int:
+        if max_targets.endswith("%"):
+            return max(1, int(region_pods * int(max_targets[:-1]) / 100))
+        return int(max_targets)
 
     @model_validator(mode="after")
     def _addresses_for_a_deployed_gateway(self) -> KubernetesSpec:

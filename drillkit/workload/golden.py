@@ -273,6 +273,18 @@ def golden_of(version_dir: Path) -> GoldenSet:
     return golden_for(version_dir, verify(version_dir))
 
 
+ATTACHED = "attached"  # golden answers of a service drillkit did not deploy: no manifest to bind them to
+
+
+def golden_of_attached(version_dir: Path) -> GoldenSet:
+    """The golden answers recorded from the user's own healthy service (attach mode)."""
+    golden = load_golden(version_dir, ATTACHED)
+    if golden is None:
+        raise ModelRepositoryError(f"no golden answers recorded from your service in {version_dir}: run "
+                                   "`drillkit golden record --env ENV --trace TRACE` while it is healthy")  # fmt: skip
+    return golden
+
+
 def recorded_or_builtin(version_dir: Path, manifest: Manifest) -> GoldenSet | None:
     """The golden set of a verified version: recorded (``golden.json``), else the built-in
     recommender's answers from its manifest; None when it has neither."""

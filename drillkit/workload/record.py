@@ -27,6 +27,7 @@ from drillkit.model.repository import Manifest, verify
 from drillkit.platforms.base import ComponentStatus, EnvironmentStatus, Health
 from drillkit.spec import model_cache
 from drillkit.workload.golden import (
+    ATTACHED,
     RECOMMENDER_RULES,
     Exact,
     GoldenProbe,
@@ -154,6 +155,8 @@ def _record_environment(platform: Platform, *, node: str | None, count: int, ove
 
     spec = platform.spec
     status = require_up(platform)
+    if spec.kubernetes is not None and not spec.kubernetes.deploy:
+        return _record_attached(platform, status.gateway_url or "", count=count, overrides=overrides, trace=trace)
     target = pick_node(status, spec.primary.name, node)
     url = target.endpoint or ""
     version_dir = model_cache(spec) / spec.model.version
@@ -167,6 +170,24 @@ def _record_environment(platform: Platform, *, node: str | None, count: int, ove
                     overrides={**rules, **(overrides or {})}, metadata=metadata)  # fmt: skip
     written = [write_golden(version_dir, golden), *platform.adopt_golden(golden)]
     return Recorded(golden, target.name, tuple(written))
+
+
+def _record_attached(platform: Platform, url: str, *, count: int, overrides: Mapping[str, Rule] | None,
+                     trace: Sequence[Request] | None) -> Recorded:  # fmt: skip
+    """Attach mode: the answers of the user's healthy service, through its global endpoint, to the
+    requests of a captured trace (no manifest to take probes from: the trace is required)."""
+    if trace is None:
+        raise SpecError("command line", "--trace", "attach mode records the answers your service gives to your requests",
+                        "pass --trace with a trace of them (drillkit traffic import)")  # fmt: skip
+    if not 1 <= count <= MAX_COUNT:
+        raise SpecError("command line", "--count", f"{count} probes per model", f"pass 1 to {MAX_COUNT}")
+    requests = spread(trace, count)
+    metadata = {m: fetch_metadata(url, m) for m in dict.fromkeys(r.model for r in requests)}
+    golden = record(url, requests, version=platform.spec.model.version, manifest_sha256=ATTACHED, overrides=overrides,
+                    metadata=metadata)  # fmt: skip
+    version_dir = model_cache(platform.spec) / platform.spec.model.version
+    version_dir.mkdir(parents=True, exist_ok=True)
+    return Recorded(golden, "gateway", (write_golden(version_dir, golden),))
 
 
 def pick_node(status: EnvironmentStatus, primary: str, name: str | None) -> ComponentStatus:

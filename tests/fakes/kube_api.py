@@ -34,7 +34,7 @@ from tests.fakes.http import serve
 _PATH = re.compile(r"^(?P<root>/api/v1|/apis/[^/]+/[^/]+)(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)"
                    r"(?:/(?P<name>[^/]+)(?:/(?P<sub>.+))?)?$")  # fmt: skip
 _KINDS = {"namespaces": "Namespace", "nodes": "Node", "pods": "Pod", "services": "Service", "configmaps": "ConfigMap",
-          "statefulsets": "StatefulSet", "deployments": "Deployment", "jobs": "Job",
+          "statefulsets": "StatefulSet", "deployments": "Deployment", "replicasets": "ReplicaSet", "jobs": "Job",
           "poddisruptionbudgets": "PodDisruptionBudget", "networkpolicies": "NetworkPolicy",
           "servicemonitors": "ServiceMonitor", "networkchaos": "NetworkChaos"}  # fmt: skip
 APPLY = "application/apply-patch+yaml"
@@ -211,6 +211,9 @@ def _object(kube: FakeKube, method: str, path: str, plural: str, body: Any, quer
         if existing is None:
             return _failure(404, f"{plural} not found")
         del kube.objects[path]
+        gone = kube.controllers.get("Deleted")  # a test's owner controllers bringing a deleted object back
+        if gone is not None:
+            gone(kube, existing)
         return 200, existing
     if method != "PATCH":
         return _failure(405, "method not allowed")
@@ -227,8 +230,12 @@ def _object(kube: FakeKube, method: str, path: str, plural: str, body: Any, quer
 def _subresource(kube: FakeKube, method: str, path: str, sub: str, body: Any) -> tuple[int, Any]:
     owner = path[: -len(sub) - 1]
     if sub == "eviction" and method == "POST":
-        if kube.objects.pop(owner, None) is None:
+        evicted = kube.objects.pop(owner, None)
+        if evicted is None:
             return _failure(404, "pod not found")
+        gone = kube.controllers.get("Deleted")
+        if gone is not None:
+            gone(kube, evicted)
         return 201, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
     if sub == "scale" and method == "PATCH":
         return _scale(kube, owner, body)

@@ -23,8 +23,8 @@ from drillkit.trace import read_trace
 from tests.fuzz.mutate import REPO, damaged_bytes, dump, load_shipped, mutated, outcome
 
 LOADERS: dict[str, tuple[Callable[[Path], Any], list[Path]]] = {
-    # rbac.yaml is Kubernetes RBAC for the kubernetes platform, not an environment spec
-    "environment": (load_environment, sorted(set((REPO / "drills/environments").glob("*.yaml")) - {REPO / "drills/environments/rbac.yaml"})),
+    # rbac*.yaml are Kubernetes RBAC for the kubernetes platform (deployed and attached), not environment specs
+    "environment": (load_environment, sorted(p for p in (REPO / "drills/environments").glob("*.yaml") if not p.name.startswith("rbac"))),
     "drill": (load_drill, sorted((REPO / "drills").glob("*.yaml"))),
     "suite": (load_suite, sorted((REPO / "drills/suites").glob("*.yaml"))),
     "policy": (load_policy, sorted((REPO / "drills/policies").glob("*.yaml"))),

@@ -122,7 +122,7 @@ def drill(folder: Path, env_file: Path, name: str, experiment: Path, **spec: obj
 def test_the_capacity_drill_finds_the_standbys_knee_twice_within_25_percent(elastic: tuple[LocalPlatform, Path], reports: Path,
                                                                            tmp_path: Path) -> None:  # fmt: skip
     platform, env_file = elastic
-    ramp = {"ramp-primary": {"region": STANDBY, "start_rps": 60, "growth": 1.12, "max_rps": 160, "step_s": 1.5}}
+    ramp = {"ramp-primary": {"region": STANDBY, "start_rps": 60, "growth": 1.12, "max_rps": 125, "step_s": 1.5}}
     experiment = renamed("capacity.json", tmp_path, **ramp)
     data = json.loads(experiment.read_text())
     data["method"] = data["method"][:1]  # the standby's knee: what a failover needs

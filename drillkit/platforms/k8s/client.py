@@ -31,6 +31,7 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "ConfigMap": ("v1", "configmaps", True),
     "StatefulSet": ("apps/v1", "statefulsets", True),
     "Deployment": ("apps/v1", "deployments", True),
+    "ReplicaSet": ("apps/v1", "replicasets", True),  # attach mode: the Deployment that owns a pod
     "Job": ("batch/v1", "jobs", True),
     "PodDisruptionBudget": ("policy/v1", "poddisruptionbudgets", True),
     "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies", True),

@@ -49,8 +49,8 @@ def drain(p: KubernetesPlatform, node: str) -> None:
     kube, host = _host(p, node)
     if host is None:
         return  # its pod runs nowhere (evicted with a neighbour on the same host): nothing left to take
-    _mark(p, kube, host, mark_key(p.name, "drain", node))
-    blocked = [name for name in _on_host(p, kube, host) if not _evict(kube, p.k8s.namespace, name)]
+    mark_host(p, kube, host, mark_key(p.name, "drain", node))
+    blocked = [name for name in _on_host(p, kube, host) if not evict(kube, p.k8s.namespace, name)]
     if blocked:
         raise ComponentError(f"{host} is cordoned, but a PodDisruptionBudget refused to evict {', '.join(blocked)} "
                              "(a drain would wait); the undo uncordons it")  # fmt: skip
@@ -58,7 +58,7 @@ def drain(p: KubernetesPlatform, node: str) -> None:
 
 def undrain(p: KubernetesPlatform, node: str) -> None:
     """Undo ``drain``: remove its mark and uncordon what drillkit cordoned."""
-    _unmark(p, p.clusters.region(p.region_of(node)), mark_key(p.name, "drain", node))
+    unmark_hosts(p, p.clusters.region(p.region_of(node)), mark_key(p.name, "drain", node))
 
 
 def gpu_fault(p: KubernetesPlatform, node: str, xid: int) -> None:
@@ -69,7 +69,7 @@ def gpu_fault(p: KubernetesPlatform, node: str, xid: int) -> None:
     if host is None:
         return  # its pod runs nowhere (deleted with a neighbour on the same GPU node): nothing left to take
     taint = {"key": GPU_TAINT, "value": str(xid), "effect": "NoSchedule"}
-    _mark(p, kube, host, mark_key(p.name, "gpu", node), taint)
+    mark_host(p, kube, host, mark_key(p.name, "gpu", node), taint)
     for name in _on_host(p, kube, host):
         # A lost device does not wait for a PodDisruptionBudget: delete, not evict.
         kube.delete(f"{collection('Pod', p.k8s.namespace)}/{name}", {"gracePeriodSeconds": 0})
@@ -99,7 +99,7 @@ def restore(p: KubernetesPlatform, nodes: list[str]) -> None:
         if (sts.get("spec") or {}).get("replicas", wanted) < wanted:
             _scale(p, kube, region, wanted)
     for node in nodes:
-        _unmark(p, p.clusters.region(p.region_of(node)), mark_key(p.name, "gpu", node), GPU_TAINT)
+        unmark_hosts(p, p.clusters.region(p.region_of(node)), mark_key(p.name, "gpu", node), GPU_TAINT)
     deadline = p.clock() + p.k8s.start_timeout_s
     waiting = list(nodes)
     while waiting:
@@ -152,7 +152,7 @@ def _on_host(p: KubernetesPlatform, kube: KubeClient, host: str) -> list[str]:
     return [o["metadata"]["name"] for o in kube.list("Pod", p.k8s.namespace, selector, field_selector=f"spec.nodeName={host}")]
 
 
-def _evict(kube: KubeClient, namespace: str, name: str) -> bool:
+def evict(kube: KubeClient, namespace: str, name: str) -> bool:
     eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
     try:
         kube.request("POST", f"{collection('Pod', namespace)}/{name}/eviction", body=eviction)
@@ -164,7 +164,7 @@ def _evict(kube: KubeClient, namespace: str, name: str) -> bool:
     return True
 
 
-def _mark(p: KubernetesPlatform, kube: KubeClient, host: str, key: str, taint: dict[str, str] | None = None) -> None:
+def mark_host(p: KubernetesPlatform, kube: KubeClient, host: str, key: str, taint: dict[str, str] | None = None) -> None:
     """Label, cordon (and taint) ``host`` in one patch."""
 
     def change(node: dict[str, Any]) -> dict[str, Any]:
@@ -179,7 +179,7 @@ def _mark(p: KubernetesPlatform, kube: KubeClient, host: str, key: str, taint: d
     _update_node(kube, host, change)
 
 
-def _unmark(p: KubernetesPlatform, kube: KubeClient, key: str, taint_key: str | None = None) -> None:
+def unmark_hosts(p: KubernetesPlatform, kube: KubeClient, key: str, taint_key: str | None = None) -> None:
     """Remove a mark; uncordon (and untaint) once no drillkit mark that needs it remains."""
 
     def change(node: dict[str, Any]) -> dict[str, Any]:
