@@ -34,7 +34,9 @@ def golden_record(
     else they are made up from each model's metadata. An
     output that answers differently twice in a row needs a looser --rule. The answers go beside
     the version's manifest (in the model cache and every region's copy); the local gateway
-    then checks nodes with the first probe and re-tunes its per-try timeouts.
+    then checks nodes with the first probe and re-tunes its per-try timeouts. In attach mode
+    (kubernetes.deploy: false) the answers are your service's, through its endpoint, and
+    --trace is required.
     """
     from drillkit.workload.golden import parse_rule
     from drillkit.workload.record import record_environment

@@ -127,7 +127,7 @@ class AttachedPlatform(KubernetesPlatform):
         if self.k8s.images is None:
             raise SpecError(self.spec_file or "environment", "kubernetes.images.drillkit", "a hog pod runs drillkit's image",
                             "set kubernetes.images.drillkit")  # fmt: skip
-        region = attach_faults._region_of_name(self, node)
+        region = attach_faults.region_of_node(self, node)
         pod = self.discover(region).node_pods().get(node)
         if pod is None or pod.host is None:
             raise NotUpError(f"node {node} has no scheduled pod to put a hog beside")

@@ -59,7 +59,7 @@ def drain(p: AttachedPlatform, node: str) -> None:
 
 
 def undrain(p: AttachedPlatform, node: str) -> None:
-    unmark_hosts(p, p.clusters.region(_region_of_name(p, node)), mark_key(p.name, "drain", node))
+    unmark_hosts(p, p.clusters.region(region_of_node(p, node)), mark_key(p.name, "drain", node))
 
 
 def gpu_fault(p: AttachedPlatform, node: str, xid: int) -> None:
@@ -102,7 +102,7 @@ def restore(p: AttachedPlatform, nodes: list[str]) -> None:
     """``restart_nodes``: scale back what a region stop scaled (from the controllers' labels),
     untaint and uncordon what a GPU fault marked, then wait until each region serves with every
     replica its controllers want, ready."""
-    regions = list(dict.fromkeys(_region_of_name(p, n) for n in nodes))
+    regions = list(dict.fromkeys(region_of_node(p, n) for n in nodes))
     wanted = {r: _scale_back(p, r) for r in regions}
     for region in regions:
         try:
@@ -110,7 +110,7 @@ def restore(p: AttachedPlatform, nodes: list[str]) -> None:
         except SpecError:
             pass  # no pod yet: the replicas given back are the count
     for node in nodes:
-        unmark_hosts(p, p.clusters.region(_region_of_name(p, node)), mark_key(p.name, "gpu", node), GPU_TAINT)
+        unmark_hosts(p, p.clusters.region(region_of_node(p, node)), mark_key(p.name, "gpu", node), GPU_TAINT)
     deadline = p.clock() + p.k8s.start_timeout_s
     while True:
         short = {r: n for r, n in wanted.items() if _ready(p, r) < n}  # fmt: skip
@@ -124,7 +124,7 @@ def restore(p: AttachedPlatform, nodes: list[str]) -> None:
 
 def set_network_fault(p: AttachedPlatform, node: str, fault: Fault) -> None:
     """Blackhole a pod: label it, and a deny-all NetworkPolicy selecting the label. ``Fault()`` clears."""
-    region = _region_of_name(p, node)
+    region = region_of_node(p, node)
     kube, namespace = p.clusters.region(region), p.k8s.namespace_of(region)
     if fault.is_clear:
         clear_network(p, kube, namespace, node)
@@ -178,7 +178,7 @@ def _ready(p: AttachedPlatform, region: str) -> int:
 
 
 def _pod(p: AttachedPlatform, node: str) -> tuple[KubeClient, FoundPod]:
-    region = _region_of_name(p, node)
+    region = region_of_node(p, node)
     pod = discover(p, region).node_pods().get(node)
     if pod is None:
         raise ComponentError(f"node {node} has no pod now (the region has {len(discover(p, region).pods)}); is it up?")
@@ -187,10 +187,10 @@ def _pod(p: AttachedPlatform, node: str) -> tuple[KubeClient, FoundPod]:
 
 def _selected_on(p: AttachedPlatform, node: str, host: str) -> list[FoundPod]:
     """The region's selected pods on ``host`` (never another tenant's)."""
-    return [x for x in discover(p, _region_of_name(p, node), fresh=True).pods if x.host == host]
+    return [x for x in discover(p, region_of_node(p, node), fresh=True).pods if x.host == host]
 
 
-def _region_of_name(p: AttachedPlatform, node: str) -> str:
+def region_of_node(p: AttachedPlatform, node: str) -> str:
     """A node's region from its name alone (its pod may be gone): ``<region>-<i>``."""
     region, _, index = node.rpartition("-")
     if region in {r.name for r in p.spec.regions} and index.isdigit():
