@@ -167,7 +167,7 @@ class GoldenFile(BaseModel):
 
     format: Literal[1]
     version: str = Field(max_length=64, description="the drillkit model version recorded")
-    manifest_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    manifest_sha256: str = Field(pattern=r"^([0-9a-f]{64}|attached)$")  # attached: recorded from a service drillkit did not deploy
     recorded_at: str = Field(max_length=100)
     source: str = Field(max_length=1000, description="where the answers came from (a node's URL)")
     rules: dict[Annotated[str, Field(pattern=MODEL_NAME)], dict[Annotated[str, Field(pattern=TENSOR_NAME)], Rule]] = Field(

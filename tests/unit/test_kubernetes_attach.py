@@ -314,3 +314,47 @@ def test_the_attach_rbac_allows_every_request_and_grants_nothing_unused(tmp_path
     patched = {c.path.split("/")[7] for k in fakes.values() for c in k.writes() if "/apis/apps/" in c.path}
     named = {n for d in docs if d["kind"] == "Role" for r in d["rules"] if "verbs" in r and "patch" in r["verbs"] for n in r.get("resourceNames", [])}
     assert patched <= named, "a controller is patched that the Role does not name"
+
+
+def test_the_capacity_pre_check_reads_the_users_triton_metrics_and_refuses_without_them() -> None:
+    from drillkit.capacity import from_telemetry, peak_query
+    from drillkit.observe.client import PromClient
+    from tests.fakes.prometheus import serve_prometheus, vector
+
+    pods = {EAST: ["recsys-a-1", "recsys-a-2"], WEST: ["recsys-b-0", "recsys-b-1"]}
+    query = peak_query([p for names in pods.values() for p in names])
+    assert 'pod=~"recsys-a-1|recsys-a-2|recsys-b-0|recsys-b-1"' in query and "nv_inference_request_success" in query
+    with serve_prometheus() as prom:
+        client = PromClient(prom.url, retries=0)
+        none = from_telemetry(client, pods, [WEST], 2, 100.0, same_model=True)
+        assert not none.ok and "no nv_inference_request_success" in none.reason and none.estimate_query == query
+        prom.results[query] = [vector(80.0)]  # the busiest pod served 80 req/s at its peak
+        enough = from_telemetry(client, pods, [WEST], 2, 100.0, same_model=True)
+        assert enough.ok and enough.estimated_rps == 160.0 and enough.required_rps == 125.0, enough.reason
+        short = from_telemetry(client, pods, [WEST], 2, 140.0, same_model=True)
+        assert not short.ok and "160 req/s" in short.reason and "175 req/s required" in short.reason
+        assert not from_telemetry(client, pods, [WEST], 1, 10.0, same_model=True).ok  # a standby pod not ready
+        assert "same model version" in from_telemetry(client, pods, [WEST], 2, 10.0, same_model=False).reason
+
+
+def test_golden_answers_are_recorded_from_the_users_endpoint_for_a_captured_trace(tmp_path: Path, fakes: dict[str, FakeKube]) -> None:
+    from drillkit.trace import read_trace
+    from drillkit.workload.golden import ATTACHED, golden_of_attached
+    from drillkit.workload.record import record_environment
+    from drillkit.workload.trace import trace_requests, write_kserve
+    from tests.fakes.http import serve
+    from tests.fakes.ranker import ranker
+    from tests.unit.test_kserve_trace import rows
+
+    trace = trace_requests(read_trace(write_kserve(rows(6), tmp_path / "captured.jsonl")))
+    with serve(ranker()) as endpoint:
+        platform = attached(tmp_path, fakes, gateway={"external": {"url": endpoint}})
+        with pytest.raises(SpecError, match="--trace"):
+            record_environment(platform, count=2)
+        done = record_environment(platform, count=2, trace=trace)
+    assert done.node == "gateway" and len(done.golden.probes) == 2 and done.golden.manifest_sha256 == ATTACHED
+    version_dir = tmp_path / "state" / "models" / "v1"
+    loaded = golden_of_attached(version_dir)  # what drills judge the answers by
+    assert [(p.model, [t.array.tolist() for t in p.outputs]) for p in loaded.probes] == \
+        [(p.model, [t.array.tolist() for t in p.outputs]) for p in done.golden.probes]
+    assert not [c for k in fakes.values() for c in k.writes()]  # recording touched no cluster
