@@ -93,15 +93,22 @@ def run(
 def recover(env: EnvOption = Path(DEFAULT_ENV), as_json: JsonOption = False, allow_context: AllowOption = []) -> None:  # noqa: B006
     """Undo every fault a crashed or killed drill left behind (replays the undo log)."""
     from drillkit.chaos.undo import undo_pending
+    from drillkit.platforms.attached import AttachedPlatform
 
     allow_in_process(allow_context)
-    undone = undo_pending(platform_of(env), faults_only=False)
+    platform = platform_of(env)
+    undone = undo_pending(platform, faults_only=False)
+    # Attach mode: what the objects themselves still record, so a recover from any machine
+    # (without this one's undo log) gives the user's deployment back too.
+    swept = platform.sweep() if isinstance(platform, AttachedPlatform) else []
     if as_json:
-        out.print_json(json.dumps(undone))
+        out.print_json(json.dumps(undone if not isinstance(platform, AttachedPlatform) else {"undone": undone, "found_on_objects": swept}))
     else:
         out.print(f"undid {len(undone)} pending faults" if undone else "nothing to undo")
         for u in undone:
             out.print(f"  {u['fault']} -> {u['undo']} {u['args']}" + (f" [red]failed: {escape(u['error'])}[/]" if u["error"] else ""))
+        for line in swept:
+            out.print(f"  found on the objects: {escape(line)}")
     if any(u["error"] for u in undone):
         raise typer.Exit(int(ExitCode.ROLLBACK_FAILED))
 

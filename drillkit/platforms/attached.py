@@ -142,6 +142,10 @@ class AttachedPlatform(KubernetesPlatform):
             for obj in kube.list("Pod", namespace, meta.selector(match)):
                 kube.delete(f"/api/v1/namespaces/{namespace}/pods/{obj['metadata']['name']}", {"gracePeriodSeconds": 5})
 
+    def sweep(self) -> list[str]:
+        """``drillkit recover``'s second pass: whatever faults of this environment are still on the objects."""
+        return attach_faults.sweep(self)
+
     def gateway_states(self) -> dict[str, str]:
         return gateway_states(self)
 

@@ -358,3 +358,27 @@ def test_golden_answers_are_recorded_from_the_users_endpoint_for_a_captured_trac
     assert [(p.model, [t.array.tolist() for t in p.outputs]) for p in loaded.probes] == \
         [(p.model, [t.array.tolist() for t in p.outputs]) for p in done.golden.probes]
     assert not [c for k in fakes.values() for c in k.writes()]  # recording touched no cluster
+
+
+def test_recover_from_another_machine_finds_every_fault_on_the_objects_themselves(tmp_path: Path, fakes: dict[str, FakeKube]) -> None:
+    here = attached(tmp_path / "here", fakes, images={"drillkit": "registry.example/drillkit:1.0"})
+    before = {r: _pods_and_nodes(k) for r, k in fakes.items()}
+    here.stop_region(EAST)
+    here.pause_node("eu-west-1-1")
+    fakes[WEST].controllers["StatefulSet"](fakes[WEST], fakes[WEST].objects[STATEFULSET])
+    here.inject_gpu_fault("eu-west-1-0", 48)
+    fakes[WEST].controllers["StatefulSet"](fakes[WEST], fakes[WEST].objects[STATEFULSET])
+    here.set_network_fault("eu-west-1-1", Fault(blackhole=True))
+    here.start_hog("hog-memory-eu-west-1-1", "eu-west-1-1", "memory", 0.5, 60)
+    # Another machine: the same environment file, but no undo log and no attach record.
+    _, env_file = attach_environment(tmp_path / "there", {CONTEXTS[r]: k.url for r, k in fakes.items()})
+    shown = CliRunner().invoke(app, ["recover", "--env", str(env_file), "--json"])
+    assert shown.exit_code == 0, shown.output
+    found = json.loads(shown.output)["found_on_objects"]
+    assert f"{EAST}: scaled back to 3 replicas" in found and any("unmarked (attached.drillkit.io/gpu-eu-west-1-0)" in f for f in found)
+    assert any("partition of eu-west-1-1 cleared" in f for f in found) and any("hog pod" in f for f in found)
+    after = {r: _pods_and_nodes(k) for r, k in fakes.items()}
+    for region in fakes:
+        assert len(after[region][0]) == len(before[region][0]) and after[region][1:] == before[region][1:], (region, after[region])
+    again = CliRunner().invoke(app, ["recover", "--env", str(env_file), "--json"])
+    assert again.exit_code == 0 and json.loads(again.output) == {"undone": [], "found_on_objects": []}  # nothing left to find

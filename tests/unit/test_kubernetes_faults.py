@@ -74,7 +74,8 @@ def test_hang_drains_the_pods_node_and_resume_uncordons_it(platform: KubernetesP
     platform.pause_node("primary-0")
     writes = [(c.method, c.path, c.content_type, c.body) for c in primary.writes()]
     assert writes == [
-        ("PATCH", f"{NODES}/k8s-primary-gpu", MERGE, {"metadata": {"labels": {"k8s.drillkit.io/drain-primary-0": "cordoned"},
+        ("PATCH", f"{NODES}/k8s-primary-gpu", MERGE, {"metadata": {"labels": {"k8s.drillkit.io/drain-primary-0": "cordoned",
+                                                                             "k8s.drillkit.io/marked": "true"},
                                                                   "resourceVersion": version}, "spec": {"unschedulable": True}}),
         ("POST", f"{PODS}/k8s-primary-0/eviction", "application/json",
          {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "k8s-primary-0", "namespace": "drills"}}),
@@ -86,9 +87,10 @@ def test_hang_drains_the_pods_node_and_resume_uncordons_it(platform: KubernetesP
     platform.resume_node("primary-0")
     assert primary.calls[0].query == {"labelSelector": "k8s.drillkit.io/drain-primary-0"}  # found by its mark, not by the pod
     patch = primary.calls_of("PATCH")[0]
-    assert patch.body["metadata"]["labels"] == {"k8s.drillkit.io/drain-primary-0": None} and patch.body["spec"] == {"unschedulable": False}
+    assert patch.body["metadata"]["labels"] == {"k8s.drillkit.io/drain-primary-0": None, "k8s.drillkit.io/marked": None}
+    assert patch.body["spec"] == {"unschedulable": False}
     assert host(primary, "primary")["spec"]["unschedulable"] is False
-    assert "k8s.drillkit.io/drain-primary-0" not in host(primary, "primary")["metadata"]["labels"]
+    assert not [k for k in host(primary, "primary")["metadata"]["labels"] if "drillkit" in k]
 
 
 def test_a_node_that_was_cordoned_before_stays_cordoned_after_the_undo(platform: KubernetesPlatform, fakes: dict[str, FakeKube]) -> None:
@@ -116,7 +118,7 @@ def test_a_gpu_fault_taints_and_cordons_the_node_and_deletes_its_triton_pods(pla
     patch, *deletes = standby.writes()
     assert patch.body["spec"] == {"unschedulable": True, "taints": [{"key": "nvidia.com/gpu", "effect": "NoSchedule"},
                                                                    {"key": "drillkit.io/gpu-xid", "value": "79", "effect": "NoSchedule"}]}  # fmt: skip
-    assert patch.body["metadata"]["labels"] == {"k8s.drillkit.io/gpu-standby-1": "cordoned"}
+    assert patch.body["metadata"]["labels"] == {"k8s.drillkit.io/gpu-standby-1": "cordoned", "k8s.drillkit.io/marked": "true"}
     assert [(c.method, c.path, c.body) for c in deletes] == [("DELETE", f"{PODS}/k8s-standby-0", {"gracePeriodSeconds": 0}),
                                                              ("DELETE", f"{PODS}/k8s-standby-1", {"gracePeriodSeconds": 0})]  # fmt: skip
     with pytest.raises(ValueError, match="Xid 13 is not simulated"):

@@ -24,7 +24,7 @@ from drillkit.platforms.base import Health
 from drillkit.platforms.k8s import meta
 from drillkit.platforms.k8s.client import KubeApiError, KubeClient, collection, object_path
 from drillkit.platforms.k8s.discover import FoundPod, discover
-from drillkit.platforms.k8s.node_faults import GPU_TAINT, XIDS, evict, mark_host, mark_key, unmark_hosts
+from drillkit.platforms.k8s.node_faults import GPU_TAINT, XIDS, env_marks, evict, mark_host, mark_key, marked_key, unmark_hosts
 
 if TYPE_CHECKING:
     from drillkit.platforms.attached import AttachedPlatform
@@ -152,6 +152,33 @@ def clear_network(p: AttachedPlatform, kube: KubeClient, namespace: str, node: s
     for pod in kube.list("Pod", namespace, meta.selector({partition_key(p.name): node})):
         kube.patch(object_path(pod | {"kind": "Pod"}), {"metadata": {"labels": {partition_key(p.name): None}}})
     return deleted
+
+
+def sweep(p: AttachedPlatform) -> list[str]:
+    """Undo every fault this environment left on the objects themselves, whatever the undo log
+    says (``drillkit recover`` from a machine without it): controllers scaled back to the
+    replicas they carry, nodes unmarked (uncordoned, untainted), partition policies and labels
+    and hog pods removed. Returns what it did."""
+    done: list[str] = []
+    for region in p.spec.regions:
+        kube, namespace = p.clusters.region(region.name), p.k8s.namespace_of(region.name)
+        given = _scale_back(p, region.name)
+        if given:
+            done.append(f"{region.name}: scaled back to {given} replicas")
+        for host in kube.list("Node", None, marked_key(p.name)):
+            for key in env_marks(p.name, host):
+                unmark_hosts(p, kube, key, GPU_TAINT if "/gpu-" in key else None)
+                done.append(f"{region.name}: node {host['metadata']['name']} unmarked ({key})")
+        policies = kube.list("NetworkPolicy", namespace, meta.selector(meta.environment_labels(p.name) | {meta.COMPONENT: "fault"}))
+        labelled = kube.list("Pod", namespace, partition_key(p.name))
+        partitioned = {o["metadata"]["labels"].get(meta.NODE, "") for o in policies} | {o["metadata"]["labels"][partition_key(p.name)] for o in labelled}
+        for node in sorted(partitioned):
+            clear_network(p, kube, namespace, node)
+            done.append(f"{region.name}: partition of {node} cleared")
+        for hog in kube.list("Pod", namespace, meta.selector(meta.environment_labels(p.name) | {meta.COMPONENT: "hog"})):
+            kube.delete(f"{collection('Pod', namespace)}/{hog['metadata']['name']}", {"gracePeriodSeconds": 5})
+            done.append(f"{region.name}: hog pod {hog['metadata']['name']} deleted")
+    return done
 
 
 def _scale_back(p: AttachedPlatform, region: str) -> int:

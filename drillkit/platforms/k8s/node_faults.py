@@ -37,6 +37,16 @@ def mark_key(env: str, fault: str, node: str) -> str:
     return f"{env}.drillkit.io/{fault}-{node}"
 
 
+def marked_key(env: str) -> str:
+    """The node label an environment's marks come with: what finds every node it marked."""
+    return f"{env}.drillkit.io/marked"
+
+
+def env_marks(env: str, node: dict[str, Any]) -> list[str]:
+    """The keys of one environment's fault marks on a node."""
+    return [k for k in _marks(node) if k.startswith(f"{env}.drillkit.io/")]
+
+
 def kill(p: KubernetesPlatform, node: str) -> None:
     """Delete the node's pod at once (grace 0), exactly the pod seen (uid precondition)."""
     kube, pod = _pod(p, node)
@@ -170,7 +180,8 @@ def mark_host(p: KubernetesPlatform, kube: KubeClient, host: str, key: str, tain
     def change(node: dict[str, Any]) -> dict[str, Any]:
         cordoned = bool(node["spec"].get("unschedulable"))
         value = next(iter(_marks(node).values()), _WAS_CORDONED if cordoned else _CORDONED)  # the first mark knows
-        body: dict[str, Any] = {"metadata": {"labels": {key: value}}, "spec": {"unschedulable": True}}
+        labels = {key: value, marked_key(p.name): "true"}
+        body: dict[str, Any] = {"metadata": {"labels": labels}, "spec": {"unschedulable": True}}
         if taint is not None:
             taints = [t for t in node["spec"].get("taints") or [] if t.get("key") != taint["key"]]
             body["spec"]["taints"] = [*taints, taint]
@@ -185,7 +196,10 @@ def unmark_hosts(p: KubernetesPlatform, kube: KubeClient, key: str, taint_key: s
     def change(node: dict[str, Any]) -> dict[str, Any]:
         marks = _marks(node)
         remaining = {k: v for k, v in marks.items() if k != key}
-        body: dict[str, Any] = {"metadata": {"labels": {key: None}}}
+        labels: dict[str, str | None] = {key: None}
+        if not [k for k in remaining if k.startswith(f"{p.name}.drillkit.io/")]:
+            labels[marked_key(p.name)] = None  # this environment's last mark on the node is gone
+        body: dict[str, Any] = {"metadata": {"labels": labels}}
         spec: dict[str, Any] = {}
         if marks.get(key) == _CORDONED and not remaining:
             spec["unschedulable"] = False
