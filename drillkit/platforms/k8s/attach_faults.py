@@ -113,7 +113,7 @@ def restore(p: AttachedPlatform, nodes: list[str]) -> None:
         unmark_hosts(p, p.clusters.region(region_of_node(p, node)), mark_key(p.name, "gpu", node), GPU_TAINT)
     deadline = p.clock() + p.k8s.start_timeout_s
     while True:
-        short = {r: n for r, n in wanted.items() if _ready(p, r) < n}  # fmt: skip
+        short = {r: n for r, n in wanted.items() if _ready(p, r) < n}
         if not short:
             return
         if p.clock() > deadline:
