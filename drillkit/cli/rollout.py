@@ -96,6 +96,6 @@ def _print_report(report: object, folder: Path, as_json: bool) -> None:
     c = report.comparison
     if c is not None:
         out.print(f"canary {c.canary} vs {c.reference}: {c.wrong} wrong of {c.answered}, errors {c.errors_new}/{c.requests}, "
-                  f"p99 {c.p99_ms_new} ms vs {c.p99_ms_old} ms")  # fmt: skip
+                  f"p50 {c.p50_ms_new} ms vs {c.p50_ms_old} ms, p99 {c.p99_ms_new} ms vs {c.p99_ms_old} ms")  # fmt: skip
     why = "; ".join(report.reasons) or "every bound held"
     out.print(f"{report.outcome}: {escape(why)}; journal {escape(str(folder))}")

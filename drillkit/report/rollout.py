@@ -63,6 +63,8 @@ def rollout_table(flow: Flow, run: RunFolder) -> None:
         rows += [["canary compared", f"{c.requests} requests to {c.canary} and {c.reference}: {c.wrong} wrong of {c.answered}, "
                                      f"errors {c.errors_new} (old {c.errors_old})"],
                  ["latency p50 / p99", f"{c.p50_ms_new} / {c.p99_ms_new} ms against {c.p50_ms_old} / {c.p99_ms_old} ms"]]  # fmt: skip
+        if c.tail_quantile is not None:
+            rows.append([f"judged tail (p{round(c.tail_quantile * 100):g})", f"{c.tail_ms_new} ms against {c.tail_ms_old} ms"])
     if a is not None:
         served = ", ".join(f"{v} {n}" for v, n in a.served.items()) or "none"
         rows.append(["answers served by the release", f"{served}; audited {a.audited} against {a.reference_node}: "

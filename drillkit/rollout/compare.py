@@ -4,7 +4,8 @@ Each request goes to both, one after the other, from ``concurrency`` workers. Th
 answer is judged against the old node's by the old version's golden rules (a top-k overlap,
 a score tolerance, exact ids: whatever the version's ``golden.json`` or manifest says), so
 "wrong" means what it means for the golden answers. Errors and latency are counted on each
-side, so a slower release shows as a ratio of the two p99s measured in the same moments.
+side, so a slower release shows as a ratio of the two medians and the two tails measured in the
+same moments (the tail: the p99 of 1,000 requests, the p90 of 100; see ``tail_quantile``).
 
 >>> result = compare("http://127.0.0.1:9001", "http://127.0.0.1:9002", requests, golden)  # doctest: +SKIP
 >>> result.wrong, result.p99_ms_new / result.p99_ms_old                                  # doctest: +SKIP
@@ -47,7 +48,18 @@ def compare(reference: tuple[str, str], canary: tuple[str, str], requests: Seque
         first_error_new=errors_new[0] if errors_new else None,
         p50_ms_old=_quantile(old_ms, 0.5), p99_ms_old=_quantile(old_ms, 0.99),
         p50_ms_new=_quantile(new_ms, 0.5), p99_ms_new=_quantile(new_ms, 0.99),
+        tail_quantile=(tail := tail_quantile(min(len(old_ms), len(new_ms)))),
+        tail_ms_old=_quantile(old_ms, tail), tail_ms_new=_quantile(new_ms, tail),
     )  # fmt: skip
+
+
+def tail_quantile(samples: int) -> float:
+    """The highest quantile a sample of ``samples`` estimates steadily: ten values above it, at most 0.99.
+
+    >>> tail_quantile(100), tail_quantile(200), tail_quantile(5000)
+    (0.9, 0.95, 0.99)
+    """
+    return min(0.99, max(0.5, round(1 - 10 / max(samples, 1), 2)))
 
 
 def _pairs(old_url: str, new_url: str, requests: Sequence[EncodedRequest],

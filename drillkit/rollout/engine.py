@@ -64,9 +64,13 @@ def judge(policy: RolloutPolicy, c: Comparison) -> list[str]:
     if c.error_share_new > policy.max_error_share:
         reasons.append(f"errors: {c.errors_new} of {c.requests} ({c.error_share_new:.1%}) above {policy.max_error_share:.1%}; "
                        f"first: {c.first_error_new}")  # fmt: skip
-    # The median and the p99 both: on a busy machine the p99s of two equal nodes move apart more
-    # than their medians do, and a release several times slower moves the median first.
-    for name, old, new in (("p50", c.p50_ms_old, c.p50_ms_new), ("p99", c.p99_ms_old, c.p99_ms_new)):
+    # The median and the tail both: on a busy machine the tails of two equal nodes move apart more
+    # than their medians do, and a release several times slower moves the median first. The tail
+    # is the quantile the sample holds steadily (p90 of 100 requests); a comparison from before
+    # it had one judged its p99.
+    tail = ((f"p{round(c.tail_quantile * 100):g}", c.tail_ms_old, c.tail_ms_new) if c.tail_quantile is not None
+            else ("p99", c.p99_ms_old, c.p99_ms_new))  # fmt: skip
+    for name, old, new in (("p50", c.p50_ms_old, c.p50_ms_new), tail):
         if old is None or new is None:
             continue
         allowed = policy.max_latency_ratio * max(old, policy.latency_floor_ms)

@@ -37,6 +37,12 @@ class Comparison(Record):
     p99_ms_old: float | None = None
     p50_ms_new: float | None = None
     p99_ms_new: float | None = None
+    # The tail the bounds judge: the p99 needs about 1,000 requests; a smaller sample's p99 is
+    # its one or two slowest pairs, which a busy machine (or a canary's first cold request)
+    # flips. So the tail judged is the quantile with ten requests above it (p90 of 100).
+    tail_quantile: float | None = Field(None, description="the tail quantile judged (ten requests above it, at most 0.99)")
+    tail_ms_old: float | None = None
+    tail_ms_new: float | None = None
 
     @property
     def wrong_share(self) -> float:

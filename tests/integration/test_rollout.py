@@ -102,7 +102,8 @@ def trace(path: Path, *, seconds: float = 60.0, rate: float = 40.0) -> Path:
     return write_kserve(rows, path)
 
 
-def release_drill(folder: Path, env_file: Path, version: str, expect: str, **rollout: object) -> Path:
+def release_drill(folder: Path, env_file: Path, version: str, expect: str, *, slo: dict[str, object] | None = None,
+                  **rollout: object) -> Path:  # fmt: skip
     experiment = json.loads((REPO / "chaos/bad-model-rollout.json").read_text())
     experiment["method"][0]["provider"]["arguments"] = {"version": version}
     (folder / "release.json").write_text(json.dumps(experiment))
@@ -111,7 +112,7 @@ def release_drill(folder: Path, env_file: Path, version: str, expect: str, **rol
         "name": f"release-{version}", "environment": str(env_file), "experiment": str(folder / "release.json"),
         "load": {"trace": str(trace(folder / "ranker.jsonl")), "warmup_s": 3, "cooldown_s": 2},
         "recovery": {"rto_budget_s": 30, "stable_for_s": 2}, "bring_up": False,
-        "fail_on": {"wrong_answers": False}, "rollout": {"expect": expect, **rollout},
+        "fail_on": {"wrong_answers": False}, "rollout": {"expect": expect, **rollout}, **({"slo": slo} if slo else {}),
         "slos": [{"name": "errors", "kind": "error_ratio", "max_ratio": 0.05, "window_s": 3}],
     }))  # fmt: skip
     return path
@@ -173,8 +174,11 @@ def test_a_bad_release_is_rolled_back_and_every_wrong_answer_is_counted(ranker: 
 
 def test_a_slow_release_is_rolled_back_on_its_latency(ranker: tuple[LocalPlatform, Path], tmp_path: Path) -> None:
     platform, env_file = ranker
-    result = run_drill(plan_drill(release_drill(tmp_path, env_file, "r4-slow", "rolled_back", max_wrong_answers=0)),
-                       reports=tmp_path / "r")  # fmt: skip
+    # The slow release answers every request late until it is rolled back: users' p99 through it
+    # sits near 250 ms on a busy 2-core machine (255 ms once). It is measured; what is judged is
+    # that the rollback gave users their latency back.
+    drill = release_drill(tmp_path, env_file, "r4-slow", "rolled_back", slo={"judge_latency": "after_recovery"}, max_wrong_answers=0)
+    result = run_drill(plan_drill(drill), reports=tmp_path / "r")
     journal = assert_valid_journal(result.run_dir / "journal.json")
     report = journal["rollout"]["report"]
     assert report["outcome"] == "rolled_back" and all(r.startswith("latency: ") for r in report["reasons"]), report["reasons"]

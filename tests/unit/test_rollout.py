@@ -175,7 +175,10 @@ def test_a_rollout_starts_from_one_version(servers: dict[str, str], tmp_path: Pa
         ({"errors_new": 3}, "errors: 3 of 200 (1.5%)"),
         ({"p50_ms_old": 2.0, "p50_ms_new": 19.0}, None),  # under 2 x the 10 ms floor: noise, not a slowdown
         ({"p50_ms_old": 2.0, "p50_ms_new": 21.0}, "latency: p50 21.0 ms against 2.0 ms"),
-        ({"p99_ms_old": 40.0, "p99_ms_new": 81.0}, "latency: p99 81.0 ms against 40.0 ms"),
+        ({"p99_ms_old": 40.0, "p99_ms_new": 81.0}, "latency: p99 81.0 ms against 40.0 ms"),  # a comparison without a tail
+        # 200 requests: the tail judged is the p95; their p99 (two slow pairs) is reported, not judged
+        ({"tail_quantile": 0.95, "tail_ms_old": 4.0, "tail_ms_new": 6.0, "p99_ms_old": 4.0, "p99_ms_new": 140.0}, None),
+        ({"tail_quantile": 0.95, "tail_ms_old": 30.0, "tail_ms_new": 61.0}, "latency: p95 61.0 ms against 30.0 ms"),
     ],
 )
 def test_the_policy_bounds(numbers: dict[str, float], reason: str | None) -> None:
