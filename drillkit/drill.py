@@ -121,8 +121,7 @@ class DrillRun:
         self.timeline = run_dir / "timeline.jsonl"
         self.status = platform.status()
         version_dir = platform.root.parent / "models" / plan.environment.model.version
-        attached = plan.environment.kubernetes is not None and not plan.environment.kubernetes.deploy
-        self.golden = golden_of_attached(version_dir) if attached else golden_of(version_dir)
+        self.golden = golden_of_attached(version_dir) if plan.environment.attached else golden_of(version_dir)
         targets = self.status.loadgen_targets_dir
         self.load = Load(LoadPlan(trace=plan.spec.load.trace, host=self.status.gateway_url or "", run_dir=run_dir,
                                   speed=plan.spec.load.speed, processes=plan.spec.load.processes,
@@ -364,7 +363,7 @@ class DrillRun:
             self.platform.undo_log().done(load_undo.id)
         for w in self.watchers:
             w.stop()
-        if self.receiver is not None and self.receiver.started:
+        if self.receiver is not None:
             self.receiver.stop()
         self._count("load_stopped")
         _event(self.timeline, "drill_ended", load_stopped_at=stopped)

@@ -8,6 +8,7 @@ True
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import random
 import socket
 import threading
@@ -19,6 +20,23 @@ _EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
 # next call must not return the same one in between.
 _handed: set[int] = set()
 _lock = threading.Lock()
+
+
+def is_loopback(host: str | None) -> bool:
+    """Whether ``host`` stays on this machine: ``localhost``, 127.0.0.0/8 or ::1. Credentials may go
+    there over plain http (a local server, a port-forward); anywhere else they need TLS.
+
+    >>> [is_loopback(h) for h in ("localhost", "127.0.0.1", "::1", "10.0.0.7", "grafana.example.com", None)]
+    [True, True, True, False, False, False]
+    """
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: only `localhost` is known to stay on this host
+        return False
 
 
 def free_port() -> int:

@@ -97,7 +97,9 @@ class Receiver(ThreadingHTTPServer):
         return self
 
     def stop(self) -> None:
-        self.shutdown()
+        """End the server (started or only bound) and free its port."""
+        if self.started:
+            self.shutdown()
         self.server_close()
 
     def record(self, payload: Payload) -> bool:

@@ -53,7 +53,6 @@ class AlertWatcher(Loop):
         self.clock = clock
         self.states: dict[Source, dict[Key, str]] = {}
         self.reachable: dict[Source, bool] = {}
-        self.notified: list[AlertNotified] = []
         # The embedded receiver's file keeps every notification since `up`: read on from its end now.
         self._offset = notifications.stat().st_size if notifications is not None and notifications.exists() else 0
 
@@ -105,10 +104,8 @@ class AlertWatcher(Loop):
         found, bad, self._offset = read_notifications(self.notifications, since=self.since, offset=self._offset)
         for note in found:
             for alert in note.alerts:
-                event = AlertNotified(at=note.received_at, status=alert.status, alert=alert.name, labels=dict(alert.labels),
-                                      receiver=note.receiver)  # fmt: skip
-                emit(self.timeline, event)
-                self.notified.append(event)
+                emit(self.timeline, AlertNotified(at=note.received_at, status=alert.status, alert=alert.name,
+                                                  labels=dict(alert.labels), receiver=note.receiver))  # fmt: skip
         for line in bad:
             emit(self.timeline, AlertSource(at=self.clock(), source="receiver", reachable=True, error=line))
 

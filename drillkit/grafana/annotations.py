@@ -20,7 +20,6 @@ a result, an error or a log line.
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import json
 import logging
 import os
@@ -34,13 +33,13 @@ from urllib.parse import urlsplit
 
 from drillkit.errors import SpecError
 from drillkit.journal import Journal
+from drillkit.netutil import is_loopback
 from drillkit.spec.grafana import GrafanaSpec
 from drillkit.units import shown
 
 DEFAULT_TAGS = ("drillkit",)  # GrafanaSpec.tags' default; the committed dashboard shows these
 API_PATH = "/api/annotations"
 _MAX_ANSWER = 64 * 1024  # Grafana answers a few dozen bytes; never read an unbounded body
-_LOCALHOST = "localhost"
 log = logging.getLogger(__name__)
 
 
@@ -222,26 +221,10 @@ def _token(spec: GrafanaSpec, environ: Mapping[str, str]) -> str:
 def _check_transport(spec: GrafanaSpec) -> None:
     """The token goes in clear only to this host (a local Grafana, a port-forward) or when allowed."""
     parts = urlsplit(spec.url)
-    if parts.scheme == "http" and not _is_loopback(parts.hostname) and not spec.credentials_over_http:
+    if parts.scheme == "http" and not is_loopback(parts.hostname) and not spec.credentials_over_http:
         raise SpecError("environment", "grafana.credentials_over_http",
                         f"the Grafana token would go in clear text to http://{parts.netloc}",
                         "use the server's https:// URL; on a lab network only, set grafana.credentials_over_http: true")  # fmt: skip
-
-
-def _is_loopback(host: str | None) -> bool:
-    """``localhost``, 127.0.0.0/8 and ::1.
-
-    >>> [_is_loopback(h) for h in ("localhost", "127.0.0.1", "::1", "10.0.0.7", "grafana.example.com", None)]
-    [True, True, True, False, False, False]
-    """
-    if host is None:
-        return False
-    if host.lower() == _LOCALHOST:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a name: only `localhost` is known to stay on this host
-        return False
 
 
 def _tls_context(spec: GrafanaSpec) -> ssl.SSLContext:

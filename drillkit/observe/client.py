@@ -25,10 +25,10 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from drillkit.errors import EnvironmentFailure, SpecError
+from drillkit.netutil import is_loopback
 from drillkit.spec import PrometheusSpec
 
 RETRY_ON = (500, 502, 503, 504)
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 log = logging.getLogger(__name__)
 
 
@@ -153,7 +153,7 @@ class PromClient:
 def _check_transport(spec: PrometheusSpec, url: str, creds: Credentials) -> None:
     parts = urlsplit(url)
     # a loopback server (the embedded Prometheus, a port-forward) keeps the secret on this host
-    if creds.kind != "none" and parts.scheme == "http" and parts.hostname not in _LOOPBACK and not spec.credentials_over_http:
+    if creds.kind != "none" and parts.scheme == "http" and not is_loopback(parts.hostname) and not spec.credentials_over_http:
         raise SpecError("environment", "prometheus.credentials_over_http",
                         f"the {creds.kind} credentials would go in clear text to {parts.scheme}://{parts.netloc}",
                         "use the server's https:// URL; on a lab network only, set prometheus.credentials_over_http: true")  # fmt: skip

@@ -28,8 +28,7 @@ def open_platform(spec: EnvironmentSpec, *, spec_file: str | None = None, allow_
         from drillkit.platforms.kubernetes import KubernetesPlatform
 
         allowed = [*allow_contexts, *allowed_from_environment()]
-        assert spec.kubernetes is not None, "validated: platform kubernetes has a kubernetes section"
-        if not spec.kubernetes.deploy:
+        if spec.attached:
             from drillkit.platforms.attached import AttachedPlatform
 
             return AttachedPlatform(spec, spec_file=spec_file, allow_contexts=allowed)

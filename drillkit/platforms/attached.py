@@ -23,6 +23,7 @@ from drillkit.errors import ComponentError, NotUpError, SpecError
 from drillkit.netfault.faults import Fault
 from drillkit.platforms.base import Capability, ComponentKind, ComponentStatus, EnvironmentStatus, Gap, NodeSwitch, ScaleResult, scale_bounds
 from drillkit.platforms.k8s import attach_faults, meta
+from drillkit.platforms.k8s.client import collection
 from drillkit.platforms.k8s.discover import Region, discover
 from drillkit.platforms.k8s.render_faults import hog_pod
 from drillkit.platforms.k8s.run import RunRecord, load_run, new_run, save_run
@@ -87,7 +88,7 @@ class AttachedPlatform(KubernetesPlatform):
         return EnvironmentStatus(
             environment=self.name, platform="kubernetes", up=record is not None and bool(rows), started_at=record.started_at if record else None,
             gateway_url=url, prometheus_url=self.spec.prometheus.url, model_version=self.spec.model.version,
-            alertmanager_url=self.spec.alerting.alertmanager.url if self.spec.alerting is not None else None, components=tuple(rows),
+            alertmanager_url=self.spec.alertmanager_url, components=tuple(rows),
         )  # fmt: skip
 
     def node_names(self, region: str | None = None) -> list[str]:
@@ -140,7 +141,7 @@ class AttachedPlatform(KubernetesPlatform):
         for region in self.spec.regions:
             kube, namespace = self.clusters.region(region.name), self.k8s.namespace_of(region.name)
             for obj in kube.list("Pod", namespace, meta.selector(match)):
-                kube.delete(f"/api/v1/namespaces/{namespace}/pods/{obj['metadata']['name']}", {"gracePeriodSeconds": 5})
+                kube.delete(f"{collection('Pod', namespace)}/{obj['metadata']['name']}", {"gracePeriodSeconds": 5})
 
     def sweep(self) -> list[str]:
         """``drillkit recover``'s second pass: whatever faults of this environment are still on the objects."""
@@ -167,8 +168,7 @@ class AttachedPlatform(KubernetesPlatform):
         kind, name = found.controller_ref(self.named_controller(region))
         before = len(found.pods)
         requested = time.time()
-        self.clusters.region(region).patch(f"/apis/apps/v1/namespaces/{found.namespace}/{kind.lower()}s/{name}/scale",
-                                           {"spec": {"replicas": nodes}})  # fmt: skip
+        self.clusters.region(region).patch(f"{collection(kind, found.namespace)}/{name}/scale", {"spec": {"replicas": nodes}})
         attach_faults.wait_ready_count(self, region, nodes)
         done = time.time()
         return ScaleResult(region=region, from_nodes=before, to_nodes=nodes, nodes=[], requested_at=requested, ready_at=done, serving_at=done)

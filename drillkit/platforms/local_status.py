@@ -27,15 +27,11 @@ def environment_status(spec: EnvironmentSpec, state: LocalState | None) -> Envir
         netfault_url=state.netfault_url,
         model_version=state.model_version,
         loadgen_targets_dir=str(state_root(spec).resolve() / "loadgen") if state.prometheus_port else None,
-        alertmanager_url=f"http://127.0.0.1:{state.alertmanager_port}" if state.alertmanager_port else _external_alertmanager(spec),
+        alertmanager_url=f"http://127.0.0.1:{state.alertmanager_port}" if state.alertmanager_port else spec.alertmanager_url,
         notifications_file=str(state_root(spec).resolve() / "alerting" / "notifications.jsonl") if state.receiver_port else None,
         try_timeouts_ms=state.try_timeouts.models if state.try_timeouts else {},
         components=tuple(rows),
     )
-
-
-def _external_alertmanager(spec: EnvironmentSpec) -> str | None:
-    return spec.alerting.alertmanager.url if spec.alerting is not None else None
 
 
 def _node_row(record: NodeRecord, gateway_state: str | None, version: str) -> ComponentStatus:

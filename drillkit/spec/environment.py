@@ -257,6 +257,16 @@ class EnvironmentSpec(Spec):
         return self
 
     @property
+    def attached(self) -> bool:
+        """Attach mode: Kubernetes pods drillkit did not deploy (``kubernetes.deploy: false``)."""
+        return self.kubernetes is not None and not self.kubernetes.deploy
+
+    @property
+    def alertmanager_url(self) -> str | None:
+        """The external Alertmanager ``alerting:`` names (None: none, or the embedded one's, known once up)."""
+        return self.alerting.alertmanager.url if self.alerting is not None else None
+
+    @property
     def alerting_embedded(self) -> bool:
         """drillkit starts Alertmanager and its receiver, and loads the rules: only beside the
         embedded Prometheus (an external one sends its alerts to its own Alertmanager, and

@@ -155,7 +155,7 @@ def _record_environment(platform: Platform, *, node: str | None, count: int, ove
 
     spec = platform.spec
     status = require_up(platform)
-    if spec.kubernetes is not None and not spec.kubernetes.deploy:
+    if spec.attached:
         return _record_attached(platform, status.gateway_url or "", count=count, overrides=overrides, trace=trace)
     target = pick_node(status, spec.primary.name, node)
     url = target.endpoint or ""

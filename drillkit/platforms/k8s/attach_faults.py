@@ -16,7 +16,7 @@ the undo, so ``drillkit recover`` is right from any machine.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from drillkit.errors import ComponentError, SpecError, StartupError
 from drillkit.netfault.faults import Fault
@@ -239,6 +239,3 @@ def wait_ready_count(p: AttachedPlatform, region: str, count: int) -> float:
         p.sleep(p.poll_s)
     return time.time() - started
 
-
-def replicas_of(obj: dict[str, Any] | None) -> int:
-    return int(((obj or {}).get("spec") or {}).get("replicas") or 0)

@@ -45,6 +45,7 @@ import yaml
 from kubernetes.config import ConfigException, new_client_from_config
 
 from drillkit.errors import SpecError
+from drillkit.netutil import is_loopback
 from drillkit.platforms.k8s.client import KubeClient
 from drillkit.spec import KubernetesSpec
 
@@ -52,7 +53,6 @@ ALLOW_ENV = "DRILLKIT_ALLOW_CONTEXTS"
 # `prod` anywhere: names glue words together (shopprod, prodcluster, eksprod1). The shorter
 # `prd` and `live` stay whole words, or "delivery" and "olive" would read as production.
 _PRODUCTION = re.compile(r"prod|(?:^|[^a-z])(?:prd|live)(?:[^a-z]|$)", re.IGNORECASE)
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 # what a kubeconfig user entry sends to the server as a credential (a client certificate
 # needs TLS, so it is not sent over http)
 _CREDENTIALS = ("token", "tokenFile", "auth-provider", "exec", "password")
@@ -146,7 +146,7 @@ class Clusters:
 
     def _check_transport(self, name: str, entry: KubeEntry) -> None:
         url = urlsplit(entry.server)
-        if url.scheme == "http" and url.hostname not in _LOOPBACK and entry.credentials and not self.spec.credentials_over_http:
+        if url.scheme == "http" and not is_loopback(url.hostname) and entry.credentials and not self.spec.credentials_over_http:
             raise SpecError(self.spec_file, "kubernetes.credentials_over_http",
                             f"context {name!r} would send its {'/'.join(entry.credentials)} in clear text to {entry.server}",
                             "use the cluster's https:// server URL in the kubeconfig; on a lab network only, "

@@ -54,7 +54,7 @@ def environment_status(p: KubernetesPlatform) -> EnvironmentStatus:
         started_at=record.started_at,
         gateway_url=gateway_url,
         prometheus_url=p.spec.prometheus.url,
-        alertmanager_url=p.spec.alerting.alertmanager.url if p.spec.alerting is not None else None,
+        alertmanager_url=p.spec.alertmanager_url,
         model_version=p.spec.model.version,
         components=(*rows, gateway),
     )
